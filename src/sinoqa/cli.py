@@ -1,0 +1,177 @@
+"""The `sinoqa` command line. Each command's docstring is its --help text."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sinoqa import pipeline
+from sinoqa.embedding import EmbeddingModelError
+from sinoqa.index import IndexUnavailable, IngestReport
+from sinoqa.settings import Settings
+
+app = typer.Typer(
+    help="Ask questions of news and analysis on US-China relations; every answer cites its "
+    "sources.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+CorpusOption = Annotated[
+    Path | None,
+    typer.Option("--corpus", help="Corpus directory (default: SINOQA_CORPUS__DIR or ./corpus)."),
+]
+IndexOption = Annotated[
+    Path | None,
+    typer.Option("--index", help="Index directory (default: SINOQA_INDEX__DIR or ./index)."),
+]
+
+
+def _settings(corpus: Path | None, index: Path | None) -> Settings:
+    return Settings().with_paths(corpus=corpus, index=index)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files or folders to add or update. Default: the whole corpus."),
+    ] = None,
+    corpus: CorpusOption = None,
+    index: IndexOption = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Drop the index and build it again from scratch.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Clean, chunk and embed articles into the index.
+
+    With no PATHS the corpus directory is synchronised: new and edited articles are embedded,
+    unchanged ones are skipped without any embedding work, and articles deleted from the
+    corpus are removed from the index. Files that cannot be read are listed with the reason.
+    """
+    settings = _settings(corpus, index)
+    with Progress(
+        TextColumn("Embedding chunks"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=as_json or not err_console.is_terminal,
+    ) as bar:
+        task = bar.add_task("embed", total=None)
+
+        def show(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = pipeline.ingest(settings, paths or None, rebuild=rebuild, progress=show)
+    if as_json:
+        print(json.dumps(asdict(report), indent=2))
+    else:
+        _print_ingest_report(report)
+
+
+def _print_ingest_report(report: IngestReport) -> None:
+    console.print(f"[bold]Index[/bold] {report.location} (collection {report.collection})")
+    table = Table(show_header=False, box=None, pad_edge=False)
+    for label, doc_ids in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("unchanged", report.unchanged),
+        ("removed", report.removed),
+    ):
+        table.add_row(label, str(len(doc_ids)), ", ".join(doc_ids) if label != "unchanged" else "")
+    table.add_row("skipped", str(len(report.skipped)), "")
+    console.print(table)
+    for skipped in report.skipped:
+        console.print(f"  [yellow]skipped[/yellow] {skipped.path}: {skipped.reason}")
+    console.print(
+        f"{report.chunks_total} chunks indexed; {report.chunks_embedded} embedded, "
+        f"{report.chunks_reused} reused this run"
+        + (
+            f"; {report.orphans_removed} left over from an interrupted run removed"
+            if report.orphans_removed
+            else ""
+        )
+        + f". {report.seconds:.1f} s."
+    )
+
+
+@app.command()
+def status(
+    corpus: CorpusOption = None,
+    index: IndexOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Show what is indexed: articles, chunks, model and the time of the last ingest."""
+    state = pipeline.status(_settings(corpus, index))
+    if as_json:
+        print(json.dumps(asdict(state), indent=2))
+        return
+    console.print(f"[bold]Index[/bold] {state.location} (collection {state.collection})")
+    console.print(
+        f"model {state.model}; chunks of {state.chunk_size} tokens, overlap "
+        f"{state.chunk_overlap}; cleaning v{state.cleaning_version}"
+    )
+    console.print(
+        f"{state.documents} articles, {state.chunks} chunks; last ingest {state.last_ingest or '-'}"
+    )
+    table = Table("published", "publisher", "title", "chunks")
+    table.add_column("doc_id", no_wrap=True)
+    table.columns.insert(0, table.columns.pop())
+    for record in state.records:
+        date = (record.published or "-") + (" (approx.)" if record.published_approx else "")
+        table.add_row(
+            record.doc_id, date, record.publisher or "-", record.title, str(len(record.chunk_ids))
+        )
+    console.print(table)
+    if state.other_collections:
+        console.print(
+            "Other collections (built with other settings): " + ", ".join(state.other_collections)
+        )
+
+
+def main() -> None:
+    """Entry point: turn known failures into one clear line instead of a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        app(standalone_mode=False)
+    except (IndexUnavailable, EmbeddingModelError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+    except ValidationError as exc:
+        err_console.print(f"[red]error:[/red] invalid settings: {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print(
+            "[yellow]interrupted:[/yellow] the index still serves the last fully ingested "
+            "version of every article; run the command again to finish."
+        )
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""Read article files into :class:`Document` objects with their publication facts.
+
+Supported: Markdown/text with optional YAML front matter, HTML (main text and page metadata
+via trafilatura) and PDF (pypdf). Files that cannot be read are returned as :class:`Skipped`
+with a reason instead of stopping the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
+HTML_SUFFIXES = frozenset({".html", ".htm"})
+PDF_SUFFIXES = frozenset({".pdf"})
+SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+
+_PARTIAL_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+_DOC_ID_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article as read from disk, before cleaning."""
+
+    doc_id: str
+    text: str
+    source: str
+    format: str
+    title: str | None = None
+    author: str | None = None
+    publisher: str | None = None
+    published: str | None = None  # ISO 8601, possibly partial: "2021", "2021-02", "2021-02-01"
+    published_approx: bool = False
+    url: str | None = None
+
+    @property
+    def content_hash(self) -> str:
+        """Changes whenever the text or any publication fact changes."""
+        facts = asdict(self)
+        facts.pop("source")  # moving a file does not change the article
+        payload = json.dumps(facts, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    @property
+    def text_hash(self) -> str:
+        """Identifies the article's text alone, to spot the same article under two names."""
+        normalized = " ".join(self.text.split())
+        return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not ingested, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class ReadResult:
+    documents: list[Document] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+class UnreadableFile(Exception):
+    """Raised by a reader with a message meant for the user."""
+
+
+def doc_id_from_path(path: Path) -> str:
+    """A stable id from the file name: lower-case, safe characters only."""
+    slug = _DOC_ID_UNSAFE.sub("-", path.stem.lower()).strip("-.")
+    if not slug:
+        slug = "doc-" + hashlib.sha256(path.name.encode("utf-8")).hexdigest()[:12]
+    return slug
+
+
+def normalize_published(value: object) -> str | None:
+    """ISO date (partial allowed) from a front-matter or page value, or None if unusable."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    if not text:
+        return None
+    if _PARTIAL_ISO_DATE.match(text):
+        return text
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        return None
+
+
+def _clean_str(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "y", "approx", "approximate"}
+
+
+def _decode_text(data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise UnreadableFile("binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"not valid UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def read_markdown(path: Path, data: bytes) -> Document:
+    """Markdown or plain text; YAML front matter, when present, gives the publication facts."""
+    import frontmatter
+    import yaml
+
+    text = _decode_text(data)
+    try:
+        post = frontmatter.loads(text)
+    except yaml.YAMLError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UnreadableFile(f"invalid front matter: {first_line}") from exc
+    meta: dict[str, Any] = dict(post.metadata)
+    return Document(
+        doc_id=_clean_str(meta.get("doc_id")) or doc_id_from_path(path),
+        text=post.content,
+        source=str(path),
+        format="markdown" if path.suffix.lower() != ".txt" else "text",
+        title=_clean_str(meta.get("title")),
+        author=_clean_str(meta.get("author")),
+        publisher=_clean_str(meta.get("publisher")),
+        published=normalize_published(meta.get("published") or meta.get("date")),
+        published_approx=_as_bool(meta.get("published_approx", False)),
+        url=_clean_str(meta.get("url")),
+    )
+
+
+def read_html(path: Path, data: bytes) -> Document:
+    """Main text of a web page, with title, author, site name, date and URL from the page."""
+    import trafilatura
+
+    html = _decode_text(data)
+    extracted = trafilatura.bare_extraction(
+        html, with_metadata=True, include_comments=False, include_tables=True
+    )
+    text = getattr(extracted, "text", None) if extracted is not None else None
+    if not text or not text.strip():
+        raise UnreadableFile("no article text found in the HTML")
+    return Document(
+        doc_id=doc_id_from_path(path),
+        text=text,
+        source=str(path),
+        format="html",
+        title=_clean_str(getattr(extracted, "title", None)),
+        author=_clean_str(getattr(extracted, "author", None)),
+        publisher=_clean_str(getattr(extracted, "sitename", None)),
+        published=normalize_published(getattr(extracted, "date", None)),
+        url=_clean_str(getattr(extracted, "url", None)),
+    )
+
+
+def read_pdf(path: Path, data: bytes) -> Document:
+    """Text of every page; title and author from the PDF's document information."""
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    if not data.lstrip().startswith(b"%PDF-"):
+        raise UnreadableFile("not a PDF file (no %PDF- header)")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise UnreadableFile("encrypted PDF")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        info = reader.metadata
+    except PdfReadError as exc:
+        raise UnreadableFile(f"damaged PDF ({exc})") from exc
+    text = "\n\n".join(page.strip() for page in pages if page.strip())
+    if not text:
+        raise UnreadableFile("the PDF has no extractable text (scanned images?)")
+    return Document(
+        doc_id=doc_id_from_path(path),
+        text=text,
+        source=str(path),
+        format="pdf",
+        title=_clean_str(info.title) if info else None,
+        author=_clean_str(info.author) if info else None,
+    )
+
+
+_READERS: dict[str, Callable[[Path, bytes], Document]] = {
+    **dict.fromkeys(MARKDOWN_SUFFIXES, read_markdown),
+    **dict.fromkeys(HTML_SUFFIXES, read_html),
+    **dict.fromkeys(PDF_SUFFIXES, read_pdf),
+}
+
+
+def read_file(path: Path, max_bytes: int | None = None) -> Document:
+    """Read one file, raising :class:`UnreadableFile` with the reason when it cannot be used."""
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        kind = path.suffix or "no extension"
+        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise UnreadableFile(f"unsupported file type ({kind}); supported: {supported}")
+    try:
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise UnreadableFile(f"too large ({size:,} bytes; the limit is {max_bytes:,})")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableFile(f"cannot be read ({exc.strerror or exc})") from exc
+    if not data.strip():
+        raise UnreadableFile("empty file")
+    document = reader(path, data)
+    if not document.text.strip():
+        raise UnreadableFile("no article text (only front matter)")
+    return document
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files under the given paths, in a stable order, skipping hidden and ``_``-prefixed ones."""
+    for root in paths:
+        if root.is_dir():
+            for path in sorted(root.rglob("*")):
+                relative = path.relative_to(root).parts
+                if path.is_file() and not any(p.startswith((".", "_")) for p in relative):
+                    yield path
+        else:
+            yield root
+
+
+def read_corpus(
+    paths: Iterable[Path], max_bytes: int | None = None, prefer: Collection[str] = ()
+) -> ReadResult:
+    """Read every file under ``paths``; duplicates (by doc_id or by text) are skipped.
+
+    Of two files with the same text, the one whose doc_id is in ``prefer`` (for example,
+    already indexed) is kept; otherwise the first in path order.
+    """
+    result = ReadResult()
+    by_id: dict[str, Document] = {}
+    for path in iter_files(paths):
+        if not path.exists():
+            result.skipped.append(Skipped(str(path), "no such file or directory"))
+            continue
+        try:
+            document = read_file(path, max_bytes=max_bytes)
+        except UnreadableFile as exc:
+            result.skipped.append(Skipped(str(path), str(exc)))
+            continue
+        if (twin := by_id.get(document.doc_id)) is not None:
+            reason = f"duplicate doc_id '{document.doc_id}' (already read from {twin.source})"
+            result.skipped.append(Skipped(str(path), reason))
+            continue
+        by_id[document.doc_id] = document
+    by_text: dict[str, Document] = {}
+    for document in sorted(by_id.values(), key=lambda d: d.doc_id not in prefer):
+        if (twin := by_text.get(document.text_hash)) is not None:
+            reason = f"same text as '{twin.doc_id}' ({twin.source})"
+            result.skipped.append(Skipped(document.source, reason))
+            continue
+        by_text[document.text_hash] = document
+    result.documents = [d for d in by_id.values() if by_text.get(d.text_hash) is d]
+    return result

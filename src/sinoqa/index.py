@@ -1,0 +1,509 @@
+"""Chunks -> embeddings -> Chroma, incrementally. The only module that talks to chromadb.
+
+Layout: for each combination of settings that changes vectors (model, chunking, cleaning
+version) there is a pair of collections, ``<prefix>-<fingerprint>`` holding the chunks and
+``<prefix>-<fingerprint>-docs`` holding one record per indexed article (its content hash,
+cleaned text and the ids of its chunks). The docs record is the commit point: a chunk is
+served only if the record of its article lists it. An ingest adds an article's new chunks,
+then swaps its record, then deletes the chunks the old record listed and the new one does
+not; an interruption at any point leaves the previous version of every article served, and
+the next ingest removes whatever was left half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from sinoqa.chunking import PreparedDocument, make_splitter, prepare_document
+from sinoqa.clean import CLEANING_VERSION
+from sinoqa.corpus import Document, Skipped, read_corpus
+from sinoqa.embedding import load_embed_model, token_counter
+from sinoqa.settings import Settings
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from llama_index.core.schema import BaseNode
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+#: Bump when the layout of records changes: old collections are then left alone.
+SCHEMA_VERSION = 1
+_ID_PAGE = 5000  # ids fetched per Chroma call when scanning a whole collection
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (chunks embedded so far, chunks to embed in this run)."""
+
+
+class IndexUnavailable(RuntimeError):
+    """The index cannot be used; the message says why and what to do."""
+
+
+class IndexNotFound(IndexUnavailable):
+    """Nothing has been indexed yet with the current settings."""
+
+
+@dataclass(frozen=True)
+class DocRecord:
+    """What the index knows about one article."""
+
+    doc_id: str
+    title: str
+    content_hash: str
+    text_hash: str
+    chunk_ids: tuple[str, ...]
+    source: str
+    ingested_at: str
+    author: str | None = None
+    publisher: str | None = None
+    published: str | None = None
+    published_approx: bool = False
+    url: str | None = None
+
+    @classmethod
+    def from_chroma(cls, doc_id: str, meta: dict[str, Any]) -> DocRecord:
+        return cls(
+            doc_id=doc_id,
+            title=str(meta.get("title", doc_id)),
+            content_hash=str(meta["content_hash"]),
+            text_hash=str(meta.get("text_hash", "")),
+            chunk_ids=tuple(json.loads(str(meta["chunk_ids"]))),
+            source=str(meta.get("source", "")),
+            ingested_at=str(meta.get("ingested_at", "")),
+            author=_opt(meta.get("author")),
+            publisher=_opt(meta.get("publisher")),
+            published=_opt(meta.get("published")),
+            published_approx=bool(meta.get("published_approx", False)),
+            url=_opt(meta.get("url")),
+        )
+
+
+def _opt(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did."""
+
+    location: str
+    collection: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks_total: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    orphans_removed: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    location: str
+    collection: str
+    model: str
+    chunk_size: int
+    chunk_overlap: int
+    cleaning_version: int
+    documents: int
+    chunks: int
+    last_ingest: str | None
+    records: list[DocRecord]
+    other_collections: list[str]
+
+
+def fingerprint(settings: Settings) -> str:
+    """Identifies everything that changes the vectors; a change means a new collection."""
+    facts = {
+        "model": settings.embedding.model,
+        "chunk_size": settings.chunking.chunk_size,
+        "chunk_overlap": settings.chunking.chunk_overlap,
+        "cleaning": CLEANING_VERSION,
+        "schema": SCHEMA_VERSION,
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def describe_location(settings: Settings) -> str:
+    return settings.index.chroma_url or str(settings.index.dir.resolve())
+
+
+def _connect(settings: Settings, create: bool) -> ClientAPI:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    url = settings.index.chroma_url
+    if url:
+        parsed = urlparse(url if "://" in url else f"http://{url}")
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname or "127.0.0.1",
+                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                ssl=parsed.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise IndexUnavailable(
+                f"Cannot reach the Chroma server at {url} ({exc}). Start it (for example "
+                "`chroma run --path index --host 127.0.0.1 --port 8000`) or unset "
+                "SINOQA_INDEX__CHROMA_URL to use the local index directory."
+            ) from exc
+        return client
+    path = settings.index.dir
+    if not create and not (path / "chroma.sqlite3").exists():
+        raise IndexNotFound(f"No index in {path.resolve()} yet. Run `sinoqa ingest` first.")
+    if path.exists() and not path.is_dir():
+        raise IndexUnavailable(f"The index path {path} exists but is not a directory.")
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:
+        raise IndexUnavailable(
+            f"The index in {path.resolve()} cannot be opened ({type(exc).__name__}: {exc}). "
+            "Run `sinoqa ingest --rebuild` to rebuild it from the corpus."
+        ) from exc
+
+
+class ChromaIndex:
+    """The chunk and document collections for one set of vector-changing settings."""
+
+    def __init__(self, settings: Settings, *, create: bool = False) -> None:
+        self.settings = settings
+        self.location = describe_location(settings)
+        self.name = f"{settings.index.collection_prefix}-{fingerprint(settings)}"
+        self.client = _connect(settings, create)
+        try:
+            self.chunks = self._collection(self.name, create)
+            self.docs = self._collection(f"{self.name}-docs", create)
+        except IndexUnavailable:
+            raise
+        except Exception as exc:
+            raise IndexUnavailable(
+                f"The index at {self.location} cannot be read ({type(exc).__name__}: {exc}). "
+                "Run `sinoqa ingest --rebuild` to rebuild it from the corpus."
+            ) from exc
+
+    def _collection(self, name: str, create: bool) -> Collection:
+        if create:
+            return self.client.get_or_create_collection(
+                name,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata=self._describe(),
+                embedding_function=None,
+            )
+        try:
+            return self.client.get_collection(name, embedding_function=None)
+        except Exception as exc:
+            if type(exc).__name__ in {"NotFoundError", "InvalidCollectionException", "ValueError"}:
+                raise IndexNotFound(
+                    f"No index at {self.location} for the current settings (model "
+                    f"{self.settings.embedding.model!r}, chunk size "
+                    f"{self.settings.chunking.chunk_size}). Run `sinoqa ingest` first."
+                ) from exc
+            raise
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "model": self.settings.embedding.model,
+            "chunk_size": self.settings.chunking.chunk_size,
+            "chunk_overlap": self.settings.chunking.chunk_overlap,
+            "cleaning_version": CLEANING_VERSION,
+            "schema_version": SCHEMA_VERSION,
+        }
+
+    @property
+    def vector_store(self) -> ChromaVectorStore:
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self.chunks)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def records(self) -> dict[str, DocRecord]:
+        result = self.docs.get(include=["metadatas"])
+        metadatas = result["metadatas"] or []
+        return {
+            doc_id: DocRecord.from_chroma(doc_id, dict(meta or {}))
+            for doc_id, meta in zip(result["ids"], metadatas, strict=True)
+        }
+
+    def live_chunk_ids(self, records: Iterable[DocRecord] | None = None) -> set[str]:
+        records = self.records().values() if records is None else records
+        return {chunk_id for record in records for chunk_id in record.chunk_ids}
+
+    def all_chunk_ids(self) -> Iterator[str]:
+        offset = 0
+        while True:
+            page = self.chunks.get(include=[], limit=_ID_PAGE, offset=offset)["ids"]
+            yield from page
+            if len(page) < _ID_PAGE:
+                return
+            offset += len(page)
+
+    def cleaned_text(self, doc_id: str) -> str | None:
+        result = self.docs.get(ids=[doc_id], include=["documents"])
+        documents = result["documents"] or []
+        return documents[0] if documents else None
+
+    def embeddings_by_hash(self, chunk_ids: Sequence[str]) -> dict[str, list[float]]:
+        """Vectors of existing chunks keyed by the hash of the text they were computed from."""
+        if not chunk_ids:
+            return {}
+        result = self.chunks.get(ids=list(chunk_ids), include=["metadatas", "embeddings"])
+        embeddings = result["embeddings"]
+        if embeddings is None:
+            return {}
+        vectors: dict[str, list[float]] = {}
+        for meta, vector in zip(result["metadatas"] or [], embeddings, strict=True):
+            if meta and meta.get("embed_hash"):
+                vectors[str(meta["embed_hash"])] = [float(x) for x in vector]
+        return vectors
+
+    def last_ingest(self) -> str | None:
+        value = (self.chunks.metadata or {}).get("last_ingest")
+        return str(value) if value else None
+
+    # -- writing --------------------------------------------------------------------------
+
+    def commit(self, prepared: PreparedDocument, previous: DocRecord | None) -> None:
+        """Make ``prepared`` the served version of its article (its nodes carry embeddings)."""
+        import numpy as np
+
+        new_ids = [node.node_id for node in prepared.nodes]
+        existing = set(previous.chunk_ids) if previous else set()
+        fresh: list[BaseNode] = [n for n in prepared.nodes if n.node_id not in existing]
+        if fresh:
+            self.vector_store.add(fresh)
+        document = prepared.document
+        mean = np.mean([node.get_embedding() for node in prepared.nodes], axis=0)
+        mean = mean / (np.linalg.norm(mean) or 1.0)
+        meta: dict[str, Any] = {
+            "title": document.title or document.doc_id,
+            "author": document.author,
+            "publisher": document.publisher,
+            "published": document.published,
+            "published_approx": document.published_approx,
+            "url": document.url,
+            "source": document.source,
+            "content_hash": document.content_hash,
+            "text_hash": document.text_hash,
+            "chunk_ids": json.dumps(new_ids),
+            "chunk_count": len(new_ids),
+            "ingested_at": _now(),
+        }
+        self.docs.upsert(
+            ids=[document.doc_id],
+            embeddings=[mean.tolist()],
+            documents=[prepared.cleaned_text],
+            metadatas=[{k: v for k, v in meta.items() if v is not None}],
+        )
+        stale = existing - set(new_ids)
+        if stale:
+            self.chunks.delete(ids=sorted(stale))
+
+    def remove(self, record: DocRecord) -> None:
+        """Stop serving an article, then delete its chunks."""
+        self.docs.delete(ids=[record.doc_id])
+        self.chunks.delete(where={"doc_id": record.doc_id})
+
+    def remove_orphans(self, live: set[str]) -> int:
+        """Delete chunks no record lists (left by an interrupted ingest)."""
+        orphans = [chunk_id for chunk_id in self.all_chunk_ids() if chunk_id not in live]
+        for start in range(0, len(orphans), _ID_PAGE):
+            self.chunks.delete(ids=orphans[start : start + _ID_PAGE])
+        return len(orphans)
+
+    def mark_ingested(self) -> None:
+        self.chunks.modify(metadata={**self._describe(), "last_ingest": _now()})
+
+    def drop(self) -> None:
+        for name in (self.name, f"{self.name}-docs"):
+            try:
+                self.client.delete_collection(name)
+            except Exception:  # already gone
+                continue
+
+    def other_collections(self) -> list[str]:
+        prefix = self.settings.index.collection_prefix + "-"
+        names = [c.name for c in self.client.list_collections()]
+        return sorted(
+            n for n in names if n.startswith(prefix) and not n.endswith("-docs") and n != self.name
+        )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def open_index(settings: Settings) -> ChromaIndex:
+    """Open the existing index for ``settings`` for reading."""
+    return ChromaIndex(settings, create=False)
+
+
+def index_status(settings: Settings) -> IndexStatus:
+    index = open_index(settings)
+    records = index.records()
+    return IndexStatus(
+        location=index.location,
+        collection=index.name,
+        model=settings.embedding.model,
+        chunk_size=settings.chunking.chunk_size,
+        chunk_overlap=settings.chunking.chunk_overlap,
+        cleaning_version=CLEANING_VERSION,
+        documents=len(records),
+        chunks=len(index.live_chunk_ids(records.values())),
+        last_ingest=index.last_ingest(),
+        records=sorted(records.values(), key=lambda r: (r.published or "", r.doc_id)),
+        other_collections=index.other_collections(),
+    )
+
+
+def _wipe_local_index(path: Path) -> None:
+    """Delete an embedded index directory, refusing anything that does not look like one."""
+    if not path.exists():
+        return
+    entries = list(path.iterdir())
+    if entries and not (path / "chroma.sqlite3").exists():
+        raise IndexUnavailable(
+            f"Refusing to delete {path}: it does not look like a sinoqa index (no chroma.sqlite3)."
+        )
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    # Chroma caches one system per path in-process; drop it so the new files are opened.
+    SharedSystemClient.clear_system_cache()
+    shutil.rmtree(path)
+
+
+def _open_for_writing(settings: Settings, rebuild: bool) -> ChromaIndex:
+    if rebuild:
+        if settings.index.chroma_url:
+            ChromaIndex(settings, create=True).drop()
+        else:
+            try:
+                ChromaIndex(settings, create=True).drop()
+            except IndexUnavailable:
+                _wipe_local_index(settings.index.dir)  # unreadable: start over from the corpus
+    return ChromaIndex(settings, create=True)
+
+
+def ingest(
+    settings: Settings,
+    paths: Sequence[Path] | None = None,
+    *,
+    rebuild: bool = False,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Bring the index in line with the corpus (or add/update just ``paths``).
+
+    With no ``paths`` the corpus directory is synchronised: articles no longer there are
+    removed. Unchanged articles cost nothing; a changed one reuses the vectors of chunks
+    whose text did not change.
+    """
+    started = time.perf_counter()
+    sync = paths is None
+    index = _open_for_writing(settings, rebuild)
+    records = index.records()
+    roots = list(paths) if paths is not None else [settings.corpus.dir]
+    read = read_corpus(roots, max_bytes=settings.corpus.max_file_bytes, prefer=records.keys())
+    report = IngestReport(location=index.location, collection=index.name, skipped=read.skipped)
+    report.orphans_removed = index.remove_orphans(index.live_chunk_ids(records.values()))
+
+    seen = {document.doc_id for document in read.documents}
+    # An article ingested from outside the corpus stays while its file exists.
+    leaving = (
+        {d for d, r in records.items() if d not in seen and not Path(r.source).is_file()}
+        if sync
+        else set()
+    )
+    staying_texts = {r.text_hash: d for d, r in records.items() if d not in leaving}
+    changed: list[Document] = []
+    for document in read.documents:
+        record = records.get(document.doc_id)
+        twin = staying_texts.get(document.text_hash)
+        if record is None and twin is not None and twin != document.doc_id:
+            reason = f"same text as the indexed article '{twin}'"
+            report.skipped.append(Skipped(document.source, reason))
+        elif record is not None and record.content_hash == document.content_hash:
+            report.unchanged.append(document.doc_id)
+        else:
+            changed.append(document)
+    for doc_id in sorted(leaving):
+        index.remove(records[doc_id])
+        report.removed.append(doc_id)
+
+    if changed:
+        _embed_and_commit(settings, index, changed, records, report, progress)
+    index.mark_ingested()
+    report.chunks_total = len(index.live_chunk_ids())
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _embed_and_commit(
+    settings: Settings,
+    index: ChromaIndex,
+    documents: list[Document],
+    records: dict[str, DocRecord],
+    report: IngestReport,
+    progress: ProgressCallback | None,
+) -> None:
+    from llama_index.core.schema import MetadataMode
+
+    embed_model = load_embed_model(settings.embedding)
+    splitter = make_splitter(settings.chunking, token_counter(embed_model))
+    prepared: list[PreparedDocument] = []
+    for document in documents:
+        item = prepare_document(document, splitter)
+        if not item.nodes:
+            report.skipped.append(Skipped(document.source, "no article text left after cleaning"))
+            continue
+        # Vectors of chunks whose text is unchanged are reused, not recomputed.
+        previous = records.get(document.doc_id)
+        known = index.embeddings_by_hash(previous.chunk_ids) if previous else {}
+        for node in item.nodes:
+            node.embedding = known.get(node.metadata["embed_hash"])
+        prepared.append(item)
+
+    total = sum(1 for item in prepared for node in item.nodes if node.embedding is None)
+    done = 0
+    if progress:
+        progress(done, total)
+    # Embed in groups of whole articles so each group is committed as soon as it is ready.
+    group: list[PreparedDocument] = []
+    group_size = max(settings.embedding.batch_size * 4, 1)
+    for position, item in enumerate(prepared):
+        group.append(item)
+        pending = [n for g in group for n in g.nodes if n.embedding is None]
+        if len(pending) < group_size and position < len(prepared) - 1:
+            continue
+        if pending:
+            texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in pending]
+            for node, vector in zip(
+                pending, embed_model.get_text_embedding_batch(texts), strict=True
+            ):
+                node.embedding = vector
+        pending_ids = {n.node_id for n in pending}
+        for ready in group:
+            doc_id = ready.document.doc_id
+            previous = records.get(doc_id)
+            index.commit(ready, previous)
+            (report.updated if previous else report.added).append(doc_id)
+            fresh = sum(1 for n in ready.nodes if n.node_id in pending_ids)
+            report.chunks_embedded += fresh
+            report.chunks_reused += len(ready.nodes) - fresh
+        done += len(pending)
+        if progress:
+            progress(done, total)
+        group = []

@@ -1,0 +1,68 @@
+"""The installed `sinoqa` command, run as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SINOQA = [sys.executable, "-m", "sinoqa.cli"]
+
+
+def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SINOQA, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def test_ingest_then_status_then_unchanged(tmp_path: Path, corpus_dir: Path) -> None:
+    (corpus_dir / "notes.docx").write_bytes(b"PK\x03\x04")
+    index = tmp_path / "index"
+    first = run("ingest", "--corpus", corpus_dir, "--index", index)
+    assert first.returncode == 0, first.stderr
+    assert "added      5" in first.stdout
+    assert "notes.docx: unsupported file type (.docx)" in " ".join(first.stdout.split())
+    assert "chunks indexed" in first.stdout
+
+    status = run("status", "--index", index, "--json")
+    assert status.returncode == 0, status.stderr
+    state = json.loads(status.stdout)
+    assert state["documents"] == 5
+    assert {r["doc_id"] for r in state["records"]} >= {"eir-2023-new-balance"}
+    assert state["last_ingest"]
+
+    again = run("ingest", "--corpus", corpus_dir, "--index", index, "--json")
+    summary = json.loads(again.stdout)
+    assert len(summary["unchanged"]) == 5 and summary["chunks_embedded"] == 0
+
+
+def test_default_paths_come_from_the_working_directory(tmp_path: Path, corpus_dir: Path) -> None:
+    result = run("ingest", cwd=tmp_path)  # ./corpus exists there, ./index does not yet
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "index" / "chroma.sqlite3").exists()
+
+
+def test_missing_index_is_one_clear_line(tmp_path: Path) -> None:
+    result = run("status", "--index", tmp_path / "none")
+    assert result.returncode == 1
+    assert "Run `sinoqa ingest` first" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_settings_are_reported(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*SINOQA, "status"],
+        capture_output=True,
+        text=True,
+        env={"SINOQA_CHUNKING__CHUNK_SIZE": "lots", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "invalid settings" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_comes_from_docstrings() -> None:
+    result = run("ingest", "--help")
+    assert result.returncode == 0
+    assert "articles deleted from the corpus are removed" in " ".join(result.stdout.split())
