@@ -18,10 +18,13 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.runtime-installed
 
-## run: set up, build or update the index from corpus/, and show what is indexed
+EXAMPLE_QUESTION ?= Where did Wang Yi meet Jake Sullivan in September 2023?
+
+## run: set up, build or update the index from corpus/, show it, and ask an example question
 run: $(VENV)/.runtime-installed
 	$(BIN)/sinoqa ingest
 	$(BIN)/sinoqa status
+	$(BIN)/sinoqa ask "$(EXAMPLE_QUESTION)"
 
 ## test: set up what tests need, then lint, type-check and run the whole test suite
 test: $(VENV)/.dev-installed

@@ -66,3 +66,49 @@ def test_help_comes_from_docstrings() -> None:
     result = run("ingest", "--help")
     assert result.returncode == 0
     assert "articles deleted from the corpus are removed" in " ".join(result.stdout.split())
+
+
+def test_ask_prints_answer_sources_and_json(tmp_path: Path, corpus_dir: Path) -> None:
+    index = tmp_path / "index"
+    assert run("ingest", "--corpus", corpus_dir, "--index", index).returncode == 0
+    text = run("ask", "Where did Wang Yi meet Jake Sullivan in September?", "--index", index)
+    assert text.returncode == 0, text.stderr
+    assert "Malta" in text.stdout and "[1]" in text.stdout
+    assert "Sources" in text.stdout and "E-International Relations" in text.stdout
+    assert "2023-10-16" in text.stdout
+
+    as_json = run("ask", "Who won the 2022 FIFA World Cup?", "--index", index, "--json")
+    answer = json.loads(as_json.stdout)
+    assert answer["refused"] is True and answer["citations"] == []
+    assert answer["nearest_sources"] and set(answer["timings_ms"]) >= {"retrieve", "total"}
+
+    questions = tmp_path / "questions.txt"
+    questions.write_text(
+        "How much was the US military aid to Taiwan worth?\n\n   \nWho is Li Shangfu?\n"
+    )
+    batch = run("ask", "--questions", questions, "--index", index)
+    lines = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert [line["question"] for line in lines] == [
+        "How much was the US military aid to Taiwan worth?",
+        "Who is Li Shangfu?",
+    ]
+    cited = lines[0]["citations"][0]
+    assert {"n", "doc_id", "title", "publisher", "published", "url", "chunk_id", "quote"} <= set(
+        cited
+    )
+
+
+def test_ask_rejects_bad_input_clearly(tmp_path: Path, corpus_dir: Path) -> None:
+    index = tmp_path / "index"
+    run("ingest", "--corpus", corpus_dir, "--index", index)
+    for args, message in (
+        (["   "], "The question is empty"),
+        (["sanctions", "--from", "yesterday"], "is not a date"),
+        (["sanctions", "--publisher", "Daily Planet"], "no indexed article is from"),
+        (["sanctions", "--backend", "telepathy"], "invalid settings"),
+    ):
+        result = run("ask", *args, "--index", index)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr
+    missing = run("ask", "anything", "--index", tmp_path / "nowhere")
+    assert missing.returncode == 1 and "sinoqa ingest" in missing.stderr

@@ -1,7 +1,21 @@
 """sinoqa: question answering over news on US-China relations, every answer tied to its sources."""
 
-from sinoqa.pipeline import ingest, status
+from sinoqa.pipeline import ChatSession, InvalidQuestion, ask, ingest, status
+from sinoqa.retrieve import InvalidFilter
+from sinoqa.schema import Answer, AnswerSentence, Citation, Source
 from sinoqa.settings import Settings
 
-__all__ = ["Settings", "ingest", "status"]
+__all__ = [
+    "Answer",
+    "AnswerSentence",
+    "ChatSession",
+    "Citation",
+    "InvalidFilter",
+    "InvalidQuestion",
+    "Settings",
+    "Source",
+    "ask",
+    "ingest",
+    "status",
+]
 __version__ = "0.1.0"

@@ -16,6 +16,9 @@ from rich.table import Table
 from sinoqa import pipeline
 from sinoqa.embedding import EmbeddingModelError
 from sinoqa.index import IndexUnavailable, IngestReport
+from sinoqa.pipeline import InvalidQuestion
+from sinoqa.retrieve import InvalidFilter
+from sinoqa.schema import Answer, Source
 from sinoqa.settings import Settings
 
 app = typer.Typer(
@@ -144,15 +147,129 @@ def status(
         )
 
 
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question to answer.")] = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            "--questions",
+            help="Answer every line of this file instead (one JSON answer per line, in order).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", help="Passages to consider (default 6).")
+    ] = None,
+    publisher: Annotated[
+        list[str] | None,
+        typer.Option("--publisher", help="Only articles from this outlet (repeatable)."),
+    ] = None,
+    date_from: Annotated[
+        str | None,
+        typer.Option("--from", help="Only articles published on or after YYYY[-MM[-DD]]."),
+    ] = None,
+    date_to: Annotated[
+        str | None,
+        typer.Option("--to", help="Only articles published on or before YYYY[-MM[-DD]]."),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend", help="extractive (default), openai, ollama or llamacpp (see README)."
+        ),
+    ] = None,
+    corpus: CorpusOption = None,
+    index: IndexOption = None,
+) -> None:
+    """Answer a question from the indexed articles, citing every sentence.
+
+    The answer quotes the articles and numbers its sources [1], [2], ...; each source shows
+    the outlet, date, title and link. When the articles do not answer the question it says
+    so and lists the nearest passages instead. Needs `sinoqa ingest` first.
+    """
+    settings = _settings(corpus, index)
+    if backend:
+        settings = settings.model_copy(
+            update={"answer": settings.answer.model_copy(update={"backend": backend})}
+        )
+        settings = Settings.model_validate(settings.model_dump())  # reject unknown backends
+    session = pipeline.get_pipeline(settings)
+    options = {
+        "publishers": tuple(publisher or ()),
+        "date_from": date_from,
+        "date_to": date_to,
+        "top_k": top_k,
+    }
+    if questions is not None:
+        if question is not None:
+            raise typer.BadParameter("give either a QUESTION or --questions FILE, not both")
+        for line in questions.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                answer = session.ask(line, **options)  # type: ignore[arg-type]
+                print(answer.model_dump_json(), flush=True)
+            except pipeline.InvalidQuestion as exc:
+                print(json.dumps({"question": line, "error": str(exc)}), flush=True)
+        return
+    if question is None:
+        raise typer.BadParameter("give a QUESTION (in quotes) or --questions FILE")
+    answer = session.ask(question, **options)  # type: ignore[arg-type]
+    if as_json:
+        print(answer.model_dump_json(indent=2))
+    else:
+        print_answer(answer)
+
+
+def _date(source: Source) -> str:
+    return (source.published or "undated") + (" (approx.)" if source.published_approx else "")
+
+
+def print_answer(answer: Answer) -> None:
+    for notice in answer.notices:
+        console.print(f"[yellow]note:[/yellow] {notice}")
+    console.print(answer.answer, markup=False, highlight=False)
+    unverified = [s.text for s in answer.sentences if not s.verified]
+    for text in unverified:
+        console.print(f"[yellow]unverified:[/yellow] {text}", highlight=False)
+    if answer.citations:
+        console.print("\n[bold]Sources[/bold]")
+        for c in answer.citations:
+            _print_source(f"[{c.n}]", c, c.quote)
+    if answer.nearest_sources:
+        console.print("\n[bold]Nearest sources[/bold] (they do not answer the question)")
+        for i, source in enumerate(answer.nearest_sources, start=1):
+            _print_source(f"({i})", source, source.passage[:240] + "...")
+
+
+def _print_source(label: str, source: Source, excerpt: str) -> None:
+    from rich.markup import escape
+
+    byline = ", ".join(p for p in (source.publisher, source.author) if p)
+    console.print(
+        f"{escape(label)} {escape(byline or 'unknown outlet')}, {_date(source)}: "
+        f"{escape(source.title)}",
+        highlight=False,
+    )
+    if source.url:
+        console.print(f"    {escape(source.url)}", highlight=False)
+    console.print(f"    \u201c{escape(excerpt)}\u201d", highlight=False, style="dim")
+
+
 def main() -> None:
     """Entry point: turn known failures into one clear line instead of a traceback."""
     from pydantic import ValidationError
+    from rich.markup import escape
 
     try:
         app(standalone_mode=False)
     except (IndexUnavailable, EmbeddingModelError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(1)
+    except (InvalidQuestion, InvalidFilter) as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        sys.exit(2)
     except ValidationError as exc:
         err_console.print(f"[red]error:[/red] invalid settings: {exc}")
         sys.exit(2)

@@ -32,7 +32,7 @@ from sinoqa.settings import Settings
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
-    from llama_index.core.schema import BaseNode
+    from llama_index.core.schema import BaseNode, TextNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
 #: Bump when the layout of records changes: old collections are then left alone.
@@ -271,6 +271,30 @@ class ChromaIndex:
                 vectors[str(meta["embed_hash"])] = [float(x) for x in vector]
         return vectors
 
+    def live_nodes(self, records: Iterable[DocRecord] | None = None) -> list[TextNode]:
+        """Every served chunk as a llama-index node (text, metadata, offsets)."""
+        from llama_index.core.schema import TextNode
+        from llama_index.core.vector_stores.utils import metadata_dict_to_node
+
+        live = sorted(self.live_chunk_ids(records))
+        nodes: list[TextNode] = []
+        for start in range(0, len(live), _ID_PAGE):
+            page = self.chunks.get(
+                ids=live[start : start + _ID_PAGE], include=["documents", "metadatas"]
+            )
+            for text, meta in zip(page["documents"] or [], page["metadatas"] or [], strict=True):
+                node = metadata_dict_to_node(dict(meta or {}), text=text)
+                if isinstance(node, TextNode):
+                    nodes.append(node)
+        nodes.sort(key=lambda n: (n.metadata["doc_id"], n.metadata["start_char"]))
+        return nodes
+
+    def version(self) -> str:
+        """Changes whenever an ingest finishes, here or in another process."""
+        fresh = self.client.get_collection(self.name, embedding_function=None)
+        meta = fresh.metadata or {}
+        return f"{meta.get('generation', 0)}/{meta.get('last_ingest')}/{fresh.count()}"
+
     def last_ingest(self) -> str | None:
         value = (self.chunks.metadata or {}).get("last_ingest")
         return str(value) if value else None
@@ -326,7 +350,11 @@ class ChromaIndex:
         return len(orphans)
 
     def mark_ingested(self) -> None:
-        self.chunks.modify(metadata={**self._describe(), "last_ingest": _now()})
+        current = self.client.get_collection(self.name, embedding_function=None).metadata or {}
+        generation = int(current.get("generation", 0)) + 1
+        self.chunks.modify(
+            metadata={**self._describe(), "last_ingest": _now(), "generation": generation}
+        )
 
     def drop(self) -> None:
         for name in (self.name, f"{self.name}-docs"):

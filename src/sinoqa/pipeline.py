@@ -1,16 +1,43 @@
 """The composition root: the one place that knows the order of the stages.
 
-The CLI, the UI and the evals call these functions, never a stage directly.
+corpus -> index -> retrieve -> answer. The CLI, the UI and the evals call these functions and
+classes, never a stage directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sinoqa import index
 from sinoqa.index import IndexStatus, IngestReport, ProgressCallback
+from sinoqa.retrieve import Filters
+from sinoqa.schema import Answer
 from sinoqa.settings import Settings
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import NodeWithScore, QueryBundle
+
+    from sinoqa.answer import Answerer
+    from sinoqa.retrieve import CorpusView
+
+
+class InvalidQuestion(ValueError):
+    """The question cannot be asked as given; the message says why."""
+
+
+_FOLLOW_UP = re.compile(
+    r"^\s*(?:and|but|also|so|then|what about|how about)\b"
+    r"|\b(?:it|its|they|them|their|this|that|these|those|he|she|him|his|her)\b",
+    re.IGNORECASE,
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def ingest(
@@ -27,3 +54,198 @@ def ingest(
 def status(settings: Settings | None = None) -> IndexStatus:
     """What is indexed under the current settings."""
     return index.index_status(settings or Settings())
+
+
+def normalize_question(question: str, max_chars: int) -> tuple[str, list[str]]:
+    """The question cleaned of control characters and truncated, with notices for the user."""
+    if not isinstance(question, str):
+        raise InvalidQuestion("The question must be text.")
+    text = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", question)).split())
+    if not text:
+        raise InvalidQuestion("The question is empty. Ask something about the articles.")
+    notices = []
+    if len(text) > max_chars:
+        text = text[:max_chars].rsplit(" ", 1)[0] or text[:max_chars]
+        notices.append(f"The question was truncated to its first {max_chars} characters.")
+    return text, notices
+
+
+def condense(question: str, history: Sequence[Answer]) -> str:
+    """A retrieval query for a follow-up: it carries the previous question's terms.
+
+    "And what did China demand?" after "Why was the defence chiefs' meeting refused?" has to
+    find the passage the first question found, so both are searched together.
+    """
+    if not history:
+        return question
+    previous = history[-1].retrieval_query or history[-1].question
+    words = re.findall(r"\w+", question)
+    if _FOLLOW_UP.search(question) or len(words) <= 4:
+        return f"{question} {previous}"
+    return question
+
+
+class Pipeline:
+    """Everything needed to answer questions over one index, loaded once and kept warm."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._index: index.ChromaIndex | None = None
+        self._view: CorpusView | None = None
+        self._extractive: Answerer | None = None
+        self._checked_at = 0.0
+
+    @property
+    def embed_model(self):  # type: ignore[no-untyped-def]  # HuggingFaceEmbedding, lazily imported
+        from sinoqa.embedding import load_embed_model
+
+        return load_embed_model(self.settings.embedding)
+
+    def view(self) -> CorpusView:
+        """The served corpus; reloaded when an ingest (here or elsewhere) changed it."""
+        from sinoqa.answer import ExtractiveAnswerer
+        from sinoqa.retrieve import CorpusView
+
+        with self._lock:
+            if self._index is None:
+                self._index = index.open_index(self.settings)
+            now = time.monotonic()
+            # Checking costs one Chroma call; once a second is plenty for a chat.
+            if self._view is None or now - self._checked_at > 1.0:
+                self._checked_at = now
+                if self._view is None or self._index.version() != self._view.version:
+                    self._view = CorpusView.load(self._index)
+                    self._extractive = ExtractiveAnswerer(
+                        self.settings.answer, self.embed_model, self._view.lexicon
+                    )
+            return self._view
+
+    def publishers(self) -> list[str]:
+        return list(self.view().publishers)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        publishers: Iterable[str] = (),
+        date_from: str | None = None,
+        date_to: str | None = None,
+        top_k: int | None = None,
+        history: Sequence[Answer] = (),
+    ) -> Answer:
+        """Answer one question (a follow-up when ``history`` holds the earlier turns)."""
+        from sinoqa.answer import GroundedQueryEngine
+        from sinoqa.retrieve import HybridRetriever
+
+        started = time.perf_counter()
+        text, notices = normalize_question(question, self.settings.answer.max_question_chars)
+        view = self.view()
+        filters = Filters(
+            publishers=view.resolve_publishers(publishers), date_from=date_from, date_to=date_to
+        )
+        retrieval = self.settings.retrieval
+        if top_k is not None:
+            retrieval = retrieval.model_copy(update={"top_k": max(1, min(int(top_k), 50))})
+        assert self._index is not None and self._extractive is not None
+        retriever = HybridRetriever(
+            self._index,
+            view,
+            self.embed_model,
+            retrieval,
+            filters,
+            reranker=self._reranker(),
+        )
+        engine = GroundedQueryEngine(
+            retriever=retriever,
+            answerer=self._extractive,
+            embed_model=self.embed_model,
+            question=text,
+        )
+        query = condense(text, history)
+        if query != text:  # a follow-up: keep to what the previous answer was about
+            engine.focus = sorted({c.doc_id for c in history[-1].citations})
+        response = engine.query(query)
+        answer: Answer = response.metadata["answer"]  # type: ignore[index]
+        if filters.active and not response.source_nodes:
+            notices.append("No indexed article matches the filters.")
+        timings = dict(answer.timings_ms)
+        timings["total"] = round((time.perf_counter() - started) * 1000, 1)
+        return answer.model_copy(
+            update={"question": text, "notices": notices + answer.notices, "timings_ms": timings}
+        )
+
+    def _reranker(self):  # type: ignore[no-untyped-def]
+        model = self.settings.retrieval.reranker_model
+        if not model:
+            return None
+        return _load_reranker(model, self.settings.retrieval.candidates)
+
+
+_rerankers: dict[tuple[str, int], object] = {}
+
+
+def _load_reranker(model: str, top_n: int):  # type: ignore[no-untyped-def]
+    """A cross-encoder reranker from a local model path, as a llama-index postprocessor."""
+    from llama_index.core.postprocessor import SentenceTransformerRerank
+
+    key = (model, top_n)
+    if key not in _rerankers:
+        _rerankers[key] = SentenceTransformerRerank(model=model, top_n=top_n, device="cpu")
+    postprocessor = _rerankers[key]
+
+    def rerank(nodes: list[NodeWithScore], query: QueryBundle) -> list[NodeWithScore]:
+        return list(postprocessor.postprocess_nodes(nodes, query_bundle=query))  # type: ignore[attr-defined]
+
+    return rerank
+
+
+_pipelines: dict[Settings, Pipeline] = {}
+_pipelines_lock = threading.Lock()
+
+
+def get_pipeline(settings: Settings | None = None) -> Pipeline:
+    """The warm pipeline for ``settings`` (one per process and settings)."""
+    settings = settings or Settings()
+    with _pipelines_lock:
+        if settings not in _pipelines:
+            _pipelines[settings] = Pipeline(settings)
+        return _pipelines[settings]
+
+
+def ask(
+    question: str,
+    settings: Settings | None = None,
+    *,
+    publishers: Iterable[str] = (),
+    date_from: str | None = None,
+    date_to: str | None = None,
+    top_k: int | None = None,
+) -> Answer:
+    """Answer ``question`` from the indexed articles, with citations (or a refusal)."""
+    return get_pipeline(settings).ask(
+        question, publishers=publishers, date_from=date_from, date_to=date_to, top_k=top_k
+    )
+
+
+@dataclass
+class ChatSession:
+    """A conversation: each question may follow up on the previous ones."""
+
+    settings: Settings | None = None
+    publishers: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+    history: list[Answer] = field(default_factory=list)
+
+    def ask(self, question: str, *, top_k: int | None = None) -> Answer:
+        answer = get_pipeline(self.settings).ask(
+            question,
+            publishers=self.publishers,
+            date_from=self.date_from,
+            date_to=self.date_to,
+            top_k=top_k,
+            history=self.history,
+        )
+        self.history.append(answer)
+        return answer

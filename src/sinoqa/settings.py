@@ -8,6 +8,7 @@ override ``corpus.dir``/``index.dir`` for one run.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +74,65 @@ class IndexSettings(_Stage):
     )
 
 
+class RetrievalSettings(_Stage):
+    top_k: int = Field(6, ge=1, le=50, description="Passages handed to the answerer.")
+    candidates: int = Field(
+        40, ge=1, le=500, description="Candidates each retriever (dense, BM25) contributes."
+    )
+    mode: Literal["hybrid", "dense", "bm25"] = Field(
+        "hybrid", description="Dense (Chroma) and BM25 fused, or either alone."
+    )
+    fusion: Literal["rrf", "relative_score"] = Field(
+        "rrf",
+        description="How hybrid mode fuses the two lists: weighted reciprocal rank, or weighted "
+        "sum of min-max normalised scores.",
+    )
+    dense_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of the dense list in fusion (BM25 gets the rest)."
+    )
+    rrf_k: int = Field(60, ge=1, description="The k of reciprocal rank fusion.")
+    max_chunks_per_doc: int = Field(
+        2, ge=1, description="At most this many passages from one article reach the answerer."
+    )
+    reranker_model: str | None = Field(
+        None,
+        description="Local path of a sentence-transformers CrossEncoder to rerank candidates; "
+        "off when unset (none ships offline).",
+    )
+
+
+class AnswerSettings(_Stage):
+    backend: Literal["extractive", "openai", "ollama", "llamacpp"] = Field(
+        "extractive",
+        description="'extractive' quotes the articles (no model needed); the others generate "
+        "with an LLM and fall back to extractive when it fails.",
+    )
+    max_sentences: int = Field(4, ge=1, le=12, description="Sentences an extractive answer quotes.")
+    refusal_threshold: float = Field(
+        0.42,
+        ge=0.0,
+        le=1.0,
+        description="Below this evidence score the answer is a refusal with nearest sources; "
+        "calibrated on the eval set.",
+    )
+    max_question_chars: int = Field(
+        1000, ge=10, description="Longer questions are truncated to this many characters."
+    )
+    llm_model: str | None = Field(None, description="Model name for the LLM backend.")
+    llm_base_url: str | None = Field(
+        None,
+        description="Server URL: an OpenAI-compatible /v1 endpoint (llama.cpp server, vLLM, LM "
+        "Studio, OpenAI) or an Ollama server.",
+    )
+    llm_api_key: str | None = Field(None, description="API key for OpenAI-compatible servers.")
+    llm_model_path: Path | None = Field(None, description="GGUF file for the llamacpp backend.")
+    llm_timeout_s: float = Field(60.0, gt=0, description="Seconds to wait for the LLM.")
+    llm_max_tokens: int = Field(400, ge=16, description="Longest generated answer, in tokens.")
+    drop_unverified: bool = Field(
+        False, description="Drop generated sentences the cited passages do not support."
+    )
+
+
 class Settings(BaseSettings):
     """Everything sinoqa can be told, grouped by pipeline stage."""
 
@@ -84,6 +144,8 @@ class Settings(BaseSettings):
     chunking: ChunkSettings = ChunkSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     index: IndexSettings = IndexSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    answer: AnswerSettings = AnswerSettings()
 
     def with_paths(self, corpus: Path | None = None, index: Path | None = None) -> Settings:
         """A copy pointing at another corpus and/or index directory."""

@@ -1,0 +1,371 @@
+"""Grounded answers with [n] citations, and the llama-index query engine that produces them.
+
+The default answerer is extractive: it quotes the few sentences of the retrieved passages that
+best answer the question, verbatim, each followed by its citation, and refuses when the
+evidence is too weak. Generative backends (``sinoqa.generate``) plug into the same engine.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from llama_index.core.base.response.schema import Response
+from llama_index.core.query_engine import CustomQueryEngine
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle
+from pydantic import Field
+
+from sinoqa.retrieve import Lexicon
+from sinoqa.schema import Answer, AnswerSentence, Citation, Source
+from sinoqa.settings import AnswerSettings
+
+if TYPE_CHECKING:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from nltk.tokenize.punkt import PunktTokenizer
+
+REFUSAL = "The indexed articles don't answer this."
+_MIN_SENTENCE_CHARS = 25
+_NEAREST = 3
+_TEMPORAL = re.compile(
+    r"\b(how (?:has|have|did|do|does)\b.*\b(?:chang|evolv|shift|develop|progress)\w*"
+    r"|over time|timeline|chronolog\w*|sequence of)\b",
+    re.IGNORECASE,
+)
+# Weights of the sentence score: meaning (embedding), the question's rare words (lexical),
+# and the rank of the passage the sentence comes from.
+_W_DENSE, _W_LEXICAL, _W_PASSAGE = 0.55, 0.35, 0.10
+_FOCUS_BONUS = 0.1  # follow-ups: sentences from the articles the previous answer cited
+_MMR_LAMBDA = 0.75
+_KEEP_RATIO = 0.8  # a sentence must score at least this share of the best one
+
+
+@lru_cache(maxsize=1)
+def _punkt() -> PunktTokenizer:
+    from llama_index.core.utils import globals_helper
+    from nltk.tokenize.punkt import PunktTokenizer
+
+    globals_helper.wait_for_nltk_check()  # puts llama-index's bundled NLTK data on the path
+    return PunktTokenizer("english")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence boundaries (start, end) in ``text``; paragraphs never join into one sentence."""
+    spans: list[tuple[int, int]] = []
+    tokenizer = _punkt()
+    for paragraph in re.finditer(r"[^\n]+(?:\n(?!\n)[^\n]+)*", text):
+        for start, end in tokenizer.span_tokenize(paragraph.group()):
+            spans.append((paragraph.start() + start, paragraph.start() + end))
+    return spans
+
+
+def to_source(item: NodeWithScore) -> Source:
+    meta = item.node.metadata
+    return Source(
+        doc_id=str(meta["doc_id"]),
+        title=str(meta.get("title") or meta["doc_id"]),
+        publisher=meta.get("publisher") or None,
+        author=meta.get("author") or None,
+        published=meta.get("published") or None,
+        published_approx=bool(meta.get("published_approx", False)),
+        url=meta.get("url") or None,
+        chunk_id=item.node.node_id,
+        passage=item.node.get_content(),
+        start_char=int(meta["start_char"]),
+        end_char=int(meta["end_char"]),
+        score=float(item.score or 0.0),
+    )
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One sentence of a retrieved passage."""
+
+    passage: int  # index into the retrieved passages
+    start: int  # offsets in the cleaned article
+    end: int
+    text: str
+
+
+class SentenceEmbeddings:
+    """Sentence vectors, cached: the same passages come back across questions."""
+
+    def __init__(self, embed_model: BaseEmbedding, capacity: int = 20_000) -> None:
+        self._model = embed_model
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            vectors = self._model.get_text_embedding_batch(list(missing))
+            with self._lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    self._cache[text] = np.asarray(vector, dtype=np.float32)
+                while len(self._cache) > self._capacity:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            return np.stack([self._cache[t] for t in texts])
+
+
+class Answerer(ABC):
+    """Turns retrieved passages into an :class:`Answer`. Subclasses fill :meth:`_compose`."""
+
+    mode = "extractive"
+
+    def __init__(self, settings: AnswerSettings) -> None:
+        self.settings = settings
+
+    def answer(
+        self,
+        question: str,
+        passages: Sequence[NodeWithScore],
+        query_embedding: list[float],
+        context: str = "",
+        focus: Collection[str] = (),
+    ) -> Answer:
+        """Plumbing shared by every answerer: no evidence means a refusal.
+
+        ``query_embedding`` embeds ``question``; ``context`` is the retrieval query when it
+        differs (a follow-up carrying the previous question's terms) and ``focus`` the
+        articles the previous answer cited, which a follow-up most likely asks about.
+        """
+        if not passages:
+            return self.refusal(question, passages, 0.0)
+        return self._compose(question, passages, query_embedding, context, focus)
+
+    @abstractmethod
+    def _compose(
+        self,
+        question: str,
+        passages: Sequence[NodeWithScore],
+        query_embedding: list[float],
+        context: str,
+        focus: Collection[str],
+    ) -> Answer: ...
+
+    def refusal(
+        self,
+        question: str,
+        passages: Sequence[NodeWithScore],
+        confidence: float,
+        notices: Sequence[str] = (),
+    ) -> Answer:
+        return Answer(
+            question=question,
+            answer=REFUSAL,
+            refused=True,
+            mode=self.mode,
+            nearest_sources=[to_source(p) for p in passages[:_NEAREST]],
+            confidence=confidence,
+            notices=list(notices),
+        )
+
+    def cited_answer(
+        self,
+        question: str,
+        passages: Sequence[NodeWithScore],
+        sentences: Sequence[tuple[str, Sequence[Quote], bool]],
+        confidence: float,
+        notices: Sequence[str] = (),
+    ) -> Answer:
+        """Number the passages in order of first citation and build the answer text."""
+        numbers: dict[int, int] = {}
+        quotes: dict[int, list[Quote]] = {}
+        rendered: list[AnswerSentence] = []
+        for text, cited, verified in sentences:
+            refs = []
+            for quote in cited:
+                n = numbers.setdefault(quote.passage, len(numbers) + 1)
+                if quote not in quotes.setdefault(quote.passage, []):
+                    quotes[quote.passage].append(quote)
+                if n not in refs:
+                    refs.append(n)
+            rendered.append(AnswerSentence(text=text, citations=refs, verified=verified))
+        citations = []
+        for passage, n in sorted(numbers.items(), key=lambda item: item[1]):
+            source = to_source(passages[passage])
+            used = sorted(quotes.get(passage, []), key=lambda q: q.start)
+            citations.append(
+                Citation(
+                    **source.model_dump(),
+                    n=n,
+                    quote=" ".join(q.text for q in used),
+                    spans=[(q.start, q.end) for q in used],
+                )
+            )
+        text = " ".join(s.text + "".join(f" [{n}]" for n in s.citations) for s in rendered)
+        return Answer(
+            question=question,
+            answer=text,
+            refused=False,
+            mode=self.mode,
+            citations=citations,
+            sentences=rendered,
+            confidence=confidence,
+            notices=list(notices),
+        )
+
+
+class ExtractiveAnswerer(Answerer):
+    """Quotes the sentences that best answer the question; no generative model involved."""
+
+    def __init__(
+        self, settings: AnswerSettings, embed_model: BaseEmbedding, lexicon: Lexicon
+    ) -> None:
+        super().__init__(settings)
+        self.embed = SentenceEmbeddings(embed_model)
+        self.lexicon = lexicon
+
+    def candidates(self, passages: Sequence[NodeWithScore]) -> list[Quote]:
+        """Every sentence of the passages, once (overlapping chunks share sentences)."""
+        seen: set[tuple[str, int]] = set()
+        quotes: list[Quote] = []
+        for index, item in enumerate(passages):
+            text = item.node.get_content()
+            offset = int(item.node.metadata["start_char"])
+            doc_id = str(item.node.metadata["doc_id"])
+            for start, end in sentence_spans(text):
+                sentence = text[start:end]
+                key = (doc_id, offset + start)
+                if len(sentence) < _MIN_SENTENCE_CHARS or key in seen:
+                    continue
+                seen.add(key)
+                quotes.append(Quote(index, offset + start, offset + end, sentence))
+        return quotes
+
+    def evidence(
+        self,
+        question: str,
+        passages: Sequence[NodeWithScore],
+        query_embedding: list[float],
+        context: str = "",
+        focus: Collection[str] = (),
+    ) -> tuple[list[Quote], np.ndarray, np.ndarray, float]:
+        """Candidate sentences, their scores and vectors, and the overall evidence score."""
+        quotes = self.candidates(passages)
+        if not quotes:
+            return [], np.zeros(0), np.zeros((0, 0)), 0.0
+        vectors = self.embed([q.text for q in quotes])
+        query = np.asarray(query_embedding, dtype=np.float32)
+        dense = vectors @ query
+        terms = self.lexicon.terms(question)
+        lexical = np.array([self.lexicon.coverage(terms, q.text) for q in quotes])
+        if context:  # a follow-up: the earlier question's terms count, but less
+            context_terms = self.lexicon.terms(context)
+            lexical = 0.7 * lexical + 0.3 * np.array(
+                [self.lexicon.coverage(context_terms, q.text) for q in quotes]
+            )
+            terms = context_terms
+        prior = np.array([1.0 - q.passage / max(len(passages), 1) for q in quotes])
+        scores = _W_DENSE * dense + _W_LEXICAL * lexical + _W_PASSAGE * prior
+        if focus:
+            in_focus = [passages[q.passage].node.metadata["doc_id"] in focus for q in quotes]
+            scores = scores + _FOCUS_BONUS * np.array(in_focus, dtype=np.float32)
+        # Evidence: how close the best sentence comes, and how much of the question's rare
+        # vocabulary the top passages contain at all (unseen names and years mean "not here").
+        top_text = " ".join(p.node.get_content() for p in passages[:_NEAREST])
+        coverage = self.lexicon.coverage(terms, top_text) if terms else 0.0
+        confidence = 0.5 * float(dense.max()) + 0.5 * coverage
+        return quotes, scores, vectors, confidence
+
+    def select(self, quotes: list[Quote], scores: np.ndarray, vectors: np.ndarray) -> list[Quote]:
+        """Maximal marginal relevance: good sentences that do not repeat each other."""
+        chosen: list[int] = []
+        best = float(scores.max())
+        remaining = list(range(len(quotes)))
+        while remaining and len(chosen) < self.settings.max_sentences:
+
+            def mmr(i: int) -> float:
+                redundancy = max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0)
+                return _MMR_LAMBDA * float(scores[i]) - (1 - _MMR_LAMBDA) * redundancy
+
+            pick = max(remaining, key=mmr)
+            if chosen and scores[pick] < _KEEP_RATIO * best:
+                break
+            chosen.append(pick)
+            remaining.remove(pick)
+        return [quotes[i] for i in chosen]
+
+    def _compose(
+        self,
+        question: str,
+        passages: Sequence[NodeWithScore],
+        query_embedding: list[float],
+        context: str,
+        focus: Collection[str],
+    ) -> Answer:
+        quotes, scores, vectors, confidence = self.evidence(
+            question, passages, query_embedding, context, focus
+        )
+        if not quotes or confidence < self.settings.refusal_threshold:
+            return self.refusal(question, passages, confidence)
+        chosen = self.select(quotes, scores, vectors)
+        return self.cited_answer(
+            question,
+            passages,
+            [(q.text, [q], True) for q in order_for_reading(question, chosen, passages)],
+            confidence,
+        )
+
+
+def order_for_reading(
+    question: str, quotes: Sequence[Quote], passages: Sequence[NodeWithScore]
+) -> list[Quote]:
+    """Chronologically for "how did X change" questions; otherwise article by article."""
+
+    def date(quote: Quote) -> int:
+        return int(passages[quote.passage].node.metadata.get("published_min") or 0)
+
+    def doc(quote: Quote) -> str:
+        return str(passages[quote.passage].node.metadata["doc_id"])
+
+    if _TEMPORAL.search(question):
+        return sorted(quotes, key=lambda q: (date(q), doc(q), q.start))
+    first_seen: dict[str, int] = {}
+    for position, quote in enumerate(quotes):
+        first_seen.setdefault(doc(quote), position)
+    return sorted(quotes, key=lambda q: (first_seen[doc(q)], q.start))
+
+
+class GroundedQueryEngine(CustomQueryEngine):
+    """Retriever + answerer as a llama-index query engine (callbacks and evaluators apply)."""
+
+    retriever: BaseRetriever
+    answerer: Any  # an Answerer; pydantic cannot validate our ABC
+    embed_model: Any  # embeds the question when retrieval did not
+    question: str = ""  # the user's own words when the query carries earlier turns
+    focus: list[str] = Field(default_factory=list)  # articles the previous answer cited
+
+    def custom_query(self, query_str: str) -> Response:
+        started = time.perf_counter()
+        bundle = QueryBundle(query_str=query_str)
+        passages = self.retriever.retrieve(bundle)
+        retrieved = time.perf_counter()
+        question = self.question or query_str
+        embedding = bundle.embedding if question == query_str else None
+        if embedding is None:  # a follow-up, or BM25-only retrieval that embedded nothing
+            embedding = self.embed_model.get_query_embedding(question)
+        context = query_str if question != query_str else ""
+        answer: Answer = self.answerer.answer(question, passages, embedding, context, self.focus)
+        finished = time.perf_counter()
+        answer = answer.model_copy(
+            update={
+                "retrieval_query": query_str,
+                "timings_ms": {
+                    "retrieve": round((retrieved - started) * 1000, 1),
+                    "answer": round((finished - retrieved) * 1000, 1),
+                },
+            }
+        )
+        return Response(response=answer.answer, source_nodes=passages, metadata={"answer": answer})

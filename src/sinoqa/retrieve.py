@@ -1,0 +1,307 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 candidates, fused, filtered, diversified.
+
+Dense retrieval finds paraphrases; BM25 finds names, places and numbers ("Malta",
+"Li Shangfu", "$345 million") that a small embedding model blurs. The fusion and its weight
+are settings chosen by measurement (see the eval suite), not defaults taken on trust.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from sinoqa.chunking import published_bounds
+from sinoqa.index import ChromaIndex, DocRecord
+from sinoqa.settings import RetrievalSettings
+
+if TYPE_CHECKING:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from llama_index.core.vector_stores.types import MetadataFilters
+    from llama_index.retrievers.bm25 import BM25Retriever
+
+_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+_TOKEN = re.compile(r"(?u)\b\w\w+\b|\$?\d[\d,.]*")
+
+
+class InvalidFilter(ValueError):
+    """A filter value the user must correct; the message says how."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to some outlets and/or a publication date range (inclusive)."""
+
+    publishers: tuple[str, ...] = ()
+    date_from: str | None = None  # ISO date, partial allowed: "2023", "2023-06"
+    date_to: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None and not _valid_date(value):
+                raise InvalidFilter(
+                    f"{name.replace('_', ' ')} {value!r} is not a date; use YYYY, YYYY-MM or "
+                    "YYYY-MM-DD"
+                )
+        bounds = self.bounds()
+        if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+            raise InvalidFilter(f"date from {self.date_from} is after date to {self.date_to}")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.publishers or self.date_from or self.date_to)
+
+    def bounds(self) -> tuple[int | None, int | None]:
+        low = published_bounds(self.date_from) if self.date_from else None
+        high = published_bounds(self.date_to) if self.date_to else None
+        return (low[0] if low else None, high[1] if high else None)
+
+    def to_llama(self) -> MetadataFilters | None:
+        """The same restriction as llama-index metadata filters (Chroma turns them into where)."""
+        from llama_index.core.vector_stores.types import (
+            FilterCondition,
+            FilterOperator,
+            MetadataFilter,
+            MetadataFilters,
+        )
+
+        if not self.active:
+            return None
+        parts: list[MetadataFilter] = []
+        if self.publishers:
+            parts.append(
+                MetadataFilter(
+                    key="publisher", value=list(self.publishers), operator=FilterOperator.IN
+                )
+            )
+        low, high = self.bounds()
+        # An article matches when its (possibly partial) date overlaps the range.
+        if low is not None:
+            parts.append(
+                MetadataFilter(key="published_max", value=low, operator=FilterOperator.GTE)
+            )
+        if high is not None:
+            parts.append(
+                MetadataFilter(key="published_min", value=high, operator=FilterOperator.LTE)
+            )
+        return MetadataFilters(filters=list(parts), condition=FilterCondition.AND)
+
+    def matches(self, metadata: dict[str, Any]) -> bool:
+        if self.publishers and metadata.get("publisher") not in self.publishers:
+            return False
+        low, high = self.bounds()
+        if low is not None and int(metadata.get("published_max") or 0) < low:
+            return False
+        return not (high is not None and int(metadata.get("published_min") or 10**9) > high)
+
+
+def _valid_date(value: str) -> bool:
+    if not _DATE.match(value):
+        return False
+    parts = [int(p) for p in value.split("-")] + [1, 1]
+    try:
+        dt.date(parts[0], parts[1], parts[2])
+    except ValueError:
+        return False
+    return True
+
+
+class Lexicon:
+    """Tokenising, stemming and term statistics shared by BM25 and the answerer."""
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        import Stemmer
+        from bm25s.stopwords import STOPWORDS_EN
+
+        self._stemmer = Stemmer.Stemmer("english")
+        self._stopwords = frozenset(STOPWORDS_EN)
+        frequencies: Counter[str] = Counter()
+        count = 0
+        for text in texts:
+            frequencies.update(set(self.terms(text)))
+            count += 1
+        self._doc_freq = frequencies
+        self._docs = max(count, 1)
+
+    def terms(self, text: str) -> list[str]:
+        words = [w.strip(".,").lower() for w in _TOKEN.findall(text)]
+        return list(self._stemmer.stemWords([w for w in words if w and w not in self._stopwords]))
+
+    def idf(self, term: str) -> float:
+        """Smoothed inverse document frequency over chunks; unseen terms weigh the most."""
+        return math.log(1 + (self._docs + 1) / (self._doc_freq.get(term, 0) + 0.5))
+
+    def coverage(self, query_terms: Sequence[str], text: str) -> float:
+        """IDF-weighted share of the query's terms that occur in ``text``."""
+        unique = set(query_terms)
+        total = sum(self.idf(t) for t in unique)
+        if not total:
+            return 0.0
+        present = set(self.terms(text))
+        return sum(self.idf(t) for t in unique if t in present) / total
+
+
+@dataclass
+class CorpusView:
+    """The served chunks of one index version, with what retrieval builds from them."""
+
+    version: str
+    records: dict[str, DocRecord]
+    nodes: list[TextNode]
+    publishers: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, index: ChromaIndex) -> CorpusView:
+        version = index.version()
+        records = index.records()
+        nodes = index.live_nodes(records.values())
+        publishers = sorted({r.publisher for r in records.values() if r.publisher})
+        return cls(version=version, records=records, nodes=nodes, publishers=publishers)
+
+    @cached_property
+    def lexicon(self) -> Lexicon:
+        return Lexicon(node.get_content() for node in self.nodes)
+
+    @cached_property
+    def bm25(self) -> BM25Retriever | None:
+        from llama_index.retrievers.bm25 import BM25Retriever
+
+        if not self.nodes:
+            return None
+        return BM25Retriever.from_defaults(nodes=list(self.nodes), similarity_top_k=10)
+
+    def resolve_publishers(self, names: Iterable[str]) -> tuple[str, ...]:
+        """Match outlet names case-insensitively against the indexed ones."""
+        known = {p.casefold(): p for p in self.publishers}
+        resolved = []
+        for name in names:
+            match = known.get(name.strip().casefold())
+            if match is None:
+                raise InvalidFilter(
+                    f"no indexed article is from {name!r}; indexed outlets: "
+                    + (", ".join(self.publishers) or "none")
+                )
+            resolved.append(match)
+        return tuple(resolved)
+
+
+def fuse(
+    ranked_lists: Sequence[Sequence[NodeWithScore]],
+    weights: Sequence[float],
+    mode: str,
+    rrf_k: int = 60,
+) -> list[NodeWithScore]:
+    """Fuse ranked lists into one, by weighted reciprocal rank or weighted normalised score."""
+    fused: dict[str, float] = {}
+    nodes: dict[str, NodeWithScore] = {}
+    for ranked, weight in zip(ranked_lists, weights, strict=True):
+        if not ranked or weight <= 0:
+            continue
+        scores = [item.score or 0.0 for item in ranked]
+        low, high = min(scores), max(scores)
+        for rank, item in enumerate(ranked):
+            if mode == "rrf":
+                contribution = weight / (rrf_k + rank + 1)
+            else:
+                normalised = (scores[rank] - low) / (high - low) if high > low else 1.0
+                contribution = weight * normalised
+            fused[item.node.node_id] = fused.get(item.node.node_id, 0.0) + contribution
+            nodes.setdefault(item.node.node_id, item)
+    order = sorted(fused, key=lambda node_id: fused[node_id], reverse=True)
+    return [NodeWithScore(node=nodes[node_id].node, score=fused[node_id]) for node_id in order]
+
+
+def cap_per_document(ranked: Sequence[NodeWithScore], cap: int, top_k: int) -> list[NodeWithScore]:
+    """Keep the ranking but at most ``cap`` passages per article, so one cannot crowd out all."""
+    taken: Counter[str] = Counter()
+    kept: list[NodeWithScore] = []
+    for item in ranked:
+        doc_id = str(item.node.metadata.get("doc_id"))
+        if taken[doc_id] < cap:
+            taken[doc_id] += 1
+            kept.append(item)
+        if len(kept) == top_k:
+            break
+    return kept
+
+
+class HybridRetriever(BaseRetriever):
+    """Dense + BM25 candidates over the served chunks, fused, filtered and diversified."""
+
+    def __init__(
+        self,
+        index: ChromaIndex,
+        view: CorpusView,
+        embed_model: BaseEmbedding,
+        settings: RetrievalSettings,
+        filters: Filters | None = None,
+        reranker: Callable[[list[NodeWithScore], QueryBundle], list[NodeWithScore]] | None = None,
+    ) -> None:
+        super().__init__()
+        self._index = index
+        self._view = view
+        self._embed_model = embed_model
+        self._settings = settings
+        self._filters = filters or Filters()
+        self._reranker = reranker
+        self._live = {node.node_id for node in view.nodes}
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        if not self._view.nodes:
+            return []
+        lists: list[list[NodeWithScore]] = []
+        weights: list[float] = []
+        if self._settings.mode in ("hybrid", "dense"):
+            lists.append(self._dense(query_bundle))
+            weights.append(self._settings.dense_weight if self._settings.mode == "hybrid" else 1)
+        if self._settings.mode in ("hybrid", "bm25"):
+            lists.append(self._bm25(query_bundle))
+            weights.append(
+                1 - self._settings.dense_weight if self._settings.mode == "hybrid" else 1
+            )
+        ranked = (
+            lists[0]
+            if len(lists) == 1
+            else fuse(lists, weights, self._settings.fusion, self._settings.rrf_k)
+        )
+        if self._reranker is not None:
+            ranked = self._reranker(ranked[: self._settings.candidates], query_bundle)
+        return cap_per_document(ranked, self._settings.max_chunks_per_doc, self._settings.top_k)
+
+    def _dense(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        from llama_index.core import VectorStoreIndex
+
+        if query_bundle.embedding is None:
+            query_bundle.embedding = self._embed_model.get_query_embedding(query_bundle.query_str)
+        retriever = VectorStoreIndex.from_vector_store(
+            self._index.vector_store, embed_model=self._embed_model
+        ).as_retriever(similarity_top_k=self._settings.candidates, filters=self._filters.to_llama())
+        # Chunks of an ingest still in progress exist in Chroma but are not served yet.
+        return [
+            item for item in retriever.retrieve(query_bundle) if item.node.node_id in self._live
+        ]
+
+    def _bm25(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        base = self._view.bm25
+        if base is None:
+            return []
+        retriever = copy.copy(base)
+        retriever.similarity_top_k = min(self._settings.candidates, len(self._view.nodes))
+        if self._filters.active:
+            mask = [int(self._filters.matches(entry)) for entry in base.corpus]
+            if not any(mask):
+                return []
+            retriever.corpus_weight_mask = mask
+            retriever.similarity_top_k = min(retriever.similarity_top_k, sum(mask))
+        results = retriever.retrieve(QueryBundle(query_str=query_bundle.query_str))
+        return [item for item in results if (item.score or 0) > 0]

@@ -1,0 +1,63 @@
+"""The typed objects that cross module boundaries: what an answer is made of."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Source(_Frozen):
+    """A retrieved passage and the article it belongs to."""
+
+    doc_id: str
+    title: str
+    publisher: str | None = None
+    author: str | None = None
+    published: str | None = None
+    published_approx: bool = False
+    url: str | None = None
+    chunk_id: str
+    passage: str = Field(description="The chunk text, verbatim from the cleaned article.")
+    start_char: int = Field(description="Offset of the passage in the cleaned article.")
+    end_char: int
+    score: float = Field(description="Retrieval score (fused); comparable within one answer.")
+
+
+class Citation(Source):
+    """A source the answer quotes; ``[n]`` in the answer text refers to it."""
+
+    n: int
+    quote: str = Field(description="The sentences quoted from the passage, verbatim.")
+    spans: list[tuple[int, int]] = Field(
+        description="Character offsets of each quoted sentence in the cleaned article."
+    )
+
+
+class AnswerSentence(_Frozen):
+    text: str
+    citations: list[int] = Field(default_factory=list, description="Citation numbers [n].")
+    verified: bool = Field(
+        True, description="False when the cited passages do not support the sentence."
+    )
+
+
+class Answer(_Frozen):
+    """A grounded answer, or a refusal with the nearest passages."""
+
+    question: str
+    answer: str
+    refused: bool
+    mode: str = Field(description="'extractive', or the LLM backend that wrote the answer.")
+    citations: list[Citation] = Field(default_factory=list)
+    nearest_sources: list[Source] = Field(
+        default_factory=list,
+        description="When refused: the closest passages, which do not support an answer.",
+    )
+    sentences: list[AnswerSentence] = Field(default_factory=list)
+    confidence: float = Field(0.0, description="Evidence score compared to the refusal threshold.")
+    retrieval_query: str = Field("", description="The query retrieval ran (after follow-ups).")
+    notices: list[str] = Field(default_factory=list, description="Truncation, fallbacks, etc.")
+    timings_ms: dict[str, float] = Field(default_factory=dict)
