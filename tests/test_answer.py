@@ -254,3 +254,33 @@ def test_new_articles_are_searchable_without_restart(seeded: Settings, tmp_path:
     answer = pipeline.ask(question, settings)
     assert not answer.refused and "45" in answer.answer
     assert answer.citations[0].doc_id == "geneva"
+
+
+def test_configured_cross_encoder_reranks_the_candidates(seeded: Settings) -> None:
+    """A real CrossEncoder (here built from the packaged MiniLM weights) orders the passages."""
+    from sinoqa.embedding import resolve_model_path
+
+    path = resolve_model_path("all-MiniLM-L6-v2")
+    settings = seeded.model_copy(
+        update={"retrieval": seeded.retrieval.model_copy(update={"reranker_model": path})}
+    )
+    p = get_pipeline(settings)
+    reranker = p._reranker()
+    assert reranker is not None
+    retriever = HybridRetriever(
+        open_index(settings), p.view(), p.embed_model, settings.retrieval, reranker=reranker
+    )
+    query = "Where did Wang Yi meet Jake Sullivan in September?"
+    results = retriever.retrieve(QueryBundle(query_str=query))
+    assert results
+    from llama_index.core.schema import MetadataMode
+
+    cross_encoder = pipeline._rerankers[(path, settings.retrieval.candidates)]._model  # type: ignore[attr-defined]
+    expected = cross_encoder.predict(
+        [(query, r.node.get_content(metadata_mode=MetadataMode.EMBED)) for r in results]
+    )
+    assert [round(float(r.score or 0), 4) for r in results] == [
+        round(float(x), 4) for x in expected
+    ]
+    scores = [float(r.score or 0) for r in results]
+    assert scores == sorted(scores, reverse=True)

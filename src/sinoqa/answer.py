@@ -204,7 +204,12 @@ class Answerer(ABC):
                     spans=[(q.start, q.end) for q in used],
                 )
             )
-        text = " ".join(s.text + "".join(f" [{n}]" for n in s.citations) for s in rendered)
+        text = " ".join(
+            s.text
+            + "".join(f" [{n}]" for n in s.citations)
+            + ("" if s.verified else " (unverified)")
+            for s in rendered
+        )
         return Answer(
             question=question,
             answer=text,

@@ -230,9 +230,11 @@ def print_answer(answer: Answer) -> None:
     for notice in answer.notices:
         console.print(f"[yellow]note:[/yellow] {notice}")
     console.print(answer.answer, markup=False, highlight=False)
-    unverified = [s.text for s in answer.sentences if not s.verified]
-    for text in unverified:
-        console.print(f"[yellow]unverified:[/yellow] {text}", highlight=False)
+    if any(not s.verified for s in answer.sentences):
+        console.print(
+            "[yellow]Sentences marked (unverified) are not supported by the passages they "
+            "cite.[/yellow]"
+        )
     if answer.citations:
         console.print("\n[bold]Sources[/bold]")
         for c in answer.citations:

