@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint ingest clean-index
+.PHONY: run ask test lint browser clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,22 +20,33 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 
 EXAMPLE_QUESTION ?= Where did Wang Yi meet Jake Sullivan in September 2023?
 
-## run: set up, build or update the index from corpus/, show it, and ask an example question
+## run: set up, build or update the index from corpus/, then open the chat UI (127.0.0.1:7860)
 run: $(VENV)/.runtime-installed
 	$(BIN)/sinoqa ingest
 	$(BIN)/sinoqa status
+	$(BIN)/sinoqa serve
+
+## ask: answer the example question (or EXAMPLE_QUESTION="...") on the command line
+ask: $(VENV)/.runtime-installed
+	$(BIN)/sinoqa ingest
 	$(BIN)/sinoqa ask "$(EXAMPLE_QUESTION)"
 
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not possible).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 ## test: set up what tests need, then lint, type-check and run the whole test suite
-test: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+test: $(VENV)/.dev-installed browser
+	$(BIN)/ruff check src app tests
+	$(BIN)/ruff format --check src app tests
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src app tests
+	$(BIN)/ruff format src app tests
 
 clean-index:
 	rm -rf index

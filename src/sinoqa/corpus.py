@@ -211,11 +211,17 @@ _READERS: dict[str, Callable[[Path, bytes], Document]] = {
 
 def read_file(path: Path, max_bytes: int | None = None) -> Document:
     """Read one file, raising :class:`UnreadableFile` with the reason when it cannot be used."""
-    reader = _READERS.get(path.suffix.lower())
+    return read_as(path, path.suffix.lower(), max_bytes)
+
+
+def read_as(path: Path, suffix: str, max_bytes: int | None = None) -> Document:
+    """Read ``path`` as a file of type ``suffix`` (uploads arrive under temporary names)."""
+    reader = _READERS.get(suffix)
     if reader is None:
-        kind = path.suffix or "no extension"
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        raise UnreadableFile(f"unsupported file type ({kind}); supported: {supported}")
+        raise UnreadableFile(
+            f"unsupported file type ({suffix or 'no extension'}); supported: {supported}"
+        )
     try:
         size = path.stat().st_size
         if max_bytes is not None and size > max_bytes:
@@ -276,3 +282,38 @@ def read_corpus(
         by_text[document.text_hash] = document
     result.documents = [d for d in by_id.values() if by_text.get(d.text_hash) is d]
     return result
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_file_name(name: str) -> str:
+    """A file name with no directories, no traversal and only portable characters."""
+    base = re.split(r"[\\/]", name)[-1]
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    stem = _UNSAFE_NAME.sub("-", stem).strip("-._")[:100] or "upload"
+    suffix = _UNSAFE_NAME.sub("", suffix)[:10].lower()
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+def store_upload(source: Path, name: str, target_dir: Path, max_bytes: int) -> Path:
+    """Copy an uploaded file into ``target_dir`` under a safe, unused name.
+
+    Raises :class:`UnreadableFile` when the file is too large, of a type sinoqa does not read,
+    or not readable as that type (for example binary data behind a .md name).
+    """
+    import shutil
+
+    safe = safe_file_name(name)
+    suffix = Path(safe).suffix.lower()
+    read_as(source, suffix, max_bytes)  # a wrong type behind a right extension fails here
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / safe
+    counter = 1
+    while target.exists():
+        target = target_dir / f"{Path(safe).stem}-{counter}{suffix}"
+        counter += 1
+    shutil.copyfile(source, target)
+    return target

@@ -246,3 +246,32 @@ class GenerativeAnswerer(Answerer):
 def _brief(exc: Exception) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+def backend_problem(settings: AnswerSettings, timeout: float = 3.0) -> str | None:
+    """Why the configured LLM backend cannot answer right now, or None if it can."""
+    import urllib.error
+    import urllib.request
+
+    backend = settings.backend
+    if backend == "extractive":
+        return "no LLM backend is configured (set SINOQA_ANSWER__BACKEND; see the README)"
+    if backend == "llamacpp":
+        path = settings.llm_model_path
+        if path is None or not path.is_file():
+            return f"no GGUF file at SINOQA_ANSWER__LLM_MODEL_PATH ({path})"
+        return None
+    base = settings.llm_base_url or (
+        "http://127.0.0.1:8080/v1" if backend == "openai" else "http://127.0.0.1:11434"
+    )
+    probe = base.rstrip("/") + ("/models" if backend == "openai" else "/api/tags")
+    request = urllib.request.Request(probe)
+    if settings.llm_api_key:
+        request.add_header("Authorization", f"Bearer {settings.llm_api_key}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        return f"{probe} answered HTTP {exc.code}"
+    except (OSError, ValueError) as exc:
+        return f"cannot reach {base} ({_brief(exc)})"

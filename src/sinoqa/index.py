@@ -40,7 +40,7 @@ SCHEMA_VERSION = 1
 _ID_PAGE = 5000  # ids fetched per Chroma call when scanning a whole collection
 
 ProgressCallback = Callable[[int, int], None]
-"""Called with (chunks embedded so far, chunks to embed in this run)."""
+"""Called with (articles embedded so far, articles to embed in this run)."""
 
 
 class IndexUnavailable(RuntimeError):
@@ -487,40 +487,34 @@ def _embed_and_commit(
     report: IngestReport,
     progress: ProgressCallback | None,
 ) -> None:
+    """Prepare, embed and commit articles in groups, so work is saved as it goes."""
     from llama_index.core.schema import MetadataMode
 
     embed_model = load_embed_model(settings.embedding)
     splitter = make_splitter(settings.chunking, token_counter(embed_model))
-    prepared: list[PreparedDocument] = []
-    for document in documents:
+    if progress:
+        progress(0, len(documents))
+    group: list[PreparedDocument] = []
+    pending: list[TextNode] = []
+    group_size = max(settings.embedding.batch_size * 4, 1)
+    for position, document in enumerate(documents, start=1):
         item = prepare_document(document, splitter)
         if not item.nodes:
             report.skipped.append(Skipped(document.source, "no article text left after cleaning"))
-            continue
-        # Vectors of chunks whose text is unchanged are reused, not recomputed.
-        previous = records.get(document.doc_id)
-        known = index.embeddings_by_hash(previous.chunk_ids) if previous else {}
-        for node in item.nodes:
-            node.embedding = known.get(node.metadata["embed_hash"])
-        prepared.append(item)
-
-    total = sum(1 for item in prepared for node in item.nodes if node.embedding is None)
-    done = 0
-    if progress:
-        progress(done, total)
-    # Embed in groups of whole articles so each group is committed as soon as it is ready.
-    group: list[PreparedDocument] = []
-    group_size = max(settings.embedding.batch_size * 4, 1)
-    for position, item in enumerate(prepared):
-        group.append(item)
-        pending = [n for g in group for n in g.nodes if n.embedding is None]
-        if len(pending) < group_size and position < len(prepared) - 1:
+        else:
+            # Vectors of chunks whose text is unchanged are reused, not recomputed.
+            previous = records.get(document.doc_id)
+            known = index.embeddings_by_hash(previous.chunk_ids) if previous else {}
+            for node in item.nodes:
+                node.embedding = known.get(node.metadata["embed_hash"])
+            pending.extend(node for node in item.nodes if node.embedding is None)
+            group.append(item)
+        if len(pending) < group_size and position < len(documents):
             continue
         if pending:
             texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in pending]
-            for node, vector in zip(
-                pending, embed_model.get_text_embedding_batch(texts), strict=True
-            ):
+            vectors = embed_model.get_text_embedding_batch(texts)
+            for node, vector in zip(pending, vectors, strict=True):
                 node.embedding = vector
         pending_ids = {n.node_id for n in pending}
         for ready in group:
@@ -531,7 +525,6 @@ def _embed_and_commit(
             fresh = sum(1 for n in ready.nodes if n.node_id in pending_ids)
             report.chunks_embedded += fresh
             report.chunks_reused += len(ready.nodes) - fresh
-        done += len(pending)
+        group, pending = [], []
         if progress:
-            progress(done, total)
-        group = []
+            progress(position, len(documents))

@@ -51,6 +51,60 @@ def ingest(
     return index.ingest(settings or Settings(), paths, rebuild=rebuild, progress=progress)
 
 
+@dataclass
+class UploadReport:
+    """What happened to each uploaded file."""
+
+    added: list[str] = field(default_factory=list)  # doc_ids now searchable
+    updated: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
+
+
+def add_files(
+    settings: Settings,
+    files: Sequence[tuple[Path, str]],
+    progress: ProgressCallback | None = None,
+) -> UploadReport:
+    """Store uploaded files under the corpus directory and index them.
+
+    ``files`` are (temporary path, name the user gave). A file is stored only if it can be
+    read as its type; a stored file the ingest rejects (a duplicate, say) is removed again,
+    so the corpus keeps only what the index holds.
+    """
+    from sinoqa.corpus import UnreadableFile, read_file, store_upload
+
+    report = UploadReport()
+    target_dir = settings.corpus.dir / settings.ui.upload_subdir
+    try:
+        indexed = {r.doc_id: r for r in status(settings).records}
+    except index.IndexNotFound:
+        indexed = {}
+    stored: dict[Path, str] = {}
+    for path, name in files:
+        try:
+            target = store_upload(path, name, target_dir, settings.ui.max_upload_bytes)
+        except UnreadableFile as exc:
+            report.rejected.append((name, str(exc)))
+            continue
+        doc_id = read_file(target).doc_id
+        if doc_id in indexed and indexed[doc_id].source != str(target):
+            # Same id as an article from another file: never silently replace it.
+            report.rejected.append((name, f"an article with doc_id '{doc_id}' is already indexed"))
+            target.unlink()
+            continue
+        stored[target] = name
+    if not stored:
+        return report
+    ingested = ingest(settings, list(stored), progress=progress)
+    for skipped in ingested.skipped:
+        path = Path(skipped.path)
+        if path in stored:
+            report.rejected.append((stored[path], skipped.reason))
+            path.unlink(missing_ok=True)
+    report.added, report.updated = ingested.added, ingested.updated
+    return report
+
+
 def status(settings: Settings | None = None) -> IndexStatus:
     """What is indexed under the current settings."""
     return index.index_status(settings or Settings())

@@ -133,6 +133,21 @@ class AnswerSettings(_Stage):
     )
 
 
+class UISettings(_Stage):
+    host: str = Field(
+        "127.0.0.1", description="Address the chat UI binds to; 0.0.0.0 exposes it to the network."
+    )
+    port: int = Field(7860, ge=0, le=65535, description="Port of the chat UI (0: any free port).")
+    username: str | None = Field(None, description="With password: require this login.")
+    password: str | None = Field(None, description="With username: require this login.")
+    max_upload_bytes: int = Field(10_000_000, gt=0, description="Largest file the UI accepts.")
+    upload_subdir: str = Field(
+        "uploads",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Folder under the corpus directory where uploads are stored.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything sinoqa can be told, grouped by pipeline stage."""
 
@@ -146,6 +161,7 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
+    ui: UISettings = UISettings()
 
     def with_paths(self, corpus: Path | None = None, index: Path | None = None) -> Settings:
         """A copy pointing at another corpus and/or index directory."""

@@ -1,0 +1,145 @@
+"""HTML and Markdown for the chat UI. Everything that comes from an article is escaped here."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+
+from sinoqa.schema import Answer, Citation, Source
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only http(s) links are clickable; ``javascript:`` and the like are shown as text."""
+    if url and re.match(r"^https?://[^\s\"'<>]+$", url.strip(), re.IGNORECASE):
+        return url.strip()
+    return None
+
+
+def _text(value: str) -> str:
+    """Article text for Markdown: HTML-escaped and Markdown-inert."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(value, quote=False))
+
+
+def date_label(source: Source) -> str:
+    if not source.published:
+        return "undated"
+    return source.published + (" (approx.)" if source.published_approx else "")
+
+
+def answer_markdown(answer: Answer, turn: int) -> str:
+    """The chat message: the answer with each [n] linking to its source card."""
+    parts: list[str] = []
+    for notice in answer.notices:
+        parts.append(f"*Note: {_text(notice)}*")
+    if answer.refused:
+        parts.append(f"**{_text(answer.answer)}**")
+        if answer.nearest_sources:
+            parts.append("*Nearest sources are listed beside the chat; they do not answer it.*")
+        return "\n\n".join(parts)
+    sentences = []
+    for sentence in answer.sentences:
+        body = _text(sentence.text)
+        refs = "".join(f" [\\[{n}\\]](#src-{turn}-{n})" for n in sentence.citations)
+        flag = "" if sentence.verified else " ⚠️ *unverified*"
+        sentences.append(body + refs + flag)
+    parts.append(" ".join(sentences) or _text(answer.answer))
+    return "\n\n".join(parts)
+
+
+def _highlighted(passage: str, start_char: int, spans: Sequence[tuple[int, int]]) -> str:
+    """The passage, escaped, with the quoted sentences wrapped in <mark>."""
+    out: list[str] = []
+    cursor = 0
+    for start, end in sorted(spans):
+        local_start, local_end = start - start_char, end - start_char
+        if local_start < cursor or local_end > len(passage):
+            continue
+        out.append(html.escape(passage[cursor:local_start]))
+        out.append(f"<mark>{html.escape(passage[local_start:local_end])}</mark>")
+        cursor = local_end
+    out.append(html.escape(passage[cursor:]))
+    return "".join(out)
+
+
+def source_card(source: Source, anchor: str, label: str) -> str:
+    url = safe_url(source.url)
+    title = html.escape(source.title)
+    title_html = (
+        f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer">'
+        f"{title}</a>"
+        if url
+        else title
+    )
+    byline = " · ".join(
+        html.escape(p) for p in (source.publisher or "Unknown outlet", source.author) if p
+    )
+    approx = ' <span class="approx">approximate date</span>' if source.published_approx else ""
+    spans = source.spans if isinstance(source, Citation) else []
+    passage = _highlighted(source.passage, source.start_char, spans)
+    unsafe_url = (
+        f'<div class="url-text">{html.escape(source.url)}</div>' if source.url and not url else ""
+    )
+    return (
+        f'<div class="source-card" id="{html.escape(anchor, quote=True)}">'
+        f'<div class="source-head"><span class="source-n">{html.escape(label)}</span> '
+        f'<span class="outlet">{byline}</span> · '
+        f'<span class="date">{html.escape(source.published or "undated")}</span>{approx}</div>'
+        f'<div class="source-title">{title_html}</div>{unsafe_url}'
+        f'<blockquote class="passage">{passage}</blockquote>'
+        f'<div class="doc-id">{html.escape(source.doc_id)} · {html.escape(source.chunk_id)}</div>'
+        f"</div>"
+    )
+
+
+def sources_html(answer: Answer | None, turn: int) -> str:
+    """The panel beside the chat: citations, or nearest sources set apart for a refusal."""
+    if answer is None:
+        return '<div class="sources-empty">Sources for the latest answer appear here.</div>'
+    cards: list[str] = []
+    if answer.citations:
+        cards.append("<h3>Sources</h3>")
+        for citation in answer.citations:
+            cards.append(source_card(citation, f"src-{turn}-{citation.n}", f"[{citation.n}]"))
+    if answer.nearest_sources:
+        cards.append(
+            '<h3 class="nearest">Nearest sources</h3><p class="nearest-note">These passages '
+            "came closest but do <strong>not</strong> answer the question.</p>"
+        )
+        for i, source in enumerate(answer.nearest_sources, start=1):
+            cards.append(source_card(source, f"near-{turn}-{i}", f"({i})"))
+    return "".join(cards) or '<div class="sources-empty">No sources.</div>'
+
+
+def conversation_markdown(answers: Sequence[Answer]) -> str:
+    """The conversation as Markdown with a numbered bibliography of every cited article."""
+    bibliography: dict[str, int] = {}
+    entries: dict[str, Source] = {}
+    lines = ["# sinoqa conversation", ""]
+    for turn, answer in enumerate(answers, start=1):
+        lines += [f"## {turn}. {answer.question}", ""]
+        lines += [answer.answer, ""]
+        for citation in answer.citations:
+            number = bibliography.setdefault(citation.doc_id, len(bibliography) + 1)
+            entries.setdefault(citation.doc_id, citation)
+            lines.append(f"- [{citation.n}] → bibliography {number}: “{citation.quote}”")
+        if answer.refused and answer.nearest_sources:
+            lines.append(
+                "- Nearest sources (not support): "
+                + ", ".join(s.doc_id for s in answer.nearest_sources)
+            )
+        for notice in answer.notices:
+            lines.append(f"- Note: {notice}")
+        lines.append("")
+    if bibliography:
+        lines += ["## Bibliography", ""]
+        for doc_id, number in bibliography.items():
+            source = entries[doc_id]
+            parts = [source.publisher or "Unknown outlet", source.author, date_label(source)]
+            entry = ", ".join(p for p in parts if p) + f". *{source.title}*."
+            if source.url:
+                entry += f" {source.url}"
+            lines.append(f"{number}. {entry} (doc_id `{doc_id}`)")
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,278 @@
+"""The Gradio chat UI. Built by :func:`build_app`; served by :func:`launch` (or `sinoqa serve`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from sinoqa_app.render import _text, answer_markdown, conversation_markdown, sources_html
+
+from sinoqa import pipeline
+from sinoqa.pipeline import InvalidQuestion
+from sinoqa.retrieve import InvalidFilter
+from sinoqa.schema import Answer
+from sinoqa.settings import Settings
+
+EXAMPLES = [
+    "Where did Wang Yi meet Jake Sullivan in September 2023?",
+    "What did Yang Jiechi demand from the United States?",
+    "Which working groups will Washington and Beijing create?",
+    "Why did China refuse a meeting between defence chiefs?",
+    "How did US-China relations change between 2021 and 2023?",
+]
+UPLOAD_TYPES = [".md", ".markdown", ".txt", ".html", ".htm", ".pdf"]
+
+CSS = """
+.source-card { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 10px 12px; margin-bottom: 10px; }
+.source-head { font-size: 0.9em; color: var(--body-text-color-subdued); }
+.source-n { font-weight: 700; color: var(--body-text-color); }
+.approx { font-style: italic; margin-left: 4px; }
+.source-title { font-weight: 600; margin: 4px 0; }
+.passage { margin: 6px 0; font-size: 0.92em; }
+.passage mark { background: #fff3a3; color: #000; }
+.doc-id { font-size: 0.75em; color: var(--body-text-color-subdued); }
+.nearest { margin-top: 6px; }
+.nearest-note { font-size: 0.9em; }
+"""
+
+
+def _answers(state: list[dict[str, Any]]) -> list[Answer]:
+    return [Answer.model_validate(item) for item in state]
+
+
+def _messages(answers: list[Answer]) -> list[dict[str, Any]]:
+    """The chat as displayed, rebuilt from the session's answers (the one source of truth)."""
+    messages: list[dict[str, Any]] = []
+    for turn, answer in enumerate(answers, start=1):
+        messages.append({"role": "user", "content": _text(answer.question)})
+        messages.append({"role": "assistant", "content": answer_markdown(answer, turn)})
+    return messages
+
+
+def _backend_choices(settings: Settings) -> tuple[list[str], str]:
+    from sinoqa.generate import backend_problem
+
+    backend = settings.answer.backend
+    problem = backend_problem(settings.answer)
+    if backend != "extractive" and problem is None:
+        return ["extractive", backend], f"{backend}: the LLM writes, sinoqa checks every sentence."
+    reason = problem or ""
+    if backend != "extractive":
+        reason = f"{backend} is unavailable: {problem}"
+    return ["extractive"], f"Extractive quotes the articles. LLM mode off: {reason}."
+
+
+def _corpus_rows(settings: Settings) -> list[list[str]]:
+    state = pipeline.status(settings)
+    return [
+        [
+            r.title,
+            r.publisher or "—",
+            (r.published or "undated") + (" (approx.)" if r.published_approx else ""),
+            str(len(r.chunk_ids)),
+            r.doc_id,
+        ]
+        for r in state.records
+    ]
+
+
+def build_app(settings: Settings | None = None) -> gr.Blocks:
+    """The chat UI over the index described by ``settings`` (which must exist)."""
+    settings = settings or Settings()
+    engine = pipeline.get_pipeline(settings)
+    engine.view()  # fail now, with "run sinoqa ingest", rather than on the first question
+    modes, mode_info = _backend_choices(settings)
+
+    def respond(
+        message: str,
+        state: list[dict[str, Any]],
+        publishers: list[str] | None,
+        date_from: str,
+        date_to: str,
+        top_k: float,
+        mode: str,
+    ) -> Iterator[tuple[Any, ...]]:
+        history = _messages(_answers(state))
+        history.append({"role": "user", "content": _text(message or "")})
+        history.append({"role": "assistant", "content": "*Searching the articles…*"})
+        yield history, gr.skip(), state, gr.skip(), ""
+        try:
+            answer = engine.ask(
+                message or "",
+                publishers=publishers or (),
+                date_from=(date_from or "").strip() or None,
+                date_to=(date_to or "").strip() or None,
+                top_k=int(top_k),
+                history=_answers(state),
+                backend=mode or "extractive",
+            )
+        except (InvalidQuestion, InvalidFilter) as exc:
+            history[-1] = {"role": "assistant", "content": f"⚠️ {_text(str(exc))}"}
+            yield history, gr.skip(), state, gr.skip(), message
+            return
+        turn = len(state) + 1
+        # Show the answer as it is assembled, sentence by sentence.
+        for shown in range(1, len(answer.sentences)):
+            partial = answer.model_copy(update={"sentences": answer.sentences[:shown]})
+            history[-1] = {"role": "assistant", "content": answer_markdown(partial, turn)}
+            yield history, gr.skip(), state, gr.skip(), ""
+        history[-1] = {"role": "assistant", "content": answer_markdown(answer, turn)}
+        dumped = answer.model_dump(mode="json")
+        yield history, sources_html(answer, turn), [*state, dumped], dumped, ""
+
+    def ask_api(
+        question: str,
+        publishers: list[str] | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        top_k: int | None = None,
+        backend: str | None = None,
+    ) -> dict[str, Any]:
+        """Answer one question; returns the same Answer JSON as `sinoqa ask --json`."""
+        try:
+            answer = engine.ask(
+                question,
+                publishers=publishers or (),
+                date_from=date_from or None,
+                date_to=date_to or None,
+                top_k=top_k,
+                backend=backend or "extractive",
+            )
+        except (InvalidQuestion, InvalidFilter) as exc:
+            raise gr.Error(str(exc)) from exc
+        return answer.model_dump(mode="json")
+
+    def add_articles(
+        files: list[str] | None, progress: gr.Progress | None = None
+    ) -> tuple[Any, ...]:
+        if not files:
+            return "Choose one or more files first.", gr.skip(), gr.skip()
+        tracker = progress or gr.Progress()
+        tracker(0, desc="Indexing")
+
+        def show(done: int, total: int) -> None:
+            tracker((done, max(total, 1)), desc="Embedding articles")
+
+        uploads = [(Path(f), Path(f).name) for f in files]
+        report = pipeline.add_files(settings, uploads, progress=show)
+        lines = [f"✅ Added **{_text(d)}**" for d in report.added]
+        lines += [f"✅ Updated **{_text(d)}**" for d in report.updated]
+        lines += [f"❌ Rejected {_text(name)}: {_text(reason)}" for name, reason in report.rejected]
+        publishers = gr.update(choices=engine.publishers())
+        return "\n\n".join(lines) or "Nothing changed.", _corpus_rows(settings), publishers
+
+    def export(state: list[dict[str, Any]]) -> str | None:
+        if not state:
+            return None
+        path = Path(_export_dir()) / "sinoqa-conversation.md"
+        path.write_text(conversation_markdown(_answers(state)), encoding="utf-8")
+        return str(path)
+
+    with gr.Blocks(title="sinoqa") as demo:
+        gr.Markdown(
+            "# sinoqa\nAsk about US–China relations. Every sentence of an answer is quoted from "
+            "a dated, named article; click a citation to see its source."
+        )
+        state = gr.State([])
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Conversation", height=480, elem_id="chat")
+                with gr.Row():
+                    question = gr.Textbox(
+                        placeholder="Ask a question about the articles…",
+                        show_label=False,
+                        scale=5,
+                        elem_id="question",
+                        max_length=settings.answer.max_question_chars * 20,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                gr.Examples(EXAMPLES, inputs=question, label="Try")
+                with gr.Row():
+                    clear = gr.Button("New conversation")
+                    download = gr.DownloadButton("Download conversation (.md)")
+            with gr.Column(scale=2):
+                sources = gr.HTML(sources_html(None, 0), elem_id="sources")
+        with gr.Accordion("Filters and answer mode", open=False):
+            with gr.Row():
+                publishers = gr.Dropdown(
+                    choices=engine.publishers(), multiselect=True, label="Outlets", value=[]
+                )
+                date_from = gr.Textbox(
+                    "", label="Published from", placeholder="YYYY, YYYY-MM or YYYY-MM-DD"
+                )
+                date_to = gr.Textbox(
+                    "", label="Published to", placeholder="YYYY, YYYY-MM or YYYY-MM-DD"
+                )
+            with gr.Row():
+                top_k = gr.Slider(
+                    1, 20, value=settings.retrieval.top_k, step=1, label="Passages to read (top-k)"
+                )
+                mode = gr.Radio(modes, value="extractive", label="Answer mode", info=mode_info)
+        with gr.Accordion("Corpus: add your own articles", open=False):
+            upload = gr.File(
+                file_count="multiple",
+                file_types=UPLOAD_TYPES,
+                label=f"Markdown, text, HTML or PDF, up to {settings.ui.max_upload_bytes:,} bytes",
+                elem_id="upload",
+            )
+            add = gr.Button("Add to index", elem_id="add")
+            upload_status = gr.Markdown(elem_id="upload-status")
+            corpus_table = gr.Dataframe(
+                headers=["title", "outlet", "date", "chunks", "doc_id"],
+                value=_corpus_rows(settings),
+                interactive=False,
+                label="Indexed articles",
+                elem_id="corpus",
+            )
+        last_answer = gr.JSON(visible=False)
+
+        gr.on(
+            triggers=[question.submit, send.click],
+            fn=respond,
+            inputs=[question, state, publishers, date_from, date_to, top_k, mode],
+            outputs=[chatbot, sources, state, last_answer, question],
+            api_name="chat",
+        )
+        clear.click(
+            lambda: ([], sources_html(None, 0), [], None),
+            outputs=[chatbot, sources, state, last_answer],
+            api_visibility="private",
+        )
+        download.click(export, inputs=state, outputs=download, api_visibility="private")
+        add.click(
+            add_articles,
+            inputs=upload,
+            outputs=[upload_status, corpus_table, publishers],
+            api_name="add_articles",
+        )
+        gr.api(ask_api, api_name="ask")
+    return demo
+
+
+def _export_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="sinoqa-export-")
+
+
+def launch(settings: Settings | None = None, **overrides: Any) -> gr.Blocks:
+    """Serve the UI as the settings say: 127.0.0.1 unless told otherwise; login if configured."""
+    settings = settings or Settings()
+    demo = build_app(settings)
+    ui = settings.ui
+    auth = (ui.username, ui.password) if ui.username and ui.password else None
+    options: dict[str, Any] = {
+        "server_name": ui.host,
+        "server_port": ui.port or None,
+        "auth": auth,
+        "max_file_size": ui.max_upload_bytes,
+        "css": CSS,
+        "show_error": True,
+        "footer_links": [],
+    }
+    options.update(overrides)
+    demo.queue(default_concurrency_limit=4).launch(**options)
+    return demo

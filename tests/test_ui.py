@@ -1,0 +1,255 @@
+"""The chat UI, served for real on 127.0.0.1: API clients, uploads, escaping, a real browser."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from sinoqa_app import launch
+from sinoqa_app.render import conversation_markdown, source_card
+
+from sinoqa import pipeline
+from sinoqa.corpus import UnreadableFile, safe_file_name, store_upload
+from sinoqa.schema import Citation
+from sinoqa.settings import Settings
+from tests.conftest import CORPUS, free_port
+
+HOSTILE_ARTICLE = """---
+title: "<img src=x onerror=\\"window.__xss='title'\\">Hostile headline about Hainan ports"
+publisher: "<script>window.__xss='publisher'</script>Example Wire"
+url: "javascript:window.__xss='url'"
+published: "2024-03-01"
+---
+The Hainan port authority said &lt;img src=x onerror="window.__xss='body'"&gt; new berths
+for container ships would open in 2026, and &lt;script&gt;window.__xss='script'&lt;/script&gt;
+officials expect cargo volume at the Hainan ports to double.
+"""
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settings]]:
+    root = tmp_path_factory.mktemp("ui")
+    shutil.copytree(CORPUS, root / "corpus")
+    settings = Settings().with_paths(corpus=root / "corpus", index=root / "index")
+    settings = settings.model_copy(
+        update={
+            "ui": settings.ui.model_copy(update={"port": free_port(), "max_upload_bytes": 50_000})
+        }
+    )
+    pipeline.ingest(settings)
+    demo = launch(settings, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{settings.ui.port}/", settings
+    finally:
+        demo.close()
+
+
+def test_ask_endpoint_returns_the_cli_answer_json(served: tuple[str, Settings]) -> None:
+    url, _ = served
+    client = Client(url, verbose=False)
+    answer = client.predict(
+        question="Where did Wang Yi meet Jake Sullivan in September?", api_name="/ask"
+    )
+    assert answer["refused"] is False and "Malta" in answer["answer"]
+    assert answer["citations"][0]["doc_id"] == "eir-2023-new-balance"
+    assert {"n", "doc_id", "title", "publisher", "published", "url", "chunk_id", "quote"} <= set(
+        answer["citations"][0]
+    )
+    assert set(answer["timings_ms"]) >= {"retrieve", "answer", "total"}
+    refused = client.predict(question="Who won the 2022 FIFA World Cup?", api_name="/ask")
+    assert refused["refused"] is True and refused["nearest_sources"]
+    filtered = client.predict(
+        question="What did officials discuss?", publishers=["Financial Times"], api_name="/ask"
+    )
+    assert {c["publisher"] for c in filtered["citations"] or filtered["nearest_sources"]} == {
+        "Financial Times"
+    }
+
+
+def test_chat_endpoint_keeps_the_conversation(served: tuple[str, Settings]) -> None:
+    url, _ = served
+    client = Client(url, verbose=False)
+    _, _, first, _ = client.predict(
+        "What did Jake Sullivan and Wang Yi discuss in Vienna?", api_name="/chat"
+    )
+    assert "islamabad-telegraph-2023-de-risk" in {c["doc_id"] for c in first["citations"]}
+    history, sources, follow_up, _ = client.predict("And what did China demand?", api_name="/chat")
+    assert "Vienna" in follow_up["retrieval_query"]
+    assert "islamabad-telegraph-2023-de-risk" in {c["doc_id"] for c in follow_up["citations"]}
+    assert len(history) == 4  # two questions, two answers
+    assert "source-card" in sources
+    # A different client is a different conversation.
+    other = Client(url, verbose=False)
+    _, _, fresh, _ = other.predict("And what did China demand?", api_name="/chat")
+    assert fresh["retrieval_query"] == "And what did China demand?"
+
+
+def test_bad_uploads_are_rejected_and_change_nothing(
+    served: tuple[str, Settings], tmp_path: Path
+) -> None:
+    url, settings = served
+    before = pipeline.status(settings).records
+    corpus_before = sorted(p.name for p in settings.corpus.dir.rglob("*") if p.is_file())
+    (tmp_path / "empty.md").write_text("")
+    (tmp_path / "fake.md").write_bytes(b"\x00\x01binary\x00" * 50)
+    (tmp_path / "tool.exe").write_bytes(b"MZ\x90\x00")
+    (tmp_path / "big.txt").write_text("word " * 20_000)
+    (tmp_path / "copy.md").write_text((CORPUS / "scmp-2021-bad-faith.md").read_text())
+    client = Client(url, verbose=False)
+    names = ("empty.md", "fake.md", "copy.md")
+    status, _, _ = client.predict(
+        [handle_file(str(tmp_path / name)) for name in names], api_name="/add_articles"
+    )
+    status = status.replace("\\", "")  # the message is Markdown-escaped
+    assert "Rejected empty.md: empty file" in status
+    assert "Rejected fake.md: binary file" in status
+    assert "Rejected copy.md: an article with doc_id 'scmp-2021-bad-faith' is already" in status
+    (tmp_path / "renamed.md").write_text(
+        (CORPUS / "scmp-2021-bad-faith.md").read_text().replace("scmp-2021-bad-faith", "other")
+    )
+    status, _, _ = client.predict(
+        [handle_file(str(tmp_path / "renamed.md"))], api_name="/add_articles"
+    )
+    status = status.replace("\\", "")
+    assert "Rejected renamed.md: same text as the indexed article 'scmp-2021-bad-faith'" in status
+    # A type the UI does not accept, and a file over the size limit: refused by Gradio
+    # before they reach sinoqa (whose own checks are tested in test_upload_names...).
+    with pytest.raises(AppError, match="Invalid file type"):
+        client.predict([handle_file(str(tmp_path / "tool.exe"))], api_name="/add_articles")
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):
+        client.predict([handle_file(str(tmp_path / "big.txt"))], api_name="/add_articles")
+    with pytest.raises(UnreadableFile, match="too large"):
+        store_upload(tmp_path / "big.txt", "big.txt", tmp_path / "uploads", 50_000)
+    assert pipeline.status(settings).records == before
+    assert sorted(p.name for p in settings.corpus.dir.rglob("*") if p.is_file()) == corpus_before
+
+
+def test_upload_names_are_sanitised(tmp_path: Path) -> None:
+    assert safe_file_name("../../etc/passwd.md") == "passwd.md"
+    assert safe_file_name("..\\..\\win.ini.txt") == "win.ini.txt"
+    assert safe_file_name("<script>.html") == "script.html"
+    assert safe_file_name("...") == "upload"
+    source = tmp_path / "incoming.md"
+    source.write_text("An article about tariffs.")
+    target_dir = tmp_path / "corpus" / "uploads"
+    stored = store_upload(source, "../../outside.md", target_dir, 10_000)
+    assert stored.parent == target_dir and stored.name == "outside.md"
+    again = store_upload(source, "outside.md", target_dir, 10_000)
+    assert again.name == "outside-1.md"  # never overwrites
+    with pytest.raises(UnreadableFile, match="unsupported"):
+        store_upload(source, "notes", target_dir, 10_000)
+    with pytest.raises(UnreadableFile, match=r"unsupported file type \(\.exe\)"):
+        store_upload(source, "tool.exe", target_dir, 10_000)
+
+
+def test_source_cards_escape_article_content() -> None:
+    card = source_card(
+        Citation(
+            n=1,
+            doc_id="evil",
+            title='<img src=x onerror="alert(1)">Title',
+            publisher="<script>alert(2)</script>Wire",
+            url="javascript:alert(3)",
+            chunk_id="evil-1",
+            passage='Text <script>alert(4)</script> and <b onclick="x()">bold</b>.',
+            start_char=0,
+            end_char=60,
+            score=1.0,
+            quote="Text <script>alert(4)</script> and",
+            spans=[(0, 35)],
+        ),
+        "src-1-1",
+        "[1]",
+    )
+    assert "<script" not in card and "<img" not in card and "<b " not in card
+    assert 'href="javascript' not in card
+    assert "&lt;script&gt;alert(4)&lt;/script&gt;" in card
+    assert "javascript:alert(3)" in card  # shown as text, not as a link
+
+
+def test_export_has_a_numbered_bibliography(served: tuple[str, Settings]) -> None:
+    _, settings = served
+    chat = pipeline.ChatSession(settings=settings)
+    chat.ask("Where did Wang Yi meet Jake Sullivan in September?")
+    chat.ask("Which working groups will Washington and Beijing create?")
+    text = conversation_markdown(chat.history)
+    assert "## 1. Where did Wang Yi meet Jake Sullivan in September?" in text
+    assert "## Bibliography" in text
+    assert "1. E-International Relations, He Xiaoheng Derek, 2023-10-16." in text
+    assert "Financial Times, Demetri Sevastopulo, 2023-08-04 (approx.)" in text
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    assert Path(chromium).exists(), "Debian's chromium is missing: `make test` installs it"
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def test_browser_question_answer_and_source_card(
+    served: tuple[str, Settings], browser: object, tmp_path: Path
+) -> None:
+    url, _ = served
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(url)
+    page.locator("#question textarea").fill("Where did Wang Yi meet Jake Sullivan in September?")
+    page.locator("#ask").click()
+    page.locator("#chat").get_by_text("Malta", exact=False).last.wait_for(timeout=60_000)
+    cards = page.locator("#sources .source-card")
+    cards.first.wait_for(timeout=30_000)
+    text = page.locator("#sources").inner_text()
+    assert "E-International Relations" in text and "2023-10-16" in text
+    assert page.locator("#sources mark").first.inner_text().startswith("In addition")
+    page.screenshot(path=str(tmp_path / "answer.png"), full_page=True)
+    assert (tmp_path / "answer.png").stat().st_size > 10_000
+
+
+def test_browser_hostile_article_runs_nothing(
+    served: tuple[str, Settings], browser: object, tmp_path: Path
+) -> None:
+    url, _ = served
+    hostile = tmp_path / "hostile-hainan.md"
+    hostile.write_text(HOSTILE_ARTICLE, encoding="utf-8")
+    page = browser.new_page()  # type: ignore[attr-defined]
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(url)
+    page.get_by_text("Corpus: add your own articles").click()
+    page.locator("#upload input[type=file]").set_input_files(str(hostile))
+    page.locator("#add").click()
+    page.locator("#upload-status").get_by_text("Added", exact=False).wait_for(timeout=60_000)
+    page.locator("#question textarea").fill("When will new berths open at the Hainan ports?")
+    page.locator("#ask").click()
+    page.locator("#sources .source-card").first.wait_for(timeout=60_000)
+    page.locator("#sources").get_by_text("Hostile headline", exact=False).first.wait_for()
+    page.wait_for_timeout(500)
+    assert dialogs == []
+    assert page.evaluate("window.__xss === undefined")
+    assert page.locator("#sources img").count() == 0
+    assert page.locator("#sources script").count() == 0
+    assert page.locator("#sources a[href^='javascript']").count() == 0
+    sources_text = page.locator("#sources").inner_text()
+    assert "onerror" in sources_text  # the markup is there, as visible text
+    page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
