@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,20 +101,45 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         history.append({"role": "user", "content": _text(message or "")})
         history.append({"role": "assistant", "content": "*Searching the articles…*"})
         yield history, gr.skip(), state, gr.skip(), ""
-        try:
-            answer = engine.ask(
-                message or "",
-                publishers=publishers or (),
-                date_from=(date_from or "").strip() or None,
-                date_to=(date_to or "").strip() or None,
-                top_k=int(top_k),
-                history=_answers(state),
-                backend=mode or "extractive",
-            )
-        except (InvalidQuestion, InvalidFilter) as exc:
-            history[-1] = {"role": "assistant", "content": f"⚠️ {_text(str(exc))}"}
+        tokens: queue.Queue[str | None] = queue.Queue()
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["answer"] = engine.ask(
+                    message or "",
+                    publishers=publishers or (),
+                    date_from=(date_from or "").strip() or None,
+                    date_to=(date_to or "").strip() or None,
+                    top_k=int(top_k),
+                    history=_answers(state),
+                    backend=mode or "extractive",
+                    on_token=tokens.put,
+                )
+            except Exception as exc:  # shown to the user below, or re-raised
+                outcome["error"] = exc
+            finally:
+                tokens.put(None)
+
+        threading.Thread(target=work, daemon=True).start()
+        drafted = ""
+        # In LLM mode the model's words stream in; they are checked before they are final.
+        while (token := tokens.get()) is not None:
+            drafted += token
+            history[-1] = {
+                "role": "assistant",
+                "content": "*Drafting; every sentence is checked when it is done…*\n\n"
+                + _text(drafted),
+            }
+            yield history, gr.skip(), state, gr.skip(), ""
+        error = outcome.get("error")
+        if isinstance(error, InvalidQuestion | InvalidFilter):
+            history[-1] = {"role": "assistant", "content": f"⚠️ {_text(str(error))}"}
             yield history, gr.skip(), state, gr.skip(), message
             return
+        if error is not None:
+            raise error
+        answer: Answer = outcome["answer"]
         turn = len(state) + 1
         # Show the answer as it is assembled, sentence by sentence.
         for shown in range(1, len(answer.sentences)):

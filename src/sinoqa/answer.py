@@ -12,7 +12,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from nltk.tokenize.punkt import PunktTokenizer
 
 REFUSAL = "The indexed articles don't answer this."
+TokenCallback = Callable[[str], None]
 _MIN_SENTENCE_CHARS = 25
 _NEAREST = 3
 _TEMPORAL = re.compile(
@@ -133,16 +134,18 @@ class Answerer(ABC):
         query_embedding: list[float],
         context: str = "",
         focus: Collection[str] = (),
+        on_token: TokenCallback | None = None,
     ) -> Answer:
         """Plumbing shared by every answerer: no evidence means a refusal.
 
         ``query_embedding`` embeds ``question``; ``context`` is the retrieval query when it
         differs (a follow-up carrying the previous question's terms) and ``focus`` the
         articles the previous answer cited, which a follow-up most likely asks about.
+        ``on_token`` receives generated text as it streams (generative answerers only).
         """
         if not passages:
             return self.refusal(question, passages, 0.0)
-        return self._compose(question, passages, query_embedding, context, focus)
+        return self._compose(question, passages, query_embedding, context, focus, on_token)
 
     @abstractmethod
     def _compose(
@@ -152,6 +155,7 @@ class Answerer(ABC):
         query_embedding: list[float],
         context: str,
         focus: Collection[str],
+        on_token: TokenCallback | None,
     ) -> Answer: ...
 
     def refusal(
@@ -309,6 +313,7 @@ class ExtractiveAnswerer(Answerer):
         query_embedding: list[float],
         context: str,
         focus: Collection[str],
+        on_token: TokenCallback | None,
     ) -> Answer:
         quotes, scores, vectors, confidence = self.evidence(
             question, passages, query_embedding, context, focus
@@ -351,6 +356,7 @@ class GroundedQueryEngine(CustomQueryEngine):
     embed_model: Any  # embeds the question when retrieval did not
     question: str = ""  # the user's own words when the query carries earlier turns
     focus: list[str] = Field(default_factory=list)  # articles the previous answer cited
+    on_token: Any = None  # receives generated text as it streams (LLM mode)
 
     def custom_query(self, query_str: str) -> Response:
         started = time.perf_counter()
@@ -362,7 +368,9 @@ class GroundedQueryEngine(CustomQueryEngine):
         if embedding is None:  # a follow-up, or BM25-only retrieval that embedded nothing
             embedding = self.embed_model.get_query_embedding(question)
         context = query_str if question != query_str else ""
-        answer: Answer = self.answerer.answer(question, passages, embedding, context, self.focus)
+        answer: Answer = self.answerer.answer(
+            question, passages, embedding, context, self.focus, self.on_token
+        )
         finished = time.perf_counter()
         answer = answer.model_copy(
             update={

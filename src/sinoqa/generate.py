@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from llama_index.core.schema import NodeWithScore
 
-from sinoqa.answer import REFUSAL, Answerer, ExtractiveAnswerer, Quote, sentence_spans
+from sinoqa.answer import (
+    REFUSAL,
+    Answerer,
+    ExtractiveAnswerer,
+    Quote,
+    TokenCallback,
+    sentence_spans,
+)
 from sinoqa.schema import Answer
 from sinoqa.settings import AnswerSettings
 
@@ -147,9 +154,24 @@ class GenerativeAnswerer(Answerer):
         user = f"Passages:\n\n{format_passages(passages)}\n\nQuestion: {question}"
         return [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
 
-    def generate(self, question: str, passages: Sequence[NodeWithScore]) -> str:
-        response = self.llm.chat(self.messages(question, passages))  # type: ignore[arg-type]
-        return str(response.message.content or "").strip()
+    def generate(
+        self,
+        question: str,
+        passages: Sequence[NodeWithScore],
+        on_token: TokenCallback | None = None,
+    ) -> str:
+        """The LLM's raw answer; streamed token by token to ``on_token`` when given."""
+        messages = self.messages(question, passages)
+        if on_token is None:
+            response = self.llm.chat(messages)  # type: ignore[arg-type]
+            return str(response.message.content or "").strip()
+        text = ""
+        for chunk in self.llm.stream_chat(messages):  # type: ignore[arg-type]
+            delta = chunk.delta or ""
+            text += delta
+            if delta:
+                on_token(delta)
+        return text.strip()
 
     def condense(self, question: str, previous: str) -> str:
         """A standalone question for a follow-up, written by the LLM."""
@@ -164,10 +186,11 @@ class GenerativeAnswerer(Answerer):
         query_embedding: list[float],
         context: str,
         focus: Collection[str],
+        on_token: TokenCallback | None,
     ) -> Answer:
         fallback = self.extractive.answer(question, passages, query_embedding, context, focus)
         try:
-            generated = self.generate(question, passages)
+            generated = self.generate(question, passages, on_token)
         except Exception as exc:  # connection refused, time-out, server error, bad JSON...
             return self._fall_back(fallback, f"the {self.mode} LLM failed ({_brief(exc)})")
         if not generated:

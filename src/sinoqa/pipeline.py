@@ -10,7 +10,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -190,10 +190,12 @@ class Pipeline:
         top_k: int | None = None,
         history: Sequence[Answer] = (),
         backend: str | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer one question (a follow-up when ``history`` holds the earlier turns).
 
-        ``backend`` overrides the configured answer backend for this question.
+        ``backend`` overrides the configured answer backend for this question; ``on_token``
+        receives an LLM's text as it is generated, before it is checked.
         """
         from sinoqa.answer import GroundedQueryEngine
 
@@ -211,6 +213,7 @@ class Pipeline:
             answerer=answerer,
             embed_model=self.embed_model,
             question=text,
+            on_token=on_token,
         )
         query = self.condense(text, history, answerer)
         if query != text:  # a follow-up: keep to what the previous answer was about
