@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run ask test lint browser clean-index
+.PHONY: run ask test lint browser eval-rtqa clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,10 +43,17 @@ test: $(VENV)/.dev-installed browser
 	$(BIN)/ruff format --check src app tests
 	$(BIN)/mypy
 	$(BIN)/pytest
+	$(BIN)/sinoqa eval --check --corpus corpus --out .eval-out
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix src app tests
 	$(BIN)/ruff format src app tests
+
+## eval-rtqa: the external news set (2,354 articles; indexing takes 15-20 min the first time)
+RTQA ?= ../shared/rtqa-dev
+eval-rtqa: $(VENV)/.runtime-installed
+	$(BIN)/sinoqa eval --questions $(RTQA)/questions.jsonl --corpus $(RTQA)/corpus \
+	  --index .rtqa-index --compare hybrid,dense,bm25 --out eval-rtqa
 
 clean-index:
 	rm -rf index

@@ -43,7 +43,69 @@ _TEMPORAL = re.compile(
 )
 # Weights of the sentence score: meaning (embedding), the question's rare words (lexical),
 # and the rank of the passage the sentence comes from.
-_W_DENSE, _W_LEXICAL, _W_PASSAGE = 0.55, 0.35, 0.10
+_W_DENSE, _W_LEXICAL, _W_PASSAGE = 0.35, 0.55, 0.10
+# Questions that name the kind of answer they want: a sentence without one cannot answer.
+_ANSWER_TYPES = (
+    ("duration", re.compile(r"\bhow long\b", re.I)),
+    (
+        "number",
+        re.compile(
+            r"\bhow (?:many|much)\b|\bhow large\b|\bwhat (?:number|amount|share|"
+            r"percentage|rate)\b",
+            re.I,
+        ),
+    ),
+    (
+        "date",
+        re.compile(
+            r"\bwhen\b|\b(?:what|which|exact) (?:date|year|month|day)\b|"
+            r"\bon (?:exactly )?what date\b|\bin what year\b",
+            re.I,
+        ),
+    ),
+)
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|billion|trillion|dozen|decade|half"
+)
+_MONTHS = (
+    r"january|february|march|april|may|june|july|august|september|october|november|"
+    r"december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+_TYPE_PATTERNS = {
+    "number": re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.I),
+    "duration": re.compile(
+        rf"\b(?:\d[\d,.]*|{_NUMBER_WORDS}|several|a few|many)[- ]"
+        r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b"
+        r"|\bdecade\b|\bmuch of \d{4}\b",
+        re.I,
+    ),
+    "date": re.compile(
+        rf"\b(?:1[89]\d\d|20\d\d)\b|\b(?:{_MONTHS})\b|\b(?:monday|tuesday|"
+        r"wednesday|thursday|friday|saturday|sunday)\b|\b(?:last|next|this) "
+        r"(?:week|month|year)\b|\b(?:spring|summer|autumn|winter)\b",
+        re.I,
+    ),
+}
+_TYPE_BONUS = 0.08
+_TYPE_PENALTY = 0.12
+_UNKNOWN_NAME_PENALTY = 0.15
+# Requests to do something other than answer from the articles: refused before retrieval
+# counts (and never passed on as instructions to an LLM).
+_NOT_A_QUESTION = re.compile(
+    r"^\s*(?:please\s+)?(?:ignore|disregard|forget|override)\b.*\b(?:instructions?|articles?|"
+    r"documents?|sources?|context|passages?|rules?)\b"
+    r"|\bsystem prompt\b|\byour (?:previous |initial )?instructions\b"
+    r"|^\s*(?:please\s+)?(?:pretend|imagine you|act as|role-?play|you are now)\b"
+    r"|^\s*(?:please\s+)?(?:write|compose|create|generate|make up)\s+(?:me\s+)?(?:a|an|some)?\s*"
+    r"(?:poem|song|story|joke|limerick|haiku|rap|sonnet|tweet)s?\b"
+    r"|\byour (?:own |personal )?(?:opinion|view|feelings?)\b|^\s*tell me a joke\b",
+    re.IGNORECASE,
+)
+NOT_A_QUESTION_NOTICE = (
+    "sinoqa answers questions from the indexed articles; it does not follow instructions, "
+    "role-play, write creative text or give opinions."
+)
 _FOCUS_BONUS = 0.1  # follow-ups: sentences from the articles the previous answer cited
 _MMR_LAMBDA = 0.75
 _KEEP_RATIO = 0.8  # a sentence must score at least this share of the best one
@@ -145,6 +207,8 @@ class Answerer(ABC):
         """
         if not passages:
             return self.refusal(question, passages, 0.0)
+        if _NOT_A_QUESTION.search(question):
+            return self.refusal(question, passages, 0.0, [NOT_A_QUESTION_NOTICE])
         return self._compose(question, passages, query_embedding, context, focus, on_token)
 
     @abstractmethod
@@ -278,6 +342,9 @@ class ExtractiveAnswerer(Answerer):
             terms = context_terms
         prior = np.array([1.0 - q.passage / max(len(passages), 1) for q in quotes])
         scores = _W_DENSE * dense + _W_LEXICAL * lexical + _W_PASSAGE * prior
+        kind = answer_type(question)
+        typed = np.array([has_answer_type(kind, q.text) for q in quotes], dtype=np.float32)
+        scores = scores + _TYPE_BONUS * typed
         if focus:
             in_focus = [passages[q.passage].node.metadata["doc_id"] in focus for q in quotes]
             scores = scores + _FOCUS_BONUS * np.array(in_focus, dtype=np.float32)
@@ -286,6 +353,11 @@ class ExtractiveAnswerer(Answerer):
         top_text = " ".join(p.node.get_content() for p in passages[:_NEAREST])
         coverage = self.lexicon.coverage(terms, top_text) if terms else 0.0
         confidence = 0.5 * float(dense.max()) + 0.5 * coverage
+        best = np.argsort(-scores)[:3]
+        if kind and not typed[best].any():
+            confidence -= _TYPE_PENALTY  # asks "how many" / "when", and no number or date here
+        # A name the corpus never mentions ("Woodside", "FIFA") means the event is not here.
+        confidence -= _UNKNOWN_NAME_PENALTY * min(len(unknown_names(question, self.lexicon)), 2)
         return quotes, scores, vectors, confidence
 
     def select(self, quotes: list[Quote], scores: np.ndarray, vectors: np.ndarray) -> list[Quote]:
@@ -327,6 +399,27 @@ class ExtractiveAnswerer(Answerer):
             [(q.text, [q], True) for q in order_for_reading(question, chosen, passages)],
             confidence,
         )
+
+
+def answer_type(question: str) -> str | None:
+    """The kind of answer a question asks for ("number", "date", "duration"), if any."""
+    for kind, pattern in _ANSWER_TYPES:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def has_answer_type(kind: str | None, sentence: str) -> bool:
+    return kind is not None and bool(_TYPE_PATTERNS[kind].search(sentence))
+
+
+def unknown_names(question: str, lexicon: Lexicon) -> list[str]:
+    """Capitalised words in the question (past its first word) the corpus never uses."""
+    words = re.findall(
+        r"(?<!^)(?<![.?!]\s)\b[A-Z][A-Za-z]*(?:-[A-Z][A-Za-z]*)*\b", question.strip()
+    )
+    words = [w for w in words if len(w) > 1]
+    return [w for w in dict.fromkeys(words) if not lexicon.known(w)]
 
 
 def order_for_reading(

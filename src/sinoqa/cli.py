@@ -10,11 +10,19 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from sinoqa import pipeline
 from sinoqa.embedding import EmbeddingModelError
+from sinoqa.evals import InvalidQuestionFile, UnavailableConfiguration
 from sinoqa.index import IndexUnavailable, IngestReport
 from sinoqa.pipeline import InvalidQuestion
 from sinoqa.retrieve import InvalidFilter
@@ -245,6 +253,131 @@ def serve(
     launch(settings)
 
 
+DEFAULT_QUESTIONS = Path("evals/questions.jsonl")
+DEFAULT_THRESHOLDS = Path("evals/thresholds.toml")
+
+
+@app.command("eval")
+def eval_command(
+    questions: Annotated[
+        Path, typer.Option("--questions", help="Question file (JSON Lines, the eval schema).")
+    ] = DEFAULT_QUESTIONS,
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            "--corpus",
+            help="Corpus to evaluate on; without --index it is indexed into a temporary index.",
+        ),
+    ] = None,
+    index: IndexOption = None,
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", help="Answer backend: extractive (default) or an LLM backend."),
+    ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            help="Comma-separated configurations run side by side: hybrid, dense, bm25, "
+            "hybrid-rrf, hybrid-w0.3, hybrid-w0.7, hybrid+rerank, llm.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Where report.md, results.json and metrics.png go.")
+    ] = Path("eval-out"),
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Exit non-zero if the first configuration is below a threshold."
+        ),
+    ] = False,
+    thresholds: Annotated[
+        Path, typer.Option("--thresholds", help="Minimum scores for --check (TOML).")
+    ] = DEFAULT_THRESHOLDS,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Only the first N questions (quick looks).")
+    ] = None,
+) -> None:
+    """Measure retrieval and answer quality on a question set.
+
+    Indexes the corpus (incrementally; a temporary index when --corpus is given without
+    --index), answers every question with each configuration, prints a compact table and
+    writes report.md (tables, per-tag scores, the refusal-threshold trade-off and the worst
+    questions with what was retrieved), results.json and metrics.png to --out.
+    """
+    import shlex
+    import tempfile
+
+    from sinoqa import evals
+
+    settings = Settings()
+    if corpus is not None or index is not None:
+        temporary = None
+        if corpus is not None and index is None:
+            temporary = tempfile.mkdtemp(prefix="sinoqa-eval-index-")
+        settings = settings.with_paths(
+            corpus=corpus, index=index or (Path(temporary) if temporary else None)
+        )
+    if mode:
+        settings = Settings.model_validate(
+            {**settings.model_dump(), "answer": {**settings.answer.model_dump(), "backend": mode}}
+        )
+    items = evals.load_questions(questions)[:limit]
+    names = [n.strip() for n in (compare or "hybrid").split(",") if n.strip()]
+    configured = [(name, evals.configure(settings, name)) for name in names]
+
+    err_console.print(f"Indexing {settings.corpus.dir} into {settings.index.dir} ...")
+    report = pipeline.ingest(settings)
+    err_console.print(
+        f"{report.chunks_total} chunks; {len(report.added) + len(report.updated)} articles "
+        f"embedded, {len(report.unchanged)} unchanged, {len(report.skipped)} skipped."
+    )
+    runs = []
+    for name, config in configured:
+        with Progress(
+            TextColumn(f"{name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=not err_console.is_terminal,
+        ) as bar:
+            task = bar.add_task(name, total=len(items))
+
+            def advance(done: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            run = evals.run_configuration(name, config, items, advance)
+        runs.append(run)
+    paths = evals.write_reports(
+        runs,
+        out,
+        questions_path=questions,
+        corpus=settings.corpus.dir,
+        threshold=settings.answer.refusal_threshold,
+        command="sinoqa " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    )
+    table = Table("config", *[evals.SHORT_LABELS[m] for m in evals.METRICS], "p50 ms")
+    for run in runs:
+        table.add_row(
+            run.name,
+            *[evals._fmt(run.summary[m]) for m in evals.METRICS],
+            evals._fmt(run.summary["total_ms_p50"]),
+        )
+    (console if console.is_terminal else Console(width=160)).print(table)
+    console.print(
+        f"Report: {paths['report']}  Results: {paths['results']}  Chart: {paths['chart']}"
+    )
+    if check:
+        failures = evals.check_thresholds(runs[0].summary, thresholds)
+        for failure in failures:
+            err_console.print(f"[red]threshold:[/red] {failure}")
+        if failures:
+            raise typer.Exit(1)
+        err_console.print(f"All thresholds in {thresholds} met.")
+
+
 def _date(source: Source) -> str:
     return (source.published or "undated") + (" (approx.)" if source.published_approx else "")
 
@@ -288,11 +421,14 @@ def main() -> None:
     from rich.markup import escape
 
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click returns (rather than raises) a command's exit code.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except (IndexUnavailable, EmbeddingModelError) as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(1)
-    except (InvalidQuestion, InvalidFilter) as exc:
+    except (InvalidQuestion, InvalidFilter, InvalidQuestionFile, UnavailableConfiguration) as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(2)
     except ValidationError as exc:

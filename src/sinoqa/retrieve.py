@@ -119,7 +119,8 @@ def _valid_date(value: str) -> bool:
 class Lexicon:
     """Tokenising, stemming and term statistics shared by BM25 and the answerer."""
 
-    def __init__(self, texts: Iterable[str]) -> None:
+    def __init__(self, texts: Iterable[str], names: Iterable[str] = ()) -> None:
+        """``texts`` are the chunks; ``names`` more words the corpus knows (titles, outlets)."""
         import Stemmer
         from bm25s.stopwords import STOPWORDS_EN
 
@@ -132,6 +133,14 @@ class Lexicon:
             count += 1
         self._doc_freq = frequencies
         self._docs = max(count, 1)
+        self._names = {t for name in names for t in self.terms(name)}
+
+    def known(self, word: str) -> bool:
+        """Whether the corpus (its text, titles, outlets and authors) uses this word."""
+        squeezed = re.sub(r"[^a-z0-9]", "", word.lower())  # "E-IR" -> "eir"
+        if squeezed in self._names:
+            return True
+        return all(t in self._doc_freq or t in self._names for t in self.terms(word))
 
     def terms(self, text: str) -> list[str]:
         words = [w.strip(".,").lower() for w in _TOKEN.findall(text)]
@@ -170,7 +179,13 @@ class CorpusView:
 
     @cached_property
     def lexicon(self) -> Lexicon:
-        return Lexicon(node.get_content() for node in self.nodes)
+        names: list[str] = []
+        for record in self.records.values():
+            for value in (record.title, record.publisher, record.author):
+                if value:
+                    names.append(value)
+                    names.append(initialism(value))  # "South China Morning Post" -> SCMP
+        return Lexicon((node.get_content() for node in self.nodes), names)
 
     @cached_property
     def bm25(self) -> BM25Retriever | None:
@@ -193,6 +208,11 @@ class CorpusView:
                 )
             resolved.append(match)
         return tuple(resolved)
+
+
+def initialism(name: str) -> str:
+    """First letters of a name's words: "E-International Relations" -> "EIR"."""
+    return "".join(word[0] for word in re.findall(r"[A-Za-z]+", name)).upper()
 
 
 def fuse(

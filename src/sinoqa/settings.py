@@ -83,7 +83,7 @@ class RetrievalSettings(_Stage):
         "hybrid", description="Dense (Chroma) and BM25 fused, or either alone."
     )
     fusion: Literal["rrf", "relative_score"] = Field(
-        "rrf",
+        "relative_score",
         description="How hybrid mode fuses the two lists: weighted reciprocal rank, or weighted "
         "sum of min-max normalised scores.",
     )
@@ -109,7 +109,7 @@ class AnswerSettings(_Stage):
     )
     max_sentences: int = Field(4, ge=1, le=12, description="Sentences an extractive answer quotes.")
     refusal_threshold: float = Field(
-        0.42,
+        0.32,
         ge=0.0,
         le=1.0,
         description="Below this evidence score the answer is a refusal with nearest sources; "

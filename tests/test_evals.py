@@ -1,0 +1,303 @@
+"""The eval suite: question files, metrics, reports and the threshold check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sinoqa.clean import clean_text
+from sinoqa.corpus import read_file
+from sinoqa.evals import (
+    EvalQuestion,
+    InvalidQuestionFile,
+    QuestionResult,
+    aggregate,
+    best_threshold,
+    check_thresholds,
+    fact_present,
+    load_questions,
+    refusal_tradeoff,
+    score_question,
+)
+from sinoqa.schema import Answer, AnswerSentence, Citation
+from tests.conftest import REPO
+
+QUESTIONS = [
+    {
+        "id": "q1",
+        "question": "Where did Wang Yi meet Jake Sullivan in September?",
+        "answerable": True,
+        "expected_docs": ["eir-2023-new-balance"],
+        "facts": [["Malta"]],
+        "tags": ["single"],
+    },
+    {
+        "id": "q2",
+        "question": "Which working groups will Washington and Beijing create?",
+        "answerable": True,
+        "expected_docs": ["ft-2023-communication-lines"],
+        "facts": [["maritime"]],
+        "tags": ["single"],
+    },
+    {
+        "id": "q3",
+        "question": "Who won the 2022 FIFA World Cup?",
+        "answerable": False,
+        "expected_docs": [],
+        "facts": [],
+        "tags": ["unanswerable"],
+    },
+]
+
+
+def write_questions(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_question_files_are_validated(tmp_path: Path) -> None:
+    good = write_questions(tmp_path / "q.jsonl", QUESTIONS)
+    assert [q.id for q in load_questions(good)] == ["q1", "q2", "q3"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(QUESTIONS[0]) + "\n{not json}\n")
+    with pytest.raises(InvalidQuestionFile, match=r"bad\.jsonl:2"):
+        load_questions(bad)
+    duplicate = write_questions(tmp_path / "dup.jsonl", [QUESTIONS[0], QUESTIONS[0]])
+    with pytest.raises(InvalidQuestionFile, match="duplicate id 'q1'"):
+        load_questions(duplicate)
+    missing = write_questions(tmp_path / "missing.jsonl", [{"id": "x"}])
+    with pytest.raises(InvalidQuestionFile, match="question"):
+        load_questions(missing)
+
+
+def test_default_question_set_follows_the_schema_and_covers_the_corpus() -> None:
+    questions = load_questions(REPO / "evals" / "questions.jsonl")
+    assert len(questions) >= 80
+    doc_ids = {p.stem for p in (REPO / "corpus").glob("*.md")}
+    covered = {d for q in questions for d in q.expected_docs}
+    assert covered == doc_ids
+    tags = [t for q in questions for t in q.tags]
+    for tag in ("single", "multi", "temporal", "unanswerable", "adversarial"):
+        assert tag in tags, tag
+    hard = [q for q in questions if {"unanswerable", "adversarial"} & set(q.tags)]
+    assert len(hard) >= 15
+    # Facts must survive cleaning: a fact only in a photo caption or byline is not answerable.
+    texts = {}
+    for doc_id in doc_ids:
+        document = read_file(REPO / "corpus" / f"{doc_id}.md")
+        texts[doc_id] = clean_text(document.text, title=document.title, author=document.author)
+    for question in questions:
+        if not question.answerable:
+            assert question.expected_docs == [] and question.facts == []
+            continue
+        assert question.expected_docs and set(question.expected_docs) <= doc_ids
+        for alternatives in question.facts:
+            assert any(
+                fact_present([a], texts[d]) for a in alternatives for d in question.expected_docs
+            ), (question.id, alternatives)
+
+
+def _answer(text: str, cited: list[tuple[str, str]], refused: bool = False) -> Answer:
+    citations = [
+        Citation(
+            n=i,
+            doc_id=doc_id,
+            title=doc_id,
+            chunk_id=f"{doc_id}-1",
+            passage=f"Before. {quote} After.",
+            start_char=0,
+            end_char=100,
+            score=1.0,
+            quote=quote,
+            spans=[(8, 8 + len(quote))],
+        )
+        for i, (doc_id, quote) in enumerate(cited, start=1)
+    ]
+    sentences = [AnswerSentence(text=quote, citations=[i]) for i, (_, quote) in enumerate(cited, 1)]
+    return Answer(
+        question="q",
+        answer=text,
+        refused=refused,
+        mode="extractive",
+        citations=citations,
+        sentences=sentences,
+        confidence=0.5,
+        timings_ms={"retrieve": 10.0, "answer": 20.0, "total": 30.0},
+    )
+
+
+def test_scores_per_question() -> None:
+    question = EvalQuestion.model_validate(QUESTIONS[0])
+    answer = _answer(
+        "They met in Malta. [1] Something else. [2]",
+        [
+            ("eir-2023-new-balance", "They met in Malta."),
+            ("scmp-2021-bad-faith", "Something else."),
+        ],
+    )
+    result = score_question(question, ["scmp-2021-bad-faith", "eir-2023-new-balance"], answer)
+    assert (result.hit_at_1, result.hit_at_5, result.reciprocal_rank) == (0.0, 1.0, 0.5)
+    assert result.fact_recall == 1.0 and result.missing_facts == []
+    assert result.citation_precision == 0.5
+    assert result.citation_support == 1.0
+    assert fact_present(["1,300", "1300"], "over 1300 entities")
+    assert not fact_present(["Malta"], "Vienna")
+
+
+def test_aggregate_refusals_and_tradeoff() -> None:
+    def result(answerable: bool, refused: bool, confidence: float) -> QuestionResult:
+        return QuestionResult(
+            id=str(confidence),
+            question="",
+            tags=["t"],
+            answerable=answerable,
+            expected_docs=[],
+            retrieved_docs=[],
+            answer="",
+            refused=refused,
+            confidence=confidence,
+            cited_docs=[],
+            timings_ms={"total": confidence * 100},
+        )
+
+    results = [
+        result(True, False, 0.6),
+        result(True, True, 0.35),
+        result(False, True, 0.3),
+        result(False, False, 0.45),
+    ]
+    summary = aggregate(results)
+    assert summary["refusal_accuracy"] == 0.5 and summary["false_refusal_rate"] == 0.5
+    rows = refusal_tradeoff(results, [0.3, 0.4, 0.5, 0.7])
+    assert [(r["refusal_accuracy"], r["false_refusal_rate"]) for r in rows] == [
+        (0.0, 0.0),
+        (0.5, 0.5),
+        (1.0, 0.5),
+        (1.0, 1.0),
+    ]
+    assert best_threshold(rows, max_false_refusals=0.5) == 0.5
+    assert best_threshold(rows, max_false_refusals=0.0) == 0.3
+
+
+def test_threshold_check(tmp_path: Path) -> None:
+    limits = tmp_path / "t.toml"
+    limits.write_text("[thresholds]\nfact_recall = 0.9\nfalse_refusal_rate = 0.05\n")
+    assert check_thresholds({"fact_recall": 0.95, "false_refusal_rate": 0.0}, limits) == []
+    failures = check_thresholds({"fact_recall": 0.5, "false_refusal_rate": 0.2}, limits)
+    assert [f.metric for f in failures] == ["fact_recall", "false_refusal_rate"]
+    assert "below the minimum 0.900" in str(failures[0])
+    assert "above the maximum 0.050" in str(failures[1])
+
+
+def test_eval_command_compares_configurations_and_writes_reports(
+    tmp_path: Path, corpus_dir: Path
+) -> None:
+    questions = write_questions(tmp_path / "q.jsonl", QUESTIONS)
+    out = tmp_path / "out"
+    passing = tmp_path / "pass.toml"
+    passing.write_text("[thresholds]\nhit_at_5 = 0.5\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sinoqa.cli",
+            "eval",
+            "--questions",
+            str(questions),
+            "--corpus",
+            str(corpus_dir),
+            "--compare",
+            "hybrid,bm25",
+            "--out",
+            str(out),
+            "--check",
+            "--thresholds",
+            str(passing),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "hybrid" in result.stdout and "bm25" in result.stdout
+    data = json.loads((out / "results.json").read_text())
+    assert [c["name"] for c in data["configurations"]] == ["hybrid", "bm25"]
+    hybrid = data["configurations"][0]
+    assert hybrid["summary"]["questions"] == 3 and hybrid["summary"]["hit_at_5"] == 1.0
+    assert {r["id"] for r in hybrid["results"]} == {"q1", "q2", "q3"}
+    report = (out / "report.md").read_text()
+    assert "## Refusal threshold trade-off" in report and "| bm25 |" in report
+    assert (out / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "index").exists()  # a temporary index, not ./index
+
+    failing = tmp_path / "fail.toml"
+    failing.write_text("[thresholds]\nhit_at_5 = 1.01\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sinoqa.cli",
+            "eval",
+            "--questions",
+            str(questions),
+            "--corpus",
+            str(corpus_dir),
+            "--index",
+            str(tmp_path / "idx"),
+            "--out",
+            str(out),
+            "--check",
+            "--thresholds",
+            str(failing),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1
+    assert "hit_at_5 = 1.000 is below the minimum 1.010" in result.stderr
+
+
+def test_unknown_configuration_is_a_clear_error(tmp_path: Path) -> None:
+    questions = write_questions(tmp_path / "q.jsonl", QUESTIONS)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sinoqa.cli",
+            "eval",
+            "--questions",
+            str(questions),
+            "--compare",
+            "hybrid,magic",
+            "--index",
+            str(tmp_path / "i"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2 and "unknown configuration 'magic'" in result.stderr
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sinoqa.cli",
+            "eval",
+            "--questions",
+            str(questions),
+            "--compare",
+            "llm",
+            "--index",
+            str(tmp_path / "i"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2 and "llm needs SINOQA_ANSWER__BACKEND" in result.stderr
