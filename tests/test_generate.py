@@ -7,7 +7,6 @@ test_generate_server.py.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -28,7 +27,6 @@ from sinoqa.answer import REFUSAL
 from sinoqa.generate import GenerativeAnswerer, parse_citations
 from sinoqa.pipeline import get_pipeline
 from sinoqa.settings import Settings
-from tests.conftest import CORPUS
 
 QUESTION = "Where did Wang Yi meet Jake Sullivan in September?"
 
@@ -66,15 +64,6 @@ class ScriptedLLM(CustomLLM):
         prompt = "\n".join(str(m.content) for m in messages)
         text = self.complete(prompt).text
         return ChatResponse(message=ChatMessage(role="assistant", content=text))
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("generate")
-    shutil.copytree(CORPUS, root / "corpus")
-    settings = Settings().with_paths(corpus=root / "corpus", index=root / "index")
-    pipeline.ingest(settings)
-    return settings
 
 
 @pytest.fixture

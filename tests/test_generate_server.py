@@ -8,24 +8,12 @@ never an unchecked claim or a crash.
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
-
 from sinoqa import pipeline
+from sinoqa.answer import AnswerRequest
 from sinoqa.settings import Settings
-from tests.conftest import CORPUS, free_port
+from tests.conftest import free_port
 
 QUESTION = "Where did Wang Yi meet Jake Sullivan in September?"
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("generate-server")
-    shutil.copytree(CORPUS, root / "corpus")
-    settings = Settings().with_paths(corpus=root / "corpus", index=root / "index")
-    pipeline.ingest(settings)
-    return settings
 
 
 def llm_settings(settings: Settings, base_url: str, **answer: object) -> Settings:
@@ -75,7 +63,7 @@ def test_real_model_output_gets_invented_citations_removed(
     generated = answerer.generate(QUESTION, passages)  # type: ignore[attr-defined]
     assert generated  # the server answered
     fallback = p._extractive.answer(  # type: ignore[union-attr]
-        QUESTION, passages, p.embed_model.get_query_embedding(QUESTION)
+        AnswerRequest(QUESTION, passages, p.embed_model.get_query_embedding(QUESTION))
     )
     malta = 1 + next(i for i, p in enumerate(passages) if "Malta" in p.node.get_content())
     checked = answerer.verify(  # type: ignore[attr-defined]

@@ -181,6 +181,24 @@ class SentenceEmbeddings:
             return np.stack([self._cache[t] for t in texts])
 
 
+@dataclass(frozen=True)
+class AnswerRequest:
+    """What an answerer works from.
+
+    ``query_embedding`` embeds ``question``; ``context`` is the retrieval query when it
+    differs (a follow-up carrying the previous question's terms) and ``focus`` the articles
+    the previous answer cited, which a follow-up most likely asks about. ``on_token``
+    receives generated text as it streams (generative answerers only).
+    """
+
+    question: str
+    passages: Sequence[NodeWithScore]
+    query_embedding: list[float]
+    context: str = ""
+    focus: Collection[str] = ()
+    on_token: TokenCallback | None = None
+
+
 class Answerer(ABC):
     """Turns retrieved passages into an :class:`Answer`. Subclasses fill :meth:`_compose`."""
 
@@ -189,38 +207,16 @@ class Answerer(ABC):
     def __init__(self, settings: AnswerSettings) -> None:
         self.settings = settings
 
-    def answer(
-        self,
-        question: str,
-        passages: Sequence[NodeWithScore],
-        query_embedding: list[float],
-        context: str = "",
-        focus: Collection[str] = (),
-        on_token: TokenCallback | None = None,
-    ) -> Answer:
-        """Plumbing shared by every answerer: no evidence means a refusal.
-
-        ``query_embedding`` embeds ``question``; ``context`` is the retrieval query when it
-        differs (a follow-up carrying the previous question's terms) and ``focus`` the
-        articles the previous answer cited, which a follow-up most likely asks about.
-        ``on_token`` receives generated text as it streams (generative answerers only).
-        """
-        if not passages:
-            return self.refusal(question, passages, 0.0)
-        if _NOT_A_QUESTION.search(question):
-            return self.refusal(question, passages, 0.0, [NOT_A_QUESTION_NOTICE])
-        return self._compose(question, passages, query_embedding, context, focus, on_token)
+    def answer(self, request: AnswerRequest) -> Answer:
+        """Plumbing shared by every answerer: no evidence, or no question, means a refusal."""
+        if not request.passages:
+            return self.refusal(request.question, request.passages, 0.0)
+        if _NOT_A_QUESTION.search(request.question):
+            return self.refusal(request.question, request.passages, 0.0, [NOT_A_QUESTION_NOTICE])
+        return self._compose(request)
 
     @abstractmethod
-    def _compose(
-        self,
-        question: str,
-        passages: Sequence[NodeWithScore],
-        query_embedding: list[float],
-        context: str,
-        focus: Collection[str],
-        on_token: TokenCallback | None,
-    ) -> Answer: ...
+    def _compose(self, request: AnswerRequest) -> Answer: ...
 
     def refusal(
         self,
@@ -317,20 +313,14 @@ class ExtractiveAnswerer(Answerer):
                 quotes.append(Quote(index, offset + start, offset + end, sentence))
         return quotes
 
-    def evidence(
-        self,
-        question: str,
-        passages: Sequence[NodeWithScore],
-        query_embedding: list[float],
-        context: str = "",
-        focus: Collection[str] = (),
-    ) -> tuple[list[Quote], np.ndarray, np.ndarray, float]:
+    def evidence(self, request: AnswerRequest) -> tuple[list[Quote], np.ndarray, np.ndarray, float]:
         """Candidate sentences, their scores and vectors, and the overall evidence score."""
+        question, passages, context = request.question, request.passages, request.context
         quotes = self.candidates(passages)
         if not quotes:
             return [], np.zeros(0), np.zeros((0, 0)), 0.0
         vectors = self.embed([q.text for q in quotes])
-        query = np.asarray(query_embedding, dtype=np.float32)
+        query = np.asarray(request.query_embedding, dtype=np.float32)
         dense = vectors @ query
         terms = self.lexicon.terms(question)
         lexical = np.array([self.lexicon.coverage(terms, q.text) for q in quotes])
@@ -345,8 +335,10 @@ class ExtractiveAnswerer(Answerer):
         kind = answer_type(question)
         typed = np.array([has_answer_type(kind, q.text) for q in quotes], dtype=np.float32)
         scores = scores + _TYPE_BONUS * typed
-        if focus:
-            in_focus = [passages[q.passage].node.metadata["doc_id"] in focus for q in quotes]
+        if request.focus:
+            in_focus = [
+                passages[q.passage].node.metadata["doc_id"] in request.focus for q in quotes
+            ]
             scores = scores + _FOCUS_BONUS * np.array(in_focus, dtype=np.float32)
         # Evidence: how close the best sentence comes, and how much of the question's rare
         # vocabulary the top passages contain at all (unseen names and years mean "not here").
@@ -378,18 +370,9 @@ class ExtractiveAnswerer(Answerer):
             remaining.remove(pick)
         return [quotes[i] for i in chosen]
 
-    def _compose(
-        self,
-        question: str,
-        passages: Sequence[NodeWithScore],
-        query_embedding: list[float],
-        context: str,
-        focus: Collection[str],
-        on_token: TokenCallback | None,
-    ) -> Answer:
-        quotes, scores, vectors, confidence = self.evidence(
-            question, passages, query_embedding, context, focus
-        )
+    def _compose(self, request: AnswerRequest) -> Answer:
+        question, passages = request.question, request.passages
+        quotes, scores, vectors, confidence = self.evidence(request)
         if not quotes or confidence < self.settings.refusal_threshold:
             return self.refusal(question, passages, confidence)
         chosen = self.select(quotes, scores, vectors)
@@ -462,7 +445,7 @@ class GroundedQueryEngine(CustomQueryEngine):
             embedding = self.embed_model.get_query_embedding(question)
         context = query_str if question != query_str else ""
         answer: Answer = self.answerer.answer(
-            question, passages, embedding, context, self.focus, self.on_token
+            AnswerRequest(question, passages, embedding, context, self.focus, self.on_token)
         )
         finished = time.perf_counter()
         answer = answer.model_copy(

@@ -12,7 +12,8 @@ slow, or answering nothing checkable — the extractive answer is returned with 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +22,7 @@ from llama_index.core.schema import NodeWithScore
 from sinoqa.answer import (
     REFUSAL,
     Answerer,
+    AnswerRequest,
     ExtractiveAnswerer,
     Quote,
     TokenCallback,
@@ -179,18 +181,11 @@ class GenerativeAnswerer(Answerer):
         text = " ".join(str(response.text).split())
         return text if 3 <= len(text) <= 500 else question
 
-    def _compose(
-        self,
-        question: str,
-        passages: Sequence[NodeWithScore],
-        query_embedding: list[float],
-        context: str,
-        focus: Collection[str],
-        on_token: TokenCallback | None,
-    ) -> Answer:
-        fallback = self.extractive.answer(question, passages, query_embedding, context, focus)
+    def _compose(self, request: AnswerRequest) -> Answer:
+        question, passages = request.question, request.passages
+        fallback = self.extractive.answer(replace(request, on_token=None))
         try:
-            generated = self.generate(question, passages, on_token)
+            generated = self.generate(question, passages, request.on_token)
         except Exception as exc:  # connection refused, time-out, server error, bad JSON...
             return self._fall_back(fallback, f"the {self.mode} LLM failed ({_brief(exc)})")
         if not generated:
