@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
+from gradio_client.exceptions import AppError, AuthenticationError
 from sinoqa_app import launch
 from sinoqa_app.render import conversation_markdown, source_card
 
@@ -297,3 +297,30 @@ def test_llm_mode_is_disabled_with_a_reason_when_unreachable(served: tuple[str, 
     assert modes == ["extractive"] and "openai is unavailable: cannot reach" in info
     modes, info = _backend_choices(base)
     assert modes == ["extractive"] and "no LLM backend is configured" in info
+
+
+def test_login_is_required_when_configured(served: tuple[str, Settings]) -> None:
+    _, base = served
+    settings = base.model_copy(
+        update={
+            "ui": base.ui.model_copy(
+                update={"port": free_port(), "username": "analyst", "password": "s3cret"}
+            )
+        }
+    )
+    demo = launch(settings, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{settings.ui.port}/"
+    try:
+        with pytest.raises(AuthenticationError, match="credentials were not provided"):
+            Client(url, verbose=False).predict(question="Who is Li Shangfu?", api_name="/ask")
+        with pytest.raises(ValueError, match="Could not login"):
+            Client(url, auth=("analyst", "wrong"), verbose=False)
+        client = Client(url, auth=("analyst", "s3cret"), verbose=False)
+        answer = client.predict(question="Who is Li Shangfu?", api_name="/ask")
+        assert "Li Shangfu" in answer["answer"]
+    finally:
+        demo.close()
+
+
+def test_binds_to_localhost_by_default() -> None:
+    assert Settings().ui.host == "127.0.0.1"
