@@ -342,7 +342,10 @@ class ExtractiveAnswerer(Answerer):
             scores = scores + _FOCUS_BONUS * np.array(in_focus, dtype=np.float32)
         # Evidence: how close the best sentence comes, and how much of the question's rare
         # vocabulary the top passages contain at all (unseen names and years mean "not here").
-        top_text = " ".join(p.node.get_content() for p in passages[:_NEAREST])
+        # The question may name the source ("the SCMP column"): outlet, author and title count.
+        top_text = " ".join(
+            f"{p.node.get_content()} {_source_words(p)}" for p in passages[:_NEAREST]
+        )
         coverage = self.lexicon.coverage(terms, top_text) if terms else 0.0
         confidence = 0.5 * float(dense.max()) + 0.5 * coverage
         best = np.argsort(-scores)[:3]
@@ -382,6 +385,14 @@ class ExtractiveAnswerer(Answerer):
             [(q.text, [q], True) for q in order_for_reading(question, chosen, passages)],
             confidence,
         )
+
+
+def _source_words(passage: NodeWithScore) -> str:
+    from sinoqa.retrieve import initialism
+
+    meta = passage.node.metadata
+    names = [str(meta[k]) for k in ("title", "publisher", "author") if meta.get(k)]
+    return " ".join(names + [initialism(n) for n in names])
 
 
 def answer_type(question: str) -> str | None:
