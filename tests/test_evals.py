@@ -181,6 +181,8 @@ def test_aggregate_refusals_and_tradeoff() -> None:
     ]
     assert best_threshold(rows, max_false_refusals=0.5) == 0.5
     assert best_threshold(rows, max_false_refusals=0.0) == 0.3
+    only_answerable = refusal_tradeoff([r for r in results if r.answerable], [0.3, 0.5])
+    assert best_threshold(only_answerable) is None  # e.g. the rtqa-dev set
 
 
 def test_threshold_check(tmp_path: Path) -> None:

@@ -307,9 +307,14 @@ def refusal_tradeoff(
     return rows
 
 
-def best_threshold(rows: Sequence[dict[str, float]], max_false_refusals: float = 0.03) -> float:
+def best_threshold(
+    rows: Sequence[dict[str, float]], max_false_refusals: float = 0.03
+) -> float | None:
     """The threshold with the best refusal accuracy among those within the false-refusal limit
-    (ties: the lowest threshold, which refuses least)."""
+    (ties: the lowest threshold, which refuses least); None without unanswerable questions."""
+    rows = [r for r in rows if not math.isnan(r["refusal_accuracy"])]
+    if not rows:
+        return None
     allowed = [r for r in rows if r["false_refusal_rate"] <= max_false_refusals] or list(rows)
     best = max(r["refusal_accuracy"] for r in allowed)
     return min(r["threshold"] for r in allowed if r["refusal_accuracy"] == best)
@@ -466,7 +471,12 @@ def write_reports(
         "",
         "Each answer records its evidence score, so this shows what refusal accuracy and the",
         "false-refusal rate would have been at other thresholds. Suggested (best refusal",
-        f"accuracy with at most 3% false refusals): **{suggested:.2f}**.",
+        "accuracy with at most 3% false refusals): "
+        + (
+            f"**{suggested:.2f}**."
+            if suggested is not None
+            else "none (no unanswerable questions in this set)."
+        ),
         "",
     ]
     lines += _table(
