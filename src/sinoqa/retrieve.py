@@ -178,6 +178,10 @@ class CorpusView:
         return cls(version=version, records=records, nodes=nodes, publishers=publishers)
 
     @cached_property
+    def live_ids(self) -> frozenset[str]:
+        return frozenset(node.node_id for node in self.nodes)
+
+    @cached_property
     def lexicon(self) -> Lexicon:
         names: list[str] = []
         for record in self.records.values():
@@ -274,7 +278,6 @@ class HybridRetriever(BaseRetriever):
         self._settings = settings
         self._filters = filters or Filters()
         self._reranker = reranker
-        self._live = {node.node_id for node in view.nodes}
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         if not self._view.nodes:
@@ -299,16 +302,22 @@ class HybridRetriever(BaseRetriever):
         return cap_per_document(ranked, self._settings.max_chunks_per_doc, self._settings.top_k)
 
     def _dense(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        from llama_index.core import VectorStoreIndex
+        from llama_index.core.vector_stores.types import VectorStoreQuery
 
         if query_bundle.embedding is None:
             query_bundle.embedding = self._embed_model.get_query_embedding(query_bundle.query_str)
-        retriever = VectorStoreIndex.from_vector_store(
-            self._index.vector_store, embed_model=self._embed_model
-        ).as_retriever(similarity_top_k=self._settings.candidates, filters=self._filters.to_llama())
+        result = self._index.vector_store.query(
+            VectorStoreQuery(
+                query_embedding=query_bundle.embedding,
+                similarity_top_k=self._settings.candidates,
+                filters=self._filters.to_llama(),
+            )
+        )
         # Chunks of an ingest still in progress exist in Chroma but are not served yet.
         return [
-            item for item in retriever.retrieve(query_bundle) if item.node.node_id in self._live
+            NodeWithScore(node=node, score=score)
+            for node, score in zip(result.nodes or [], result.similarities or [], strict=True)
+            if node.node_id in self._view.live_ids
         ]
 
     def _bm25(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
