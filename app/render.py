@@ -6,7 +6,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from sinoqa.schema import Answer, Citation, Source
+from sinoqa.schema import Answer, Citation, Source, published_label
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 
@@ -21,12 +21,6 @@ def safe_url(url: str | None) -> str | None:
 def _text(value: str) -> str:
     """Article text for Markdown: HTML-escaped and Markdown-inert."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(value, quote=False))
-
-
-def date_label(source: Source) -> str:
-    if not source.published:
-        return "undated"
-    return source.published + (" (approx.)" if source.published_approx else "")
 
 
 def answer_markdown(answer: Answer, turn: int) -> str:
@@ -137,7 +131,11 @@ def conversation_markdown(answers: Sequence[Answer]) -> str:
         lines += ["## Bibliography", ""]
         for doc_id, number in bibliography.items():
             source = entries[doc_id]
-            parts = [source.publisher or "Unknown outlet", source.author, date_label(source)]
+            parts = [
+                source.publisher or "Unknown outlet",
+                source.author,
+                published_label(source.published, source.published_approx),
+            ]
             entry = ", ".join(p for p in parts if p) + f". *{source.title}*."
             if source.url:
                 entry += f" {source.url}"

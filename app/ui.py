@@ -14,7 +14,7 @@ from sinoqa_app.render import _text, answer_markdown, conversation_markdown, sou
 from sinoqa import pipeline
 from sinoqa.pipeline import InvalidQuestion
 from sinoqa.retrieve import InvalidFilter
-from sinoqa.schema import Answer
+from sinoqa.schema import Answer, published_label
 from sinoqa.settings import Settings
 
 EXAMPLES = [
@@ -73,7 +73,7 @@ def _corpus_rows(settings: Settings) -> list[list[str]]:
         [
             r.title,
             r.publisher or "—",
-            (r.published or "undated") + (" (approx.)" if r.published_approx else ""),
+            published_label(r.published, r.published_approx),
             str(len(r.chunk_ids)),
             r.doc_id,
         ]

@@ -44,6 +44,19 @@ def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
     return Settings().with_paths(corpus=corpus_dir, index=tmp_path / "index")
 
 
+def run_sinoqa(
+    *args: str | Path, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """The `sinoqa` command as a user runs it, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "sinoqa.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

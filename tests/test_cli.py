@@ -7,13 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import run_sinoqa
+
 SINOQA = [sys.executable, "-m", "sinoqa.cli"]
-
-
-def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*SINOQA, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
+run = run_sinoqa
 
 
 def test_ingest_then_status_then_unchanged(tmp_path: Path, corpus_dir: Path) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,7 @@ from sinoqa.evals import (
     score_question,
 )
 from sinoqa.schema import Answer, AnswerSentence, Citation
-from tests.conftest import REPO
+from tests.conftest import REPO, run_sinoqa
 
 QUESTIONS = [
     {
@@ -202,27 +200,19 @@ def test_eval_command_compares_configurations_and_writes_reports(
     out = tmp_path / "out"
     passing = tmp_path / "pass.toml"
     passing.write_text("[thresholds]\nhit_at_5 = 0.5\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sinoqa.cli",
-            "eval",
-            "--questions",
-            str(questions),
-            "--corpus",
-            str(corpus_dir),
-            "--compare",
-            "hybrid,bm25",
-            "--out",
-            str(out),
-            "--check",
-            "--thresholds",
-            str(passing),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_sinoqa(
+        "eval",
+        "--questions",
+        str(questions),
+        "--corpus",
+        str(corpus_dir),
+        "--compare",
+        "hybrid,bm25",
+        "--out",
+        str(out),
+        "--check",
+        "--thresholds",
+        str(passing),
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -239,27 +229,19 @@ def test_eval_command_compares_configurations_and_writes_reports(
 
     failing = tmp_path / "fail.toml"
     failing.write_text("[thresholds]\nhit_at_5 = 1.01\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sinoqa.cli",
-            "eval",
-            "--questions",
-            str(questions),
-            "--corpus",
-            str(corpus_dir),
-            "--index",
-            str(tmp_path / "idx"),
-            "--out",
-            str(out),
-            "--check",
-            "--thresholds",
-            str(failing),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_sinoqa(
+        "eval",
+        "--questions",
+        str(questions),
+        "--corpus",
+        str(corpus_dir),
+        "--index",
+        str(tmp_path / "idx"),
+        "--out",
+        str(out),
+        "--check",
+        "--thresholds",
+        str(failing),
     )
     assert result.returncode == 1
     assert "hit_at_5 = 1.000 is below the minimum 1.010" in result.stderr
@@ -267,39 +249,17 @@ def test_eval_command_compares_configurations_and_writes_reports(
 
 def test_unknown_configuration_is_a_clear_error(tmp_path: Path) -> None:
     questions = write_questions(tmp_path / "q.jsonl", QUESTIONS)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sinoqa.cli",
-            "eval",
-            "--questions",
-            str(questions),
-            "--compare",
-            "hybrid,magic",
-            "--index",
-            str(tmp_path / "i"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_sinoqa(
+        "eval",
+        "--questions",
+        str(questions),
+        "--compare",
+        "hybrid,magic",
+        "--index",
+        str(tmp_path / "i"),
     )
     assert result.returncode == 2 and "unknown configuration 'magic'" in result.stderr
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sinoqa.cli",
-            "eval",
-            "--questions",
-            str(questions),
-            "--compare",
-            "llm",
-            "--index",
-            str(tmp_path / "i"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_sinoqa(
+        "eval", "--questions", str(questions), "--compare", "llm", "--index", str(tmp_path / "i")
     )
     assert result.returncode == 2 and "llm needs SINOQA_ANSWER__BACKEND" in result.stderr

@@ -26,7 +26,7 @@ from sinoqa.evals import InvalidQuestionFile, UnavailableConfiguration
 from sinoqa.index import IndexUnavailable, IngestReport
 from sinoqa.pipeline import InvalidQuestion
 from sinoqa.retrieve import InvalidFilter
-from sinoqa.schema import Answer, Source
+from sinoqa.schema import Answer, Source, published_label
 from sinoqa.settings import Settings
 
 app = typer.Typer(
@@ -144,7 +144,7 @@ def status(
     table.add_column("doc_id", no_wrap=True)
     table.columns.insert(0, table.columns.pop())
     for record in state.records:
-        date = (record.published or "-") + (" (approx.)" if record.published_approx else "")
+        date = published_label(record.published, record.published_approx, missing="-")
         table.add_row(
             record.doc_id, date, record.publisher or "-", record.title, str(len(record.chunk_ids))
         )
@@ -378,10 +378,6 @@ def eval_command(
         err_console.print(f"All thresholds in {thresholds} met.")
 
 
-def _date(source: Source) -> str:
-    return (source.published or "undated") + (" (approx.)" if source.published_approx else "")
-
-
 def print_answer(answer: Answer) -> None:
     for notice in answer.notices:
         console.print(f"[yellow]note:[/yellow] {notice}")
@@ -405,9 +401,9 @@ def _print_source(label: str, source: Source, excerpt: str) -> None:
     from rich.markup import escape
 
     byline = ", ".join(p for p in (source.publisher, source.author) if p)
+    date = published_label(source.published, source.published_approx)
     console.print(
-        f"{escape(label)} {escape(byline or 'unknown outlet')}, {_date(source)}: "
-        f"{escape(source.title)}",
+        f"{escape(label)} {escape(byline or 'unknown outlet')}, {date}: {escape(source.title)}",
         highlight=False,
     )
     if source.url:

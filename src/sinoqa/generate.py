@@ -246,13 +246,8 @@ class GenerativeAnswerer(Answerer):
         similarity = vectors[1:] @ vectors[0]
         best = int(np.argmax(similarity))
         terms = self.extractive.lexicon.terms(sentence)
-        passage_text = " ".join(q.text for q in quotes)
-        lexical = (
-            sum(1 for t in terms if t in set(self.extractive.lexicon.terms(passage_text)))
-            / len(terms)
-            if terms
-            else 0.0
-        )
+        passage_terms = set(self.extractive.lexicon.terms(" ".join(q.text for q in quotes)))
+        lexical = sum(1 for t in terms if t in passage_terms) / len(terms) if terms else 0.0
         ok = float(similarity[best]) >= SUPPORT_SIMILARITY or lexical >= SUPPORT_LEXICAL
         return quotes[best], ok
 

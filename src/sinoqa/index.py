@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from sinoqa.chunking import PreparedDocument, make_splitter, prepare_document
+from sinoqa.chunking import (
+    PreparedDocument,
+    document_metadata,
+    make_splitter,
+    prepare_document,
+)
 from sinoqa.clean import CLEANING_VERSION
 from sinoqa.corpus import Document, Skipped, read_corpus
 from sinoqa.embedding import load_embed_model, token_counter
@@ -315,12 +320,7 @@ class ChromaIndex:
         mean = np.mean([node.get_embedding() for node in prepared.nodes], axis=0)
         mean = mean / (np.linalg.norm(mean) or 1.0)
         meta: dict[str, Any] = {
-            "title": document.title or document.doc_id,
-            "author": document.author,
-            "publisher": document.publisher,
-            "published": document.published,
-            "published_approx": document.published_approx,
-            "url": document.url,
+            **document_metadata(document),
             "source": document.source,
             "content_hash": document.content_hash,
             "text_hash": document.text_hash,
