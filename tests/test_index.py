@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromadb.api.shared_system_client import SharedSystemClient
 from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
 from sinoqa import pipeline
@@ -330,3 +337,62 @@ def test_server_mode_against_chroma_run(
     assert_consistent(open_index(remote))
     for phrase, doc_id in NEIGHBOURS.items():
         assert top_doc(remote, phrase) == doc_id
+
+
+def test_killed_ingest_leaves_a_consistent_index_and_rerun_completes(
+    settings: Settings, corpus_dir: Path
+) -> None:
+    """SIGKILL in the middle of `sinoqa ingest`: what is served stays whole; a rerun finishes."""
+    paragraphs = [
+        p
+        for path in sorted(corpus_dir.glob("*.md"))
+        for p in path.read_text(encoding="utf-8").split("\n\n")
+        if len(p) > 200
+    ]
+    for number in range(40):  # enough articles that the kill lands between commits
+        body = "\n\n".join(random.Random(number).sample(paragraphs, 6))
+        (corpus_dir / f"extra-{number:02d}.md").write_text(
+            f"---\ndoc_id: extra-{number:02d}\ntitle: Extra {number}\n---\n\n{body}\n",
+            encoding="utf-8",
+        )
+    env = dict(os.environ)
+    env.update(
+        SINOQA_CORPUS__DIR=str(corpus_dir),
+        SINOQA_INDEX__DIR=str(settings.index.dir),
+        SINOQA_EMBEDDING__BATCH_SIZE="2",  # commits every few chunks
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sinoqa.cli", "ingest"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                if len(open_index(settings).records()) >= 3:
+                    break
+            except (IndexNotFound, IndexUnavailable):
+                pass
+            time.sleep(0.2)
+        assert process.poll() is None, "the ingest finished before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    SharedSystemClient.clear_system_cache()
+
+    index = open_index(settings)
+    committed = index.records()
+    assert 3 <= len(committed) < 45
+    assert_consistent(index)  # chunks written for the article in progress are not served
+    answer = pipeline.Pipeline(settings).ask("What did Yang Jiechi ask the United States to do?")
+    assert {c.doc_id for c in answer.citations} <= set(committed)
+
+    report = pipeline.ingest(settings)
+    assert len(committed) + len(report.added) == 45
+    index = open_index(settings)
+    assert len(index.records()) == 45
+    assert set(index.all_chunk_ids()) == index.live_chunk_ids()
+    assert_consistent(index)

@@ -24,7 +24,7 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from pydantic import Field
 
-from sinoqa.retrieve import Lexicon
+from sinoqa.retrieve import Lexicon, initialism, names_source
 from sinoqa.schema import Answer, AnswerSentence, Citation, Source
 from sinoqa.settings import AnswerSettings
 
@@ -41,16 +41,23 @@ _TEMPORAL = re.compile(
     r"|over time|timeline|chronolog\w*|sequence of)\b",
     re.IGNORECASE,
 )
+# Questions whose answer draws on several articles (with _TEMPORAL).
+_COMPARATIVE = re.compile(
+    r"\b(?:compare[sd]?|comparison|differ\w*|both|each|first\b.*\bthen|and (?:then|later)"
+    r"|(?:reports|articles|sources|outlets|accounts|analyses|columns))\b",
+    re.IGNORECASE,
+)
 # Weights of the sentence score: meaning (embedding), the question's rare words (lexical),
 # and the rank of the passage the sentence comes from.
 _W_DENSE, _W_LEXICAL, _W_PASSAGE = 0.35, 0.55, 0.10
 # Questions that name the kind of answer they want: a sentence without one cannot answer.
 _ANSWER_TYPES = (
+    ("person", re.compile(r"^\s*who(?:m|se)?\b", re.I)),
     ("duration", re.compile(r"\bhow long\b", re.I)),
     (
         "number",
         re.compile(
-            r"\bhow (?:many|much)\b|\bhow large\b|\bwhat (?:number|amount|share|"
+            r"\bhow (?:many|much)\b|\bhow large\b|\bwhat (?:\w+ )?(?:number|amount|share|"
             r"percentage|rate)\b",
             re.I,
         ),
@@ -73,7 +80,12 @@ _MONTHS = (
     r"december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
 )
 _TYPE_PATTERNS = {
-    "number": re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.I),
+    # A full name: two or more capitalised words ("Li Shangfu", "Xie Feng").
+    "person": re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+\b"),
+    # A bare year is a date, not an answer to "how many".
+    "number": re.compile(
+        rf"\$?(?<![\d,.])(?!(?:1[89]|20)\d\d\b)\d[\d,.]*%?|\b(?:{_NUMBER_WORDS})\b", re.I
+    ),
     "duration": re.compile(
         rf"\b(?:\d[\d,.]*|{_NUMBER_WORDS}|several|a few|many)[- ]"
         r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b"
@@ -88,7 +100,7 @@ _TYPE_PATTERNS = {
     ),
 }
 _TYPE_BONUS = 0.08
-_TYPE_PENALTY = 0.12
+_TYPE_PENALTY = 0.2
 _UNKNOWN_NAME_PENALTY = 0.15
 # Requests to do something other than answer from the articles: refused before retrieval
 # counts (and never passed on as instructions to an LLM).
@@ -107,8 +119,15 @@ NOT_A_QUESTION_NOTICE = (
     "role-play, write creative text or give opinions."
 )
 _FOCUS_BONUS = 0.1  # follow-ups: sentences from the articles the previous answer cited
+_NAMED_SOURCE_BONUS = 0.15  # "according to the FT": that outlet's sentences answer it
 _MMR_LAMBDA = 0.75
 _KEEP_RATIO = 0.8  # a sentence must score at least this share of the best one
+# ... and a sentence from another article than the best one a higher share: mixing in a
+# second article costs precision unless it is nearly as relevant.
+_OTHER_ARTICLE_RATIO = 0.95
+_NEIGHBOUR_RATIO = 0.6  # the best sentence's neighbour often carries the detail asked for
+_REDUNDANT = 0.92  # cosine above which two sentences say the same thing
+_SHORTLIST = 16  # sentences embedded per question (the best by words, rank and kind)
 
 
 @lru_cache(maxsize=1)
@@ -156,6 +175,11 @@ class Quote:
     start: int  # offsets in the cleaned article
     end: int
     text: str
+    doc_id: str = ""
+
+    def followed_by(self, other: Quote) -> bool:
+        """Whether ``other`` is the next sentence of the same paragraph."""
+        return self.doc_id == other.doc_id and 0 <= other.start - self.end <= 1
 
 
 class SentenceEmbeddings:
@@ -310,7 +334,7 @@ class ExtractiveAnswerer(Answerer):
                 if len(sentence) < _MIN_SENTENCE_CHARS or key in seen:
                     continue
                 seen.add(key)
-                quotes.append(Quote(index, offset + start, offset + end, sentence))
+                quotes.append(Quote(index, offset + start, offset + end, sentence, doc_id))
         return quotes
 
     def evidence(self, request: AnswerRequest) -> tuple[list[Quote], np.ndarray, np.ndarray, float]:
@@ -319,9 +343,6 @@ class ExtractiveAnswerer(Answerer):
         quotes = self.candidates(passages)
         if not quotes:
             return [], np.zeros(0), np.zeros((0, 0)), 0.0
-        vectors = self.embed([q.text for q in quotes])
-        query = np.asarray(request.query_embedding, dtype=np.float32)
-        dense = vectors @ query
         terms = self.lexicon.terms(question)
         lexical = np.array([self.lexicon.coverage(terms, q.text) for q in quotes])
         if context:  # a follow-up: the earlier question's terms count, but less
@@ -331,15 +352,33 @@ class ExtractiveAnswerer(Answerer):
             )
             terms = context_terms
         prior = np.array([1.0 - q.passage / max(len(passages), 1) for q in quotes])
-        scores = _W_DENSE * dense + _W_LEXICAL * lexical + _W_PASSAGE * prior
         kind = answer_type(question)
-        typed = np.array([has_answer_type(kind, q.text) for q in quotes], dtype=np.float32)
-        scores = scores + _TYPE_BONUS * typed
+        typed = np.array([has_new_answer(kind, q.text, question) for q in quotes], dtype=np.float32)
+        scores = _W_LEXICAL * lexical + _W_PASSAGE * prior + _TYPE_BONUS * typed
+        named = named_sources(question, passages)
+        if named:
+            from_named = [q.doc_id in named for q in quotes]
+            scores = scores + _NAMED_SOURCE_BONUS * np.array(from_named, dtype=np.float32)
         if request.focus:
-            in_focus = [
-                passages[q.passage].node.metadata["doc_id"] in request.focus for q in quotes
-            ]
-            scores = scores + _FOCUS_BONUS * np.array(in_focus, dtype=np.float32)
+            scores = scores + _FOCUS_BONUS * np.array(
+                [q.doc_id in request.focus for q in quotes], dtype=np.float32
+            )
+        # Embedding sentences is the answer stage's main cost: only the sentences that lead
+        # on everything else are embedded, plus their neighbours.
+        if len(quotes) > _SHORTLIST:
+            keep = set(np.argsort(-scores)[:_SHORTLIST].tolist())
+            keep |= {
+                j
+                for i in list(keep)
+                for j in (i - 1, i + 1)
+                if 0 <= j < len(quotes) and _adjacent(quotes[i], quotes[j])
+            }
+            chosen = sorted(keep)
+            quotes = [quotes[i] for i in chosen]
+            scores, typed = scores[chosen], typed[chosen]
+        vectors = self.embed([q.text for q in quotes])
+        dense = vectors @ np.asarray(request.query_embedding, dtype=np.float32)
+        scores = scores + _W_DENSE * dense
         # Evidence: how close the best sentence comes, and how much of the question's rare
         # vocabulary the top passages contain at all (unseen names and years mean "not here").
         # The question may name the source ("the SCMP column"): outlet, author and title count.
@@ -348,29 +387,43 @@ class ExtractiveAnswerer(Answerer):
         )
         coverage = self.lexicon.coverage(terms, top_text) if terms else 0.0
         confidence = 0.5 * float(dense.max()) + 0.5 * coverage
-        best = np.argsort(-scores)[:3]
-        if kind and not typed[best].any():
+        if kind and not typed[int(np.argmax(scores))]:
             confidence -= _TYPE_PENALTY  # asks "how many" / "when", and no number or date here
         # A name the corpus never mentions ("Woodside", "FIFA") means the event is not here.
         confidence -= _UNKNOWN_NAME_PENALTY * min(len(unknown_names(question, self.lexicon)), 2)
         return quotes, scores, vectors, confidence
 
-    def select(self, quotes: list[Quote], scores: np.ndarray, vectors: np.ndarray) -> list[Quote]:
-        """Maximal marginal relevance: good sentences that do not repeat each other."""
-        chosen: list[int] = []
-        best = float(scores.max())
-        remaining = list(range(len(quotes)))
+    def select(
+        self, quotes: list[Quote], scores: np.ndarray, vectors: np.ndarray, spans_articles: bool
+    ) -> list[Quote]:
+        """The best sentence, its neighbour when that is nearly as good, then maximal marginal
+        relevance over the rest: good sentences that do not repeat each other."""
+        top = int(np.argmax(scores))
+        best = float(scores[top])
+        chosen = [top]
+        neighbours = [i for i, q in enumerate(quotes) if _adjacent(quotes[top], q)]
+        if neighbours:
+            neighbour = max(neighbours, key=lambda i: float(scores[i]))
+            if scores[neighbour] >= _NEIGHBOUR_RATIO * best:
+                chosen.append(neighbour)
+
+        def bar(i: int) -> float:
+            same = spans_articles or quotes[i].doc_id == quotes[top].doc_id
+            return (_KEEP_RATIO if same else _OTHER_ARTICLE_RATIO) * best
+
+        remaining = [i for i in range(len(quotes)) if i not in chosen and scores[i] >= bar(i)]
         while remaining and len(chosen) < self.settings.max_sentences:
 
             def mmr(i: int) -> float:
-                redundancy = max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0)
-                return _MMR_LAMBDA * float(scores[i]) - (1 - _MMR_LAMBDA) * redundancy
+                return _MMR_LAMBDA * float(scores[i]) - (1 - _MMR_LAMBDA) * redundancy(i)
+
+            def redundancy(i: int) -> float:
+                return max(float(vectors[i] @ vectors[j]) for j in chosen)
 
             pick = max(remaining, key=mmr)
-            if chosen and scores[pick] < _KEEP_RATIO * best:
-                break
-            chosen.append(pick)
             remaining.remove(pick)
+            if redundancy(pick) < _REDUNDANT:
+                chosen.append(pick)
         return [quotes[i] for i in chosen]
 
     def _compose(self, request: AnswerRequest) -> Answer:
@@ -378,7 +431,12 @@ class ExtractiveAnswerer(Answerer):
         quotes, scores, vectors, confidence = self.evidence(request)
         if not quotes or confidence < self.settings.refusal_threshold:
             return self.refusal(question, passages, confidence)
-        chosen = self.select(quotes, scores, vectors)
+        spans_articles = bool(
+            _TEMPORAL.search(question)
+            or _COMPARATIVE.search(question)
+            or len(named_sources(question, passages)) > 1
+        )
+        chosen = self.select(quotes, scores, vectors, spans_articles)
         return self.cited_answer(
             question,
             passages,
@@ -387,9 +445,11 @@ class ExtractiveAnswerer(Answerer):
         )
 
 
-def _source_words(passage: NodeWithScore) -> str:
-    from sinoqa.retrieve import initialism
+def _adjacent(first: Quote, second: Quote) -> bool:
+    return first.followed_by(second) or second.followed_by(first)
 
+
+def _source_words(passage: NodeWithScore) -> str:
     meta = passage.node.metadata
     names = [str(meta[k]) for k in ("title", "publisher", "author") if meta.get(k)]
     return " ".join(names + [initialism(n) for n in names])
@@ -403,8 +463,23 @@ def answer_type(question: str) -> str | None:
     return None
 
 
-def has_answer_type(kind: str | None, sentence: str) -> bool:
-    return kind is not None and bool(_TYPE_PATTERNS[kind].search(sentence))
+def answer_values(kind: str, text: str) -> set[str]:
+    """The numbers, dates or durations (per ``kind``) that ``text`` mentions."""
+    return {m.group().casefold().strip(".,") for m in _TYPE_PATTERNS[kind].finditer(text)}
+
+
+def has_new_answer(kind: str | None, sentence: str, question: str) -> bool:
+    """Whether the sentence holds a value of the asked kind that the question does not."""
+    return kind is not None and bool(answer_values(kind, sentence) - answer_values(kind, question))
+
+
+def named_sources(question: str, passages: Sequence[NodeWithScore]) -> set[str]:
+    """The retrieved articles whose outlet or author the question names ("according to the FT")."""
+    return {
+        str(p.node.metadata["doc_id"])
+        for p in passages
+        if names_source(question, p.node.metadata.get("publisher"), p.node.metadata.get("author"))
+    }
 
 
 def unknown_names(question: str, lexicon: Lexicon) -> list[str]:

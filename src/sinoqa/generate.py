@@ -119,10 +119,15 @@ def format_passages(passages: Sequence[NodeWithScore]) -> str:
             ", ".join(str(v) for v in (meta.get("publisher"), meta.get("published")) if v)
             or "unknown source"
         )
-        blocks.append(
-            f"[{n}] {label}: {meta.get('title', '')}\n<<<\n{item.node.get_content()}\n>>>"
-        )
+        # An article cannot close the quote early and speak as the prompt.
+        text = _neutralise(item.node.get_content())
+        title = _neutralise(str(meta.get("title", "")))
+        blocks.append(f"[{n}] {_neutralise(label)}: {title}\n<<<\n{text}\n>>>")
     return "\n\n".join(blocks)
+
+
+def _neutralise(text: str) -> str:
+    return text.replace("<<<", "‹‹‹").replace(">>>", "›››")
 
 
 def parse_citations(sentence: str, passages: int) -> tuple[str, list[int], list[int]]:

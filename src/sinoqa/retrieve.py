@@ -8,6 +8,7 @@ are settings chosen by measurement (see the eval suite), not defaults taken on t
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import math
 import re
@@ -199,6 +200,18 @@ class CorpusView:
             return None
         return BM25Retriever.from_defaults(nodes=list(self.nodes), similarity_top_k=10)
 
+    def named_publishers(self, question: str) -> tuple[str, ...]:
+        """Outlets the question names itself, directly or through an author."""
+        return tuple(
+            sorted(
+                {
+                    record.publisher
+                    for record in self.records.values()
+                    if record.publisher and names_source(question, record.publisher, record.author)
+                }
+            )
+        )
+
     def resolve_publishers(self, names: Iterable[str]) -> tuple[str, ...]:
         """Match outlet names case-insensitively against the indexed ones."""
         known = {p.casefold(): p for p in self.publishers}
@@ -212,6 +225,32 @@ class CorpusView:
                 )
             resolved.append(match)
         return tuple(resolved)
+
+
+def source_aliases(publisher: str | None, author: str | None) -> set[str]:
+    """How a question may name an article's source: the outlet (and its initialism), the
+    author (and the parts of their name)."""
+    aliases: set[str] = set()
+    for part in re.split(r",\s*|\s+via\s+", publisher or ""):
+        part = re.sub(r"^(?:the|via)\s+", "", part.strip(), flags=re.I)
+        if len(part) > 2:
+            aliases.add(part.casefold())
+    if publisher and len(initialism(publisher)) > 1:
+        aliases.add(initialism(publisher).casefold())
+    if author:
+        aliases.add(author.casefold())
+        aliases.update(word.casefold() for word in author.split() if len(word) > 3)
+    return aliases
+
+
+def names_source(question: str, publisher: str | None, author: str | None) -> bool:
+    """Whether the question names this outlet or author ("according to the FT", "SCMP")."""
+    folded = question.casefold()
+    words = {re.sub(r"[^a-z0-9]", "", w) for w in folded.split()}  # "E-IR" -> "eir"
+    return any(
+        alias in words or (" " in alias and re.search(rf"\b{re.escape(alias)}\b", folded))
+        for alias in source_aliases(publisher, author)
+    )
 
 
 def initialism(name: str) -> str:
@@ -282,13 +321,29 @@ class HybridRetriever(BaseRetriever):
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         if not self._view.nodes:
             return []
+        ranked = self._ranked(query_bundle, self._filters)
+        kept = cap_per_document(ranked, self._settings.max_chunks_per_doc, self._settings.top_k)
+        named = self._view.named_publishers(query_bundle.query_str)
+        if not named or self._filters.publishers:
+            return kept
+        # "According to the FT, ...": the named outlet's passages come first; when none made
+        # the cut (its name may occur only in the metadata), its best ones are fetched.
+        if not any(item.node.metadata.get("publisher") in named for item in kept):
+            own = self._ranked(query_bundle, dataclasses.replace(self._filters, publishers=named))
+            first = own[: self._settings.max_chunks_per_doc]
+            taken = {item.node.node_id for item in first}
+            ranked = first + [item for item in ranked if item.node.node_id not in taken]
+            kept = cap_per_document(ranked, self._settings.max_chunks_per_doc, self._settings.top_k)
+        return sorted(kept, key=lambda item: item.node.metadata.get("publisher") not in named)
+
+    def _ranked(self, query_bundle: QueryBundle, filters: Filters) -> list[NodeWithScore]:
         lists: list[list[NodeWithScore]] = []
         weights: list[float] = []
         if self._settings.mode in ("hybrid", "dense"):
-            lists.append(self._dense(query_bundle))
+            lists.append(self._dense(query_bundle, filters))
             weights.append(self._settings.dense_weight if self._settings.mode == "hybrid" else 1)
         if self._settings.mode in ("hybrid", "bm25"):
-            lists.append(self._bm25(query_bundle))
+            lists.append(self._bm25(query_bundle, filters))
             weights.append(
                 1 - self._settings.dense_weight if self._settings.mode == "hybrid" else 1
             )
@@ -299,9 +354,9 @@ class HybridRetriever(BaseRetriever):
         )
         if self._reranker is not None:
             ranked = self._reranker(ranked[: self._settings.candidates], query_bundle)
-        return cap_per_document(ranked, self._settings.max_chunks_per_doc, self._settings.top_k)
+        return ranked
 
-    def _dense(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+    def _dense(self, query_bundle: QueryBundle, filters: Filters) -> list[NodeWithScore]:
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
         if query_bundle.embedding is None:
@@ -310,7 +365,7 @@ class HybridRetriever(BaseRetriever):
             VectorStoreQuery(
                 query_embedding=query_bundle.embedding,
                 similarity_top_k=self._settings.candidates,
-                filters=self._filters.to_llama(),
+                filters=filters.to_llama(),
             )
         )
         # Chunks of an ingest still in progress exist in Chroma but are not served yet.
@@ -320,14 +375,14 @@ class HybridRetriever(BaseRetriever):
             if node.node_id in self._view.live_ids
         ]
 
-    def _bm25(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+    def _bm25(self, query_bundle: QueryBundle, filters: Filters) -> list[NodeWithScore]:
         base = self._view.bm25
         if base is None:
             return []
         retriever = copy.copy(base)
         retriever.similarity_top_k = min(self._settings.candidates, len(self._view.nodes))
-        if self._filters.active:
-            mask = [int(self._filters.matches(entry)) for entry in base.corpus]
+        if filters.active:
+            mask = [int(filters.matches(entry)) for entry in base.corpus]
             if not any(mask):
                 return []
             retriever.corpus_weight_mask = mask

@@ -109,7 +109,7 @@ class AnswerSettings(_Stage):
     )
     max_sentences: int = Field(4, ge=1, le=12, description="Sentences an extractive answer quotes.")
     refusal_threshold: float = Field(
-        0.32,
+        0.34,
         ge=0.0,
         le=1.0,
         description="Below this evidence score the answer is a refusal with nearest sources; "

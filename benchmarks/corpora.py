@@ -1,0 +1,106 @@
+"""Benchmark corpora from real news: subsets of rtqa-dev sized in chunks, plus variants.
+
+Sizes are reached by whole articles, in a fixed order, using an estimate of each article's
+chunk count (the measured count is reported after indexing). Beyond the real corpus, more
+articles are made by shuffling real sentences across articles (fixed seed, new doc_ids), so
+BM25 and the dense index keep a realistic vocabulary instead of random words.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sinoqa.corpus import read_file
+
+# Chunks are 192 model tokens with 24 overlapping: about 168 new tokens each, and news English
+# runs about 1.3 tokens per word.
+_WORDS_PER_CHUNK = 168 / 1.3
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
+
+
+@dataclass(frozen=True)
+class Article:
+    path: Path
+    estimated_chunks: int
+
+
+def estimate_chunks(text: str) -> int:
+    return max(1, round(len(text.split()) / _WORDS_PER_CHUNK + 0.5))
+
+
+def real_articles(corpus: Path) -> list[Article]:
+    """The corpus's articles in a fixed order (by file name) with estimated chunk counts."""
+    return [
+        Article(path, estimate_chunks(read_file(path).text)) for path in sorted(corpus.glob("*.md"))
+    ]
+
+
+def make_variants(corpus: Path, target_chunks: int, out_dir: Path, seed: int = 7) -> list[Article]:
+    """Write articles of real sentences shuffled across articles until ``target_chunks``.
+
+    Kept across runs: files already in ``out_dir`` (same seed and corpus) are reused.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = out_dir / "variants.json"
+    wanted = {"seed": seed, "corpus": str(corpus.resolve()), "target_chunks": target_chunks}
+    if stamp.is_file() and json.loads(stamp.read_text())["params"] == wanted:
+        return [Article(Path(p), n) for p, n in json.loads(stamp.read_text())["articles"]]
+    for old in out_dir.glob("*.md"):
+        old.unlink()
+    documents = [read_file(path) for path in sorted(corpus.glob("*.md"))]
+    sentences = [s for d in documents for s in _SENTENCE.split(d.text) if len(s.split()) >= 5]
+    lengths = [len(_SENTENCE.split(d.text)) for d in documents]
+    rng = random.Random(seed)
+    rng.shuffle(sentences)
+    articles: list[Article] = []
+    total, cursor, number = 0, 0, 0
+    while total < target_chunks:
+        count = max(5, rng.choice(lengths))
+        picked = [sentences[(cursor + i) % len(sentences)] for i in range(count)]
+        cursor += count
+        number += 1
+        body = _paragraphs(picked, rng)
+        doc_id = f"variant-{seed}-{number:05d}"
+        path = out_dir / f"{doc_id}.md"
+        path.write_text(
+            "---\n"
+            f"doc_id: {doc_id}\n"
+            f'title: "Shuffled real sentences {number}"\n'
+            'publisher: "benchmark variant"\n'
+            "---\n\n" + body + "\n",
+            encoding="utf-8",
+        )
+        article = Article(path, estimate_chunks(body))
+        articles.append(article)
+        total += article.estimated_chunks
+    stamp.write_text(
+        json.dumps(
+            {"params": wanted, "articles": [[str(a.path), a.estimated_chunks] for a in articles]}
+        )
+    )
+    return articles
+
+
+def _paragraphs(sentences: Sequence[str], rng: random.Random) -> str:
+    paragraphs, position = [], 0
+    while position < len(sentences):
+        size = rng.randint(2, 5)
+        paragraphs.append(" ".join(s.strip() for s in sentences[position : position + size]))
+        position += size
+    return "\n\n".join(paragraphs)
+
+
+def take_until(articles: Sequence[Article], chunks: int) -> list[Article]:
+    """The first articles whose estimated chunks add up to ``chunks``."""
+    taken, total = [], 0
+    for article in articles:
+        if total >= chunks:
+            break
+        taken.append(article)
+        total += article.estimated_chunks
+    return taken

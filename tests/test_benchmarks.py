@@ -1,0 +1,38 @@
+"""The benchmark command runs end to end on a small slice of the real news corpus."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+RTQA = REPO.parent / "shared" / "rtqa-dev"
+
+
+@pytest.mark.skipif(not (RTQA / "questions.jsonl").is_file(), reason="needs ../shared/rtqa-dev")
+def test_benchmark_command_writes_tables_and_chart(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "benchmarks", "--sizes", "60,150", "--questions", "3"]
+    command += ["--repeats", "1", "--rtqa", str(RTQA), "--work", str(tmp_path / "work")]
+    done = subprocess.run(
+        [*command, "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    small, large = results["sizes"]
+    assert 0 < small["chunks"] < large["chunks"]
+    for row in results["sizes"]:
+        assert row["sinoqa"]["questions"] == 3
+        assert 0 < row["sinoqa"]["retrieve_p50_ms"] <= row["sinoqa"]["total_p50_ms"]
+        assert row["baseline"]["p50_ms"] > 0
+    assert results["throughput"]["raw_chunks_per_s"] > 0
+    assert results["serve_large"]["peak_rss_mib"] > 100
+    report = (out / "results.md").read_text()
+    assert "Pipeline overhead over raw encoding" in report
+    assert f"| {large['chunks']:,} |" in report
+    assert (out / "results.png").stat().st_size > 10_000
