@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run ask test lint browser eval-rtqa clean-index
+.PHONY: run ask test lint browser eval-rtqa bench load clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,14 @@ RTQA ?= ../shared/rtqa-dev
 eval-rtqa: $(VENV)/.runtime-installed
 	$(BIN)/sinoqa eval --questions $(RTQA)/questions.jsonl --corpus $(RTQA)/corpus \
 	  --index .rtqa-index --compare hybrid,dense,bm25 --out eval-rtqa
+
+## bench: speed, scale and memory (1k/10k/50k chunks of real news; about an hour here)
+bench: $(VENV)/.runtime-installed
+	$(BIN)/python -m benchmarks --rtqa $(RTQA)
+
+## load: 1, 4, 16 and 32 concurrent chat sessions against `sinoqa serve`
+load: $(VENV)/.runtime-installed
+	$(BIN)/python -m benchmarks.load
 
 clean-index:
 	rm -rf index

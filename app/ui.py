@@ -12,6 +12,7 @@ import gradio as gr
 from sinoqa_app.render import _text, answer_markdown, conversation_markdown, sources_html
 
 from sinoqa import pipeline
+from sinoqa.index import IndexUnavailable
 from sinoqa.pipeline import InvalidQuestion
 from sinoqa.retrieve import InvalidFilter
 from sinoqa.schema import Answer, published_label
@@ -133,7 +134,8 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             }
             yield history, gr.skip(), state, gr.skip(), ""
         error = outcome.get("error")
-        if isinstance(error, InvalidQuestion | InvalidFilter):
+        # Bad input, or an index that is missing or unreachable: say so, keep the question.
+        if isinstance(error, InvalidQuestion | InvalidFilter | IndexUnavailable):
             history[-1] = {"role": "assistant", "content": f"⚠️ {_text(str(error))}"}
             yield history, gr.skip(), state, gr.skip(), message
             return
@@ -168,7 +170,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 top_k=top_k,
                 backend=backend or "extractive",
             )
-        except (InvalidQuestion, InvalidFilter) as exc:
+        except (InvalidQuestion, InvalidFilter, IndexUnavailable) as exc:
             raise gr.Error(str(exc)) from exc
         return answer.model_dump(mode="json")
 

@@ -13,8 +13,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sinoqa import pipeline
 from sinoqa.settings import Settings
@@ -214,40 +215,71 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    started: float  # perf_counter at launch
+    ready: float  # seconds until it answered its first question
+    log: IO[bytes]
+
+
+def start_server(settings: Settings, log_path: Path, first_question: str = "") -> Server:
+    """`sinoqa serve` on a free 127.0.0.1 port, returned once it answers a question."""
+    from gradio_client import Client
+
+    port = _free_port()
+    log = log_path.open("wb")
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sinoqa.cli", "serve"],
+        env=_env(settings, SINOQA_UI__PORT=str(port)),
+        stdout=log,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    server = Server(process, url, started, 0.0, log)
+    try:
+        while True:
+            if process.poll() is not None or time.perf_counter() > started + 300:
+                raise RuntimeError(f"sinoqa serve did not start: {log_path.read_text()[-2000:]}")
+            try:
+                client = Client(url, verbose=False)
+                break
+            except Exception:  # not listening yet
+                time.sleep(0.2)
+        client.predict(question=first_question or "What is this about?", api_name="/ask")
+    except BaseException:
+        stop_server(server)
+        raise
+    server.ready = time.perf_counter() - started
+    return server
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+    server.log.close()
+
+
 def serve_run(settings: Settings, questions: QuestionList, log: Path) -> dict[str, float]:
     """Seconds until `sinoqa serve` answers its first question, and its peak RSS after
     answering ``questions``."""
     from gradio_client import Client
 
-    port = _free_port()
-    env = _env(settings, SINOQA_UI__PORT=str(port))
-    with log.open("wb") as out:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sinoqa.cli", "serve"], env=env, stdout=out, stderr=out
-        )
-        try:
-            client = None
-            deadline = started + 300
-            while client is None:
-                if process.poll() is not None or time.perf_counter() > deadline:
-                    raise RuntimeError(f"sinoqa serve did not start: {log.read_text()[-2000:]}")
-                try:
-                    client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-                except Exception:  # not listening yet
-                    time.sleep(0.2)
-            client.predict(question=questions[0], api_name="/ask")
-            first_answer = time.perf_counter() - started
-            for question in questions[1:]:
-                client.predict(question=question, api_name="/ask")
-            peak_kib = _peak_rss_kib(process.pid)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-    return {"first_answer_s": first_answer, "peak_rss_mib": peak_kib / 1024}
+    server = start_server(settings, log, questions[0])
+    try:
+        client = Client(server.url, verbose=False)
+        for question in questions[1:]:
+            client.predict(question=question, api_name="/ask")
+        peak_kib = _peak_rss_kib(server.process.pid)
+    finally:
+        stop_server(server)
+    return {"first_answer_s": server.ready, "peak_rss_mib": peak_kib / 1024}
 
 
 def _peak_rss_kib(pid: int) -> float:

@@ -234,6 +234,25 @@ def test_empty_and_huge_questions(seeded: Settings) -> None:
     assert any("truncated" in notice for notice in answer.notices)
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "王毅和沙利文在哪里会面？",  # Chinese
+        "أين التقى وانغ يي بجيك سوليفان؟",  # Arabic
+        "🤔🇨🇳🇺🇸❓",
+        bytes(range(256)).decode("latin-1") * 4,  # binary garbage
+        "Malta " * 20_000,  # 120 KB
+    ],
+)
+def test_odd_questions_get_an_answer_or_a_refusal_never_a_crash(
+    seeded: Settings, question: str
+) -> None:
+    answer = pipeline.ask(question, seeded)
+    assert len(answer.question) <= seeded.answer.max_question_chars
+    assert answer.refused or answer.citations
+    assert_citations_are_verbatim(seeded, answer)
+
+
 def test_follow_up_uses_the_previous_question(seeded: Settings) -> None:
     chat = ChatSession(settings=seeded)
     first = chat.ask("What did Jake Sullivan and Wang Yi discuss in Vienna?")

@@ -36,3 +36,22 @@ def test_benchmark_command_writes_tables_and_chart(tmp_path: Path) -> None:
     assert "Pipeline overhead over raw encoding" in report
     assert f"| {large['chunks']:,} |" in report
     assert (out / "results.png").stat().st_size > 10_000
+
+
+def test_load_script_runs_concurrent_sessions_without_errors(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "benchmarks.load", "--levels", "1,4", "--turns", "2"]
+    done = subprocess.run(
+        [*command, "--work", str(tmp_path / "work"), "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    levels = json.loads((out / "load.json").read_text())["levels"]
+    assert [(row["sessions"], row["requests"], row["errors"]) for row in levels] == [
+        (1, 2, 0),
+        (4, 8, 0),
+    ]
+    assert "| 4 | 8 | 0 |" in (out / "load.md").read_text()

@@ -18,6 +18,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -145,6 +146,36 @@ def describe_location(settings: Settings) -> str:
     return settings.index.chroma_url or str(settings.index.dir.resolve())
 
 
+def _unreachable(url: str, exc: BaseException) -> str:
+    return (
+        f"Cannot reach the Chroma server at {url} ({exc}). Start it (for example "
+        "`chroma run --path index --host 127.0.0.1 --port 8000`) or unset "
+        "SINOQA_INDEX__CHROMA_URL to use the local index directory."
+    )
+
+
+@contextmanager
+def reachable(settings: Settings) -> Iterator[None]:
+    """Report a Chroma server lost mid-session as IndexUnavailable, with the fix.
+
+    The client reconnects by itself once the server is back, so nothing else is needed.
+    """
+    try:
+        yield
+    except (IndexNotFound, IndexUnavailable):
+        raise
+    except Exception as exc:
+        import httpx
+
+        url = settings.index.chroma_url
+        cause: BaseException | None = exc
+        while url and cause is not None:
+            if isinstance(cause, httpx.TransportError | ConnectionError):
+                raise IndexUnavailable(_unreachable(url, cause)) from exc
+            cause = cause.__cause__ or cause.__context__
+        raise
+
+
 def _connect(settings: Settings, create: bool) -> ClientAPI:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -162,11 +193,7 @@ def _connect(settings: Settings, create: bool) -> ClientAPI:
             )
             client.heartbeat()
         except Exception as exc:
-            raise IndexUnavailable(
-                f"Cannot reach the Chroma server at {url} ({exc}). Start it (for example "
-                "`chroma run --path index --host 127.0.0.1 --port 8000`) or unset "
-                "SINOQA_INDEX__CHROMA_URL to use the local index directory."
-            ) from exc
+            raise IndexUnavailable(_unreachable(url, exc)) from exc
         return client
     path = settings.index.dir
     if not create and not (path / "chroma.sqlite3").exists():

@@ -162,7 +162,7 @@ class Pipeline:
         from sinoqa.answer import ExtractiveAnswerer
         from sinoqa.retrieve import CorpusView
 
-        with self._lock:
+        with self._lock, index.reachable(self.settings):
             if self._index is None:
                 self._index = index.open_index(self.settings)
             now = time.monotonic()
@@ -218,7 +218,8 @@ class Pipeline:
         query = self.condense(text, history, answerer)
         if query != text:  # a follow-up: keep to what the previous answer was about
             engine.focus = sorted({c.doc_id for c in history[-1].citations})
-        response = engine.query(query)
+        with index.reachable(self.settings):
+            response = engine.query(query)
         answer: Answer = response.metadata["answer"]  # type: ignore[index]
         if filters.active and not response.source_nodes:
             notices.append("No indexed article matches the filters.")

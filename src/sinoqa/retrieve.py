@@ -200,14 +200,20 @@ class CorpusView:
             return None
         return BM25Retriever.from_defaults(nodes=list(self.nodes), similarity_top_k=10)
 
+    @cached_property
+    def _sources(self) -> list[tuple[str, str | None]]:
+        """Each distinct (outlet, author) pair once: checked against every question."""
+        pairs = {(r.publisher, r.author) for r in self.records.values() if r.publisher}
+        return sorted(pairs, key=lambda pair: (pair[0], pair[1] or ""))
+
     def named_publishers(self, question: str) -> tuple[str, ...]:
         """Outlets the question names itself, directly or through an author."""
         return tuple(
             sorted(
                 {
-                    record.publisher
-                    for record in self.records.values()
-                    if record.publisher and names_source(question, record.publisher, record.author)
+                    publisher
+                    for publisher, author in self._sources
+                    if names_source(question, publisher, author)
                 }
             )
         )
