@@ -17,7 +17,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -334,34 +334,45 @@ class ChromaIndex:
 
     # -- writing --------------------------------------------------------------------------
 
-    def commit(self, prepared: PreparedDocument, previous: DocRecord | None) -> None:
-        """Make ``prepared`` the served version of its article (its nodes carry embeddings)."""
+    def commit(self, batch: Sequence[tuple[PreparedDocument, DocRecord | None]]) -> None:
+        """Make each prepared article the served version (its nodes carry embeddings).
+
+        One write per step for the whole batch: new chunks, then the records that list them
+        (the commit point), then the chunks the records no longer list.
+        """
         import numpy as np
 
-        new_ids = [node.node_id for node in prepared.nodes]
-        existing = set(previous.chunk_ids) if previous else set()
-        fresh: list[BaseNode] = [n for n in prepared.nodes if n.node_id not in existing]
+        fresh: list[BaseNode] = []
+        stale: set[str] = set()
+        ids: list[str] = []
+        vectors: list[Sequence[float]] = []
+        texts: list[str] = []
+        metadatas: list[Mapping[str, Any]] = []
+        for prepared, previous in batch:
+            new_ids = [node.node_id for node in prepared.nodes]
+            existing = set(previous.chunk_ids) if previous else set()
+            fresh.extend(n for n in prepared.nodes if n.node_id not in existing)
+            stale |= existing - set(new_ids)
+            document = prepared.document
+            mean = np.mean([node.get_embedding() for node in prepared.nodes], axis=0)
+            mean = mean / (np.linalg.norm(mean) or 1.0)
+            meta: dict[str, Any] = {
+                **document_metadata(document),
+                "source": document.source,
+                "content_hash": document.content_hash,
+                "text_hash": document.text_hash,
+                "chunk_ids": json.dumps(new_ids),
+                "chunk_count": len(new_ids),
+                "ingested_at": _now(),
+            }
+            ids.append(document.doc_id)
+            vectors.append(mean.tolist())
+            texts.append(prepared.cleaned_text)
+            metadatas.append({k: v for k, v in meta.items() if v is not None})
         if fresh:
             self.vector_store.add(fresh)
-        document = prepared.document
-        mean = np.mean([node.get_embedding() for node in prepared.nodes], axis=0)
-        mean = mean / (np.linalg.norm(mean) or 1.0)
-        meta: dict[str, Any] = {
-            **document_metadata(document),
-            "source": document.source,
-            "content_hash": document.content_hash,
-            "text_hash": document.text_hash,
-            "chunk_ids": json.dumps(new_ids),
-            "chunk_count": len(new_ids),
-            "ingested_at": _now(),
-        }
-        self.docs.upsert(
-            ids=[document.doc_id],
-            embeddings=[mean.tolist()],
-            documents=[prepared.cleaned_text],
-            metadatas=[{k: v for k, v in meta.items() if v is not None}],
-        )
-        stale = existing - set(new_ids)
+        if ids:
+            self.docs.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)
         if stale:
             self.chunks.delete(ids=sorted(stale))
 
@@ -540,15 +551,18 @@ def _embed_and_commit(
         if len(pending) < group_size and position < len(documents):
             continue
         if pending:
+            # Similar lengths in each model batch: less padding (what encode() does itself
+            # when it gets all texts at once).
+            pending.sort(key=lambda n: len(n.get_content(metadata_mode=MetadataMode.EMBED)))
             texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in pending]
             vectors = embed_model.get_text_embedding_batch(texts)
             for node, vector in zip(pending, vectors, strict=True):
                 node.embedding = vector
         pending_ids = {n.node_id for n in pending}
+        index.commit([(ready, records.get(ready.document.doc_id)) for ready in group])
         for ready in group:
             doc_id = ready.document.doc_id
             previous = records.get(doc_id)
-            index.commit(ready, previous)
             (report.updated if previous else report.added).append(doc_id)
             fresh = sum(1 for n in ready.nodes if n.node_id in pending_ids)
             report.chunks_embedded += fresh
