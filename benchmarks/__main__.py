@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     results: dict[str, Any] = {
-        "command": "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(
+            ["python -m benchmarks", shlex.join(sys.argv[1:] if argv is None else argv)]
+        ).strip(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": f"{platform.machine()}, {_cpus()} CPUs, Python {platform.python_version()}",
     }

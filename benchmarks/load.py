@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / ".bench" / "load")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    command = "python -m benchmarks.load " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = " ".join(["python -m benchmarks.load", *(sys.argv[1:] if argv is None else argv)])
     settings = Settings(corpus={"dir": REPO / "corpus"}, index={"dir": args.work / "index"})
     pipeline.ingest(settings)
     args.work.mkdir(parents=True, exist_ok=True)

@@ -124,7 +124,7 @@ _MMR_LAMBDA = 0.75
 _KEEP_RATIO = 0.8  # a sentence must score at least this share of the best one
 # ... and a sentence from another article than the best one a higher share: mixing in a
 # second article costs precision unless it is nearly as relevant.
-_OTHER_ARTICLE_RATIO = 0.95
+_OTHER_ARTICLE_RATIO = 0.9
 _NEIGHBOUR_RATIO = 0.6  # the best sentence's neighbour often carries the detail asked for
 _REDUNDANT = 0.92  # cosine above which two sentences say the same thing
 _SHORTLIST = 16  # sentences embedded per question (the best by words, rank and kind)
