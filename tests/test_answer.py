@@ -135,6 +135,16 @@ def test_a_source_named_in_the_question_answers_it(
     assert answer.citations[0].doc_id == doc_id
 
 
+def test_an_answer_includes_the_sentence_holding_the_kind_of_value_asked_for(
+    seeded: Settings,
+) -> None:
+    # The best-matching sentence names the talks but not their length; the article's
+    # sentence that does ("lasting over eight hours") is added.
+    answer = pipeline.ask("For how long did Sullivan and Wang Yi talk in Vienna?", seeded)
+    assert "eight hours" in answer.answer
+    assert {c.doc_id for c in answer.citations} == {"islamabad-telegraph-2023-de-risk"}
+
+
 def test_citations_carry_the_publication_facts(seeded: Settings) -> None:
     answer = pipeline.ask("Which working groups will Washington and Beijing create?", seeded)
     citation = next(c for c in answer.citations if c.doc_id == "ft-2023-communication-lines")

@@ -437,12 +437,36 @@ class ExtractiveAnswerer(Answerer):
             or len(named_sources(question, passages)) > 1
         )
         chosen = self.select(quotes, scores, vectors, spans_articles)
+        chosen += self.answer_bearing(question, quotes, scores, chosen)
         return self.cited_answer(
             question,
             passages,
             [(q.text, [q], True) for q in order_for_reading(question, chosen, passages)],
             confidence,
         )
+
+    def answer_bearing(
+        self, question: str, quotes: list[Quote], scores: np.ndarray, chosen: list[Quote]
+    ) -> list[Quote]:
+        """For "how long / how many / when / who": when no chosen sentence holds such a value,
+        the article's best sentence that does, if it is nearly as relevant."""
+        kind = answer_type(question)
+        if (
+            not kind
+            or len(chosen) >= self.settings.max_sentences
+            or any(has_new_answer(kind, q.text, question) for q in chosen)
+        ):
+            return []
+        bar = _NEIGHBOUR_RATIO * float(scores.max())
+        bearing = [
+            i
+            for i, q in enumerate(quotes)
+            if q.doc_id == chosen[0].doc_id
+            and scores[i] >= bar
+            and q not in chosen
+            and has_new_answer(kind, q.text, question)
+        ]
+        return [quotes[max(bearing, key=lambda i: float(scores[i]))]] if bearing else []
 
 
 def _adjacent(first: Quote, second: Quote) -> bool:
