@@ -182,6 +182,18 @@ class Quote:
         return self.doc_id == other.doc_id and 0 <= other.start - self.end <= 1
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What the retrieved passages offer for one question."""
+
+    quotes: list[Quote]  # candidate sentences
+    scores: np.ndarray  # one per quote
+    vectors: np.ndarray  # sentence embeddings, one row per quote
+    typed: np.ndarray  # whether each quote holds a value of the kind asked for (bool)
+    confidence: float  # the evidence score compared with the refusal threshold
+    named: frozenset[str] = frozenset()  # articles whose source the question names
+
+
 class SentenceEmbeddings:
     """Sentence vectors, cached: the same passages come back across questions."""
 
@@ -337,12 +349,12 @@ class ExtractiveAnswerer(Answerer):
                 quotes.append(Quote(index, offset + start, offset + end, sentence, doc_id))
         return quotes
 
-    def evidence(self, request: AnswerRequest) -> tuple[list[Quote], np.ndarray, np.ndarray, float]:
+    def evidence(self, request: AnswerRequest) -> Evidence:
         """Candidate sentences, their scores and vectors, and the overall evidence score."""
         question, passages, context = request.question, request.passages, request.context
         quotes = self.candidates(passages)
         if not quotes:
-            return [], np.zeros(0), np.zeros((0, 0)), 0.0
+            return Evidence([], np.zeros(0), np.zeros((0, 0)), np.zeros(0, dtype=bool), 0.0)
         terms = self.lexicon.terms(question)
         lexical = np.array([self.lexicon.coverage(terms, q.text) for q in quotes])
         if context:  # a follow-up: the earlier question's terms count, but less
@@ -353,7 +365,7 @@ class ExtractiveAnswerer(Answerer):
             terms = context_terms
         prior = np.array([1.0 - q.passage / max(len(passages), 1) for q in quotes])
         kind = answer_type(question)
-        typed = np.array([has_new_answer(kind, q.text, question) for q in quotes], dtype=np.float32)
+        typed = np.array([has_new_answer(kind, q.text, question) for q in quotes], dtype=bool)
         scores = _W_LEXICAL * lexical + _W_PASSAGE * prior + _TYPE_BONUS * typed
         named = named_sources(question, passages)
         if named:
@@ -391,7 +403,7 @@ class ExtractiveAnswerer(Answerer):
             confidence -= _TYPE_PENALTY  # asks "how many" / "when", and no number or date here
         # A name the corpus never mentions ("Woodside", "FIFA") means the event is not here.
         confidence -= _UNKNOWN_NAME_PENALTY * min(len(unknown_names(question, self.lexicon)), 2)
-        return quotes, scores, vectors, confidence
+        return Evidence(quotes, scores, vectors, typed, confidence, frozenset(named))
 
     def select(
         self, quotes: list[Quote], scores: np.ndarray, vectors: np.ndarray, spans_articles: bool
@@ -428,45 +440,34 @@ class ExtractiveAnswerer(Answerer):
 
     def _compose(self, request: AnswerRequest) -> Answer:
         question, passages = request.question, request.passages
-        quotes, scores, vectors, confidence = self.evidence(request)
-        if not quotes or confidence < self.settings.refusal_threshold:
-            return self.refusal(question, passages, confidence)
+        found = self.evidence(request)
+        if not found.quotes or found.confidence < self.settings.refusal_threshold:
+            return self.refusal(question, passages, found.confidence)
         spans_articles = bool(
-            _TEMPORAL.search(question)
-            or _COMPARATIVE.search(question)
-            or len(named_sources(question, passages)) > 1
+            _TEMPORAL.search(question) or _COMPARATIVE.search(question) or len(found.named) > 1
         )
-        chosen = self.select(quotes, scores, vectors, spans_articles)
-        chosen += self.answer_bearing(question, quotes, scores, chosen)
+        chosen = self.select(found.quotes, found.scores, found.vectors, spans_articles)
+        chosen += self.answer_bearing(found, chosen)
         return self.cited_answer(
             question,
             passages,
             [(q.text, [q], True) for q in order_for_reading(question, chosen, passages)],
-            confidence,
+            found.confidence,
         )
 
-    def answer_bearing(
-        self, question: str, quotes: list[Quote], scores: np.ndarray, chosen: list[Quote]
-    ) -> list[Quote]:
+    def answer_bearing(self, found: Evidence, chosen: list[Quote]) -> list[Quote]:
         """For "how long / how many / when / who": when no chosen sentence holds such a value,
         the article's best sentence that does, if it is nearly as relevant."""
-        kind = answer_type(question)
-        if (
-            not kind
-            or len(chosen) >= self.settings.max_sentences
-            or any(has_new_answer(kind, q.text, question) for q in chosen)
-        ):
+        typed = {q for q, holds in zip(found.quotes, found.typed, strict=True) if holds}
+        if len(chosen) >= self.settings.max_sentences or typed.intersection(chosen):
             return []
-        bar = _NEIGHBOUR_RATIO * float(scores.max())
+        bar = _NEIGHBOUR_RATIO * float(found.scores.max())
         bearing = [
             i
-            for i, q in enumerate(quotes)
-            if q.doc_id == chosen[0].doc_id
-            and scores[i] >= bar
-            and q not in chosen
-            and has_new_answer(kind, q.text, question)
+            for i, q in enumerate(found.quotes)
+            if q in typed and q.doc_id == chosen[0].doc_id and found.scores[i] >= bar
         ]
-        return [quotes[max(bearing, key=lambda i: float(scores[i]))]] if bearing else []
+        return [found.quotes[max(bearing, key=lambda i: float(found.scores[i]))]] if bearing else []
 
 
 def _adjacent(first: Quote, second: Quote) -> bool:

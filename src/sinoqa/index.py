@@ -553,10 +553,12 @@ def _embed_and_commit(
         if pending:
             # Similar lengths in each model batch: less padding (what encode() does itself
             # when it gets all texts at once).
-            pending.sort(key=lambda n: len(n.get_content(metadata_mode=MetadataMode.EMBED)))
-            texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in pending]
-            vectors = embed_model.get_text_embedding_batch(texts)
-            for node, vector in zip(pending, vectors, strict=True):
+            by_length = sorted(
+                ((n.get_content(metadata_mode=MetadataMode.EMBED), n) for n in pending),
+                key=lambda pair: len(pair[0]),
+            )
+            vectors = embed_model.get_text_embedding_batch([text for text, _ in by_length])
+            for (_, node), vector in zip(by_length, vectors, strict=True):
                 node.embedding = vector
         pending_ids = {n.node_id for n in pending}
         index.commit([(ready, records.get(ready.document.doc_id)) for ready in group])

@@ -329,8 +329,10 @@ class HybridRetriever(BaseRetriever):
             return []
         ranked = self._ranked(query_bundle, self._filters)
         kept = cap_per_document(ranked, self._settings.max_chunks_per_doc, self._settings.top_k)
+        if self._filters.publishers:  # the user chose the outlets already
+            return kept
         named = self._view.named_publishers(query_bundle.query_str)
-        if not named or self._filters.publishers:
+        if not named:
             return kept
         # "According to the FT, ...": the named outlet's passages come first; when none made
         # the cut (its name may occur only in the metadata), its best ones are fetched.
