@@ -45,15 +45,19 @@ def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
 
 
 def run_sinoqa(
-    *args: str | Path, cwd: Path | None = None, timeout: float = 600
+    *args: str | Path,
+    cwd: Path | None = None,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """The `sinoqa` command as a user runs it, in its own process."""
+    """The `sinoqa` command as a user runs it, in its own process (``env`` adds variables)."""
     return subprocess.run(
         [sys.executable, "-m", "sinoqa.cli", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 

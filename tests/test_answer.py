@@ -10,10 +10,24 @@ from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.schema import QueryBundle
 
 from sinoqa import pipeline
-from sinoqa.answer import REFUSAL, GroundedQueryEngine, answer_type, has_new_answer
+from sinoqa.answer import (
+    REFUSAL,
+    GroundedQueryEngine,
+    Quote,
+    answer_type,
+    context_sentences,
+    has_new_answer,
+)
 from sinoqa.index import IndexNotFound, open_index
 from sinoqa.pipeline import ChatSession, InvalidQuestion, get_pipeline
-from sinoqa.retrieve import Filters, HybridRetriever, InvalidFilter, names_source
+from sinoqa.retrieve import (
+    Filters,
+    HybridRetriever,
+    InvalidFilter,
+    Lexicon,
+    names_source,
+    referenced_years,
+)
 from sinoqa.schema import Answer
 from sinoqa.settings import Settings
 
@@ -372,3 +386,92 @@ def test_an_answer_must_hold_a_value_of_the_asked_kind_the_question_lacks(
 ) -> None:
     assert answer_type(question) == kind or kind is None
     assert has_new_answer(kind, sentence, question) is expected
+
+
+def test_a_named_outlets_article_may_fill_half_the_passages(seeded: Settings) -> None:
+    """A question about one outlet's article: its passages come first, up to half of top_k
+    (more than the per-article cap), and the rest still come from other articles."""
+    p = get_pipeline(seeded)
+    retriever = HybridRetriever(open_index(seeded), p.view(), p.embed_model, seeded.retrieval)
+    results = retriever.retrieve(QueryBundle(query_str="What does the SCMP column say about Nato?"))
+    publishers = [str(item.node.metadata["publisher"]) for item in results]
+    share = seeded.retrieval.top_k // 2
+    assert share > seeded.retrieval.max_chunks_per_doc
+    assert publishers[:share] == ["South China Morning Post"] * share
+    assert "South China Morning Post" not in publishers[share:]
+    assert len(results) == seeded.retrieval.top_k
+
+
+@pytest.mark.parametrize(
+    ("question", "years"),
+    [
+        ("What do the 2023 reports say about the floor?", {2023}),
+        ("Compare the 2021 SCMP column and the 2023 E-IR piece.", {2021, 2023}),
+        ("How did the early-2021 outlook differ from the autumn-2023 assessment?", {2021, 2023}),
+        ("What happened in 2023?", set()),
+        ("Who won the 2022 World Cup final?", set()),
+    ],
+)
+def test_years_that_point_at_articles(question: str, years: set[int]) -> None:
+    assert referenced_years(question) == years
+
+
+def test_articles_referred_to_by_year_answer(seeded: Settings) -> None:
+    # Only the 2023 articles speak of the Bali meeting as the basis; the 2021 ones are left out.
+    answer = pipeline.ask(
+        "What earlier meeting between Biden and Xi do the 2023 articles build on?", seeded
+    )
+    assert "Bali" in answer.answer
+    assert {(c.published or "")[:4] for c in answer.citations} == {"2023"}
+
+
+def test_a_question_about_the_author_is_answered_from_their_note(seeded: Settings) -> None:
+    answer = pipeline.ask("Where does the author of the E-IR article work?", seeded)
+    assert "Chinese University of Hong Kong" in answer.answer
+    assert {c.doc_id for c in answer.citations} == {"eir-2023-new-balance"}
+
+
+def test_another_articles_sentence_about_another_meeting_is_left_out(seeded: Settings) -> None:
+    # Both articles have Sullivan meeting Wang Yi; only one of them is about Vienna. The
+    # sentence after the best one holds the White House's words, which the question asks for.
+    answer = pipeline.ask(
+        "What did the White House call the Sullivan-Wang Yi talks in Vienna?", seeded
+    )
+    assert "candid, substantive" in answer.answer and "Malta" not in answer.answer
+    assert {c.doc_id for c in answer.citations} == {"islamabad-telegraph-2023-de-risk"}
+
+
+def test_a_correction_from_another_article_is_kept(seeded: Settings) -> None:
+    # Vienna was in spring; the September talks were in Malta, another article says.
+    answer = pipeline.ask("Did Sullivan and Wang Yi meet in Vienna in September?", seeded)
+    assert "Vienna" in answer.answer and "Malta" in answer.answer
+
+
+def test_a_change_between_two_years_quotes_both(seeded: Settings) -> None:
+    answer = pipeline.ask(
+        "How did relations between Washington and Beijing change from 2021 to 2023?", seeded
+    )
+    years = [(c.published or "")[:4] for c in answer.citations]
+    assert {"2021", "2023"} <= set(years)
+    assert years == sorted(years)  # read in the order things happened
+
+
+def _quote(start: int, text: str) -> Quote:
+    return Quote(passage=0, start=start, end=start + len(text), text=text, doc_id="d")
+
+
+def test_a_sentence_comes_with_what_it_needs_to_be_understood() -> None:
+    risk = _quote(0, "But a risk to this scenario is the US Senate.")
+    such = _quote(risk.end + 1, "Such action could derail a rapprochement.")
+    ask = _quote(such.end + 1, "Who is the host?")
+    reply = _quote(ask.end + 1, "Comedian Jimmy Kimmel returns as host.")
+    quotes = [risk, such, ask, reply]
+    assert context_sentences(quotes, [such]) == [risk]  # "Such action" refers back
+    assert context_sentences(quotes, [ask]) == [reply]  # the article's question, answered
+    assert context_sentences(quotes, [risk]) == []
+    assert context_sentences(quotes, [risk, such]) == []
+
+
+def test_hyphenated_initialisms_match_the_outlets_initialism() -> None:
+    lexicon = Lexicon(["E-International Relations"])
+    assert lexicon.terms("the E-IR piece") == lexicon.terms("the EIR piece")

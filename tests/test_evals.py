@@ -200,6 +200,8 @@ def test_eval_command_compares_configurations_and_writes_reports(
     out = tmp_path / "out"
     passing = tmp_path / "pass.toml"
     passing.write_text("[thresholds]\nhit_at_5 = 0.5\n")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     result = run_sinoqa(
         "eval",
         "--questions",
@@ -214,6 +216,7 @@ def test_eval_command_compares_configurations_and_writes_reports(
         "--thresholds",
         str(passing),
         cwd=tmp_path,
+        env={"TMPDIR": str(scratch)},
     )
     assert result.returncode == 0, result.stderr
     assert "hybrid" in result.stdout and "bm25" in result.stdout
@@ -226,6 +229,7 @@ def test_eval_command_compares_configurations_and_writes_reports(
     assert "## Refusal threshold trade-off" in report and "| bm25 |" in report
     assert (out / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "index").exists()  # a temporary index, not ./index
+    assert not list(scratch.iterdir())  # ... removed afterwards
 
     failing = tmp_path / "fail.toml"
     failing.write_text("[thresholds]\nhit_at_5 = 1.01\n")

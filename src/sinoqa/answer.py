@@ -24,7 +24,13 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from pydantic import Field
 
-from sinoqa.retrieve import Lexicon, initialism, names_source
+from sinoqa.retrieve import (
+    Lexicon,
+    initialism,
+    names_source,
+    published_in,
+    referenced_years,
+)
 from sinoqa.schema import Answer, AnswerSentence, Citation, Source
 from sinoqa.settings import AnswerSettings
 
@@ -126,8 +132,27 @@ _KEEP_RATIO = 0.8  # a sentence must score at least this share of the best one
 # second article costs precision unless it is nearly as relevant.
 _OTHER_ARTICLE_RATIO = 0.9
 _NEIGHBOUR_RATIO = 0.6  # the best sentence's neighbour often carries the detail asked for
+_COMPLETING_RATIO = 0.45  # ... or more, when it holds a name from the question the best lacks
+_COMMON = 0.1  # share of passages above which a name is too common to tell events apart
+_GROUP_RATIO = 0.6  # "in 2021 and in 2023", "the SCMP and the E-IR pieces": each one's best
 _REDUNDANT = 0.92  # cosine above which two sentences say the same thing
 _SHORTLIST = 16  # sentences embedded per question (the best by words, rank and kind)
+# Words that point at the source rather than at what it says ("the author of the E-IR
+# piece"): not looked for in the passages.
+_SOURCE_WORDS = re.compile(
+    r"\b(?:authors?|writers?|columnists?|columns?|articles?|pieces?|op-eds?|opinion|essays?|"
+    r"commentary|editorials?)\b",
+    re.IGNORECASE,
+)
+_AUTHOR_REFERENCE = re.compile(r"\b(?:author|writer|columnist)s?\b", re.IGNORECASE)
+# A sentence opening like this refers back to the one before it.
+_ANAPHORIC = re.compile(
+    r"^[\"“]?(?:Such|This|These|That|Those|It|Its|They|Their|He|His|She|Her)\b(?! is (?:not )?"
+    r"(?:clear|likely|unlikely|possible|important|worth|true)\b)"
+)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+# Names (months included) and years in a question: the particulars an answer is about.
+_PARTICULAR = re.compile(r"(?<!^)\b[A-Z][A-Za-z]+\b|\b(?:19|20)\d\d\b")
 
 
 @lru_cache(maxsize=1)
@@ -191,7 +216,8 @@ class Evidence:
     vectors: np.ndarray  # sentence embeddings, one row per quote
     typed: np.ndarray  # whether each quote holds a value of the kind asked for (bool)
     confidence: float  # the evidence score compared with the refusal threshold
-    named: frozenset[str] = frozenset()  # articles whose source the question names
+    groups: tuple[frozenset[str], ...] = ()  # articles the question points at (source_groups)
+    particulars: frozenset[str] = frozenset()  # the question's names and years, stemmed
 
 
 class SentenceEmbeddings:
@@ -355,10 +381,11 @@ class ExtractiveAnswerer(Answerer):
         quotes = self.candidates(passages)
         if not quotes:
             return Evidence([], np.zeros(0), np.zeros((0, 0)), np.zeros(0, dtype=bool), 0.0)
-        terms = self.lexicon.terms(question)
+        terms = self.lexicon.terms(_SOURCE_WORDS.sub(" ", question))
+        particulars = frozenset(self.lexicon.terms(" ".join(_PARTICULAR.findall(question))))
         lexical = np.array([self.lexicon.coverage(terms, q.text) for q in quotes])
         if context:  # a follow-up: the earlier question's terms count, but less
-            context_terms = self.lexicon.terms(context)
+            context_terms = self.lexicon.terms(_SOURCE_WORDS.sub(" ", context))
             lexical = 0.7 * lexical + 0.3 * np.array(
                 [self.lexicon.coverage(context_terms, q.text) for q in quotes]
             )
@@ -367,10 +394,15 @@ class ExtractiveAnswerer(Answerer):
         kind = answer_type(question)
         typed = np.array([has_new_answer(kind, q.text, question) for q in quotes], dtype=bool)
         scores = _W_LEXICAL * lexical + _W_PASSAGE * prior + _TYPE_BONUS * typed
-        named = named_sources(question, passages)
+        groups = tuple(source_groups(question, passages))
+        named = frozenset().union(*groups)
         if named:
             from_named = [q.doc_id in named for q in quotes]
             scores = scores + _NAMED_SOURCE_BONUS * np.array(from_named, dtype=np.float32)
+        if _AUTHOR_REFERENCE.search(question):  # "the author of ...": where they are named
+            scores = scores + _NAMED_SOURCE_BONUS * np.array(
+                [names_author(q.text, passages[q.passage]) for q in quotes], dtype=np.float32
+            )
         if request.focus:
             scores = scores + _FOCUS_BONUS * np.array(
                 [q.doc_id in request.focus for q in quotes], dtype=np.float32
@@ -403,27 +435,49 @@ class ExtractiveAnswerer(Answerer):
             confidence -= _TYPE_PENALTY  # asks "how many" / "when", and no number or date here
         # A name the corpus never mentions ("Woodside", "FIFA") means the event is not here.
         confidence -= _UNKNOWN_NAME_PENALTY * min(len(unknown_names(question, self.lexicon)), 2)
-        return Evidence(quotes, scores, vectors, typed, confidence, frozenset(named))
+        return Evidence(quotes, scores, vectors, typed, confidence, groups, particulars)
 
     def select(
-        self, quotes: list[Quote], scores: np.ndarray, vectors: np.ndarray, spans_articles: bool
+        self, found: Evidence, spans_articles: bool, groups: Sequence[frozenset[str]] = ()
     ) -> list[Quote]:
-        """The best sentence, its neighbour when that is nearly as good, then maximal marginal
-        relevance over the rest: good sentences that do not repeat each other."""
+        """The best sentence; its neighbour when that is nearly as good (or holds a name from
+        the question the best one lacks); the best sentence of each group of articles the
+        question asks about together ("in 2021 and in 2023"); then maximal marginal relevance
+        over the rest: good sentences that do not repeat each other."""
+        quotes, scores, vectors = found.quotes, found.scores, found.vectors
         top = int(np.argmax(scores))
         best = float(scores[top])
         chosen = [top]
+        words = [frozenset(self.lexicon.terms(q.text)) for q in quotes]
+        # The question's names and years that tell events apart ("Vienna", "September");
+        # those nearly every passage uses ("US", "China") do not.
+        names = frozenset(t for t in found.particulars if self.lexicon.share(t) < _COMMON)
         neighbours = [i for i, q in enumerate(quotes) if _adjacent(quotes[top], q)]
         if neighbours:
             neighbour = max(neighbours, key=lambda i: float(scores[i]))
-            if scores[neighbour] >= _NEIGHBOUR_RATIO * best:
+            completes = bool((names - words[top]) & words[neighbour])
+            if scores[neighbour] >= (_COMPLETING_RATIO if completes else _NEIGHBOUR_RATIO) * best:
                 chosen.append(neighbour)
+        for group in groups:
+            members = [i for i, q in enumerate(quotes) if q.doc_id in group]
+            if any(i in chosen for i in members):
+                continue
+            members = [i for i in members if scores[i] >= _GROUP_RATIO * best]
+            if members and len(chosen) < self.settings.max_sentences:
+                chosen.append(max(members, key=lambda i: float(scores[i])))
+        about = names & words[top]
+        covered = names & frozenset().union(*(words[i] for i in chosen))
 
-        def bar(i: int) -> float:
-            same = spans_articles or quotes[i].doc_id == quotes[top].doc_id
-            return (_KEEP_RATIO if same else _OTHER_ARTICLE_RATIO) * best
+        def eligible(i: int) -> bool:
+            if spans_articles or quotes[i].doc_id == quotes[top].doc_id:
+                return bool(scores[i] >= _KEEP_RATIO * best)
+            # Another article's sentence must be nearly as relevant and either about the same
+            # names and years (the Vienna talks, not the Malta ones) or hold one of the
+            # question's that the answer lacks ("Vienna in September?": Malta, in September).
+            relevant = bool(scores[i] >= _OTHER_ARTICLE_RATIO * best)
+            return relevant and (about <= words[i] or bool(words[i] & (names - covered)))
 
-        remaining = [i for i in range(len(quotes)) if i not in chosen and scores[i] >= bar(i)]
+        remaining = [i for i in range(len(quotes)) if i not in chosen and eligible(i)]
         while remaining and len(chosen) < self.settings.max_sentences:
 
             def mmr(i: int) -> float:
@@ -443,11 +497,17 @@ class ExtractiveAnswerer(Answerer):
         found = self.evidence(request)
         if not found.quotes or found.confidence < self.settings.refusal_threshold:
             return self.refusal(question, passages, found.confidence)
-        spans_articles = bool(
-            _TEMPORAL.search(question) or _COMPARATIVE.search(question) or len(found.named) > 1
+        several = bool(_TEMPORAL.search(question) or _COMPARATIVE.search(question))
+        groups = list(found.groups)
+        if len(groups) < 2 and several:  # "from 2021 to 2023": each year's articles
+            groups = year_groups({int(y) for y in _YEAR.findall(question)}, passages)
+        chosen = self.select(
+            found,
+            several or len(found.groups) > 1,
+            groups if len(groups) > 1 else (),
         )
-        chosen = self.select(found.quotes, found.scores, found.vectors, spans_articles)
         chosen += self.answer_bearing(found, chosen)
+        chosen += context_sentences(found.quotes, chosen)
         return self.cited_answer(
             question,
             passages,
@@ -468,6 +528,19 @@ class ExtractiveAnswerer(Answerer):
             if q in typed and q.doc_id == chosen[0].doc_id and found.scores[i] >= bar
         ]
         return [found.quotes[max(bearing, key=lambda i: float(found.scores[i]))]] if bearing else []
+
+
+def context_sentences(quotes: Sequence[Quote], chosen: Sequence[Quote]) -> list[Quote]:
+    """What chosen sentences need to be understood: the sentence one refers back to ("Such
+    action could derail ..."), and the sentence after a question the article asks ("Who is
+    the host? Comedian Jimmy Kimmel ...")."""
+    added: list[Quote] = []
+    for quote in chosen:
+        if _ANAPHORIC.match(quote.text):
+            added += [q for q in quotes if q.followed_by(quote)]
+        if quote.text.rstrip(" \"'”’)").endswith("?"):
+            added += [q for q in quotes if quote.followed_by(q)]
+    return [q for q in dict.fromkeys(added) if q not in chosen]
 
 
 def _adjacent(first: Quote, second: Quote) -> bool:
@@ -498,13 +571,38 @@ def has_new_answer(kind: str | None, sentence: str, question: str) -> bool:
     return kind is not None and bool(answer_values(kind, sentence) - answer_values(kind, question))
 
 
-def named_sources(question: str, passages: Sequence[NodeWithScore]) -> set[str]:
-    """The retrieved articles whose outlet or author the question names ("according to the FT")."""
-    return {
-        str(p.node.metadata["doc_id"])
-        for p in passages
-        if names_source(question, p.node.metadata.get("publisher"), p.node.metadata.get("author"))
-    }
+def source_groups(question: str, passages: Sequence[NodeWithScore]) -> list[frozenset[str]]:
+    """The retrieved articles the question points at: one group per outlet or author it names
+    ("the SCMP column and the E-IR piece"), or, naming none, per year it refers to articles by
+    ("the 2023 reports")."""
+    by_outlet: dict[str, set[str]] = {}
+    for passage in passages:
+        meta = passage.node.metadata
+        if names_source(question, meta.get("publisher"), meta.get("author")):
+            by_outlet.setdefault(str(meta.get("publisher")), set()).add(str(meta["doc_id"]))
+    if by_outlet:
+        return [frozenset(docs) for docs in by_outlet.values()]
+    return year_groups(referenced_years(question), passages)
+
+
+def year_groups(years: Collection[int], passages: Sequence[NodeWithScore]) -> list[frozenset[str]]:
+    """The retrieved articles published in each of ``years`` (years with none left out)."""
+    groups = []
+    for year in sorted(years):
+        docs = {
+            str(p.node.metadata["doc_id"])
+            for p in passages
+            if published_in(p.node.metadata, [year])
+        }
+        if docs:
+            groups.append(frozenset(docs))
+    return groups
+
+
+def names_author(sentence: str, passage: NodeWithScore) -> bool:
+    """Whether the sentence names the author of the article it comes from."""
+    author = str(passage.node.metadata.get("author") or "")
+    return any(len(word) > 3 and word in sentence for word in author.split())
 
 
 def unknown_names(question: str, lexicon: Lexicon) -> list[str]:

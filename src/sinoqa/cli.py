@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import asdict
@@ -300,24 +301,44 @@ def eval_command(
 ) -> None:
     """Measure retrieval and answer quality on a question set.
 
-    Indexes the corpus (incrementally; a temporary index when --corpus is given without
-    --index), answers every question with each configuration, prints a compact table and
-    writes report.md (tables, per-tag scores, the refusal-threshold trade-off and the worst
-    questions with what was retrieved), results.json and metrics.png to --out.
+    Indexes the corpus (incrementally; into a temporary index, removed afterwards, when
+    --corpus is given without --index), answers every question with each configuration,
+    prints a compact table and writes report.md (tables, per-tag scores, the
+    refusal-threshold trade-off and the worst questions with what was retrieved),
+    results.json and metrics.png to --out.
     """
-    import shlex
     import tempfile
+
+    settings = Settings()
+    with contextlib.ExitStack() as cleanup:
+        if corpus is not None or index is not None:
+            temporary = None
+            if corpus is not None and index is None:
+                temporary = cleanup.enter_context(
+                    tempfile.TemporaryDirectory(
+                        prefix="sinoqa-eval-index-", ignore_cleanup_errors=True
+                    )
+                )
+            settings = settings.with_paths(
+                corpus=corpus, index=index or (Path(temporary) if temporary else None)
+            )
+        _evaluate(settings, questions, mode, compare, out, check, thresholds, limit)
+
+
+def _evaluate(
+    settings: Settings,
+    questions: Path,
+    mode: str | None,
+    compare: str | None,
+    out: Path,
+    check: bool,
+    thresholds: Path,
+    limit: int | None,
+) -> None:
+    import shlex
 
     from sinoqa import evals
 
-    settings = Settings()
-    if corpus is not None or index is not None:
-        temporary = None
-        if corpus is not None and index is None:
-            temporary = tempfile.mkdtemp(prefix="sinoqa-eval-index-")
-        settings = settings.with_paths(
-            corpus=corpus, index=index or (Path(temporary) if temporary else None)
-        )
     if mode:
         settings = Settings.model_validate(
             {**settings.model_dump(), "answer": {**settings.answer.model_dump(), "backend": mode}}

@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,14 @@ if TYPE_CHECKING:
 
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _TOKEN = re.compile(r"(?u)\b\w\w+\b|\$?\d[\d,.]*")
+_LETTER_HYPHEN = re.compile(r"\b([A-Z])-(?=[A-Z])")
+# A year followed by a word for an article (one word, such as the outlet, may come between).
+_YEAR_REFERENCE = re.compile(
+    r"\b(?:(?:early|mid|late|spring|summer|autumn|fall|winter)[- ])?((?:19|20)\d\d)[- ]"
+    r"(?:[\w-]+ )?(?:reports?|articles?|pieces?|columns?|analys[ie]s|assessments?|outlooks?|"
+    r"commentar(?:y|ies)|op-eds?|stor(?:y|ies)|coverage|editorials?|essays?|briefs?)\b",
+    re.IGNORECASE,
+)
 
 
 class InvalidFilter(ValueError):
@@ -144,6 +152,7 @@ class Lexicon:
         return all(t in self._doc_freq or t in self._names for t in self.terms(word))
 
     def terms(self, text: str) -> list[str]:
+        text = _LETTER_HYPHEN.sub(r"\1", text)  # "E-IR" -> "EIR", as in the outlet's initialism
         words = [w.strip(".,").lower() for w in _TOKEN.findall(text)]
         return list(self._stemmer.stemWords([w for w in words if w and w not in self._stopwords]))
 
@@ -151,9 +160,15 @@ class Lexicon:
         """Smoothed inverse document frequency over chunks; unseen terms weigh the most."""
         return math.log(1 + (self._docs + 1) / (self._doc_freq.get(term, 0) + 0.5))
 
+    def share(self, term: str) -> float:
+        """The share of chunks that use ``term``."""
+        return self._doc_freq.get(term, 0) / self._docs
+
     def coverage(self, query_terms: Sequence[str], text: str) -> float:
         """IDF-weighted share of the query's terms that occur in ``text``."""
-        unique = set(query_terms)
+        # In a fixed order: float sums differ in the last bit with set order, and that decides
+        # ties between copies of a sentence (and so which article is cited) from run to run.
+        unique = sorted(set(query_terms))
         total = sum(self.idf(t) for t in unique)
         if not total:
             return 0.0
@@ -259,6 +274,19 @@ def names_source(question: str, publisher: str | None, author: str | None) -> bo
     )
 
 
+def referenced_years(question: str) -> frozenset[int]:
+    """Years the question uses to point at articles: "the 2023 reports", "the 2021 SCMP
+    column", "the autumn-2023 assessment"."""
+    return frozenset(int(m.group(1)) for m in _YEAR_REFERENCE.finditer(question))
+
+
+def published_in(metadata: dict[str, Any], years: Collection[int]) -> bool:
+    """Whether an article's (possibly partial) publication date falls in one of ``years``."""
+    low = int(metadata.get("published_min") or 0) // 10_000
+    high = int(metadata.get("published_max") or 0) // 10_000
+    return any(low <= year <= high for year in years)
+
+
 def initialism(name: str) -> str:
     """First letters of a name's words: "E-International Relations" -> "EIR"."""
     return "".join(word[0] for word in re.findall(r"[A-Za-z]+", name)).upper()
@@ -294,6 +322,8 @@ def cap_per_document(ranked: Sequence[NodeWithScore], cap: int, top_k: int) -> l
     """Keep the ranking but at most ``cap`` passages per article, so one cannot crowd out all."""
     taken: Counter[str] = Counter()
     kept: list[NodeWithScore] = []
+    if top_k <= 0:
+        return kept
     for item in ranked:
         doc_id = str(item.node.metadata.get("doc_id"))
         if taken[doc_id] < cap:
@@ -328,21 +358,35 @@ class HybridRetriever(BaseRetriever):
         if not self._view.nodes:
             return []
         ranked = self._ranked(query_bundle, self._filters)
-        kept = cap_per_document(ranked, self._settings.max_chunks_per_doc, self._settings.top_k)
+        cap, top_k = self._settings.max_chunks_per_doc, self._settings.top_k
+        kept = cap_per_document(ranked, cap, top_k)
         if self._filters.publishers:  # the user chose the outlets already
             return kept
-        named = self._view.named_publishers(query_bundle.query_str)
-        if not named:
+        question = query_bundle.query_str
+        named = self._view.named_publishers(question)
+        if named:
+            return self._named_first(query_bundle, ranked, named)
+        years = referenced_years(question)
+        if not years:
             return kept
-        # "According to the FT, ...": the named outlet's passages come first; when none made
-        # the cut (its name may occur only in the metadata), its best ones are fetched.
-        if not any(item.node.metadata.get("publisher") in named for item in kept):
-            own = self._ranked(query_bundle, dataclasses.replace(self._filters, publishers=named))
-            first = own[: self._settings.max_chunks_per_doc]
-            taken = {item.node.node_id for item in first}
-            ranked = first + [item for item in ranked if item.node.node_id not in taken]
-            kept = cap_per_document(ranked, self._settings.max_chunks_per_doc, self._settings.top_k)
-        return sorted(kept, key=lambda item: item.node.metadata.get("publisher") not in named)
+        # "The 2023 reports": articles published then come first.
+        return sorted(kept, key=lambda item: not published_in(item.node.metadata, years))
+
+    def _named_first(
+        self, query_bundle: QueryBundle, ranked: list[NodeWithScore], named: tuple[str, ...]
+    ) -> list[NodeWithScore]:
+        """A question that names outlets ("according to the FT") is about their articles: their
+        passages come first and may fill a larger share (the detail asked for need not be in
+        an article's two best chunks). They are fetched on their own, as the outlet's name
+        may occur only in the metadata."""
+        cap, top_k = self._settings.max_chunks_per_doc, self._settings.top_k
+        share = max(cap, top_k // (len(named) + 1))
+        wanted = min(top_k, share * len(named))
+        # Ranked among themselves: fusion normalises scores over the outlet's passages only.
+        own = self._ranked(query_bundle, dataclasses.replace(self._filters, publishers=named))
+        first = cap_per_document(own, share, wanted)
+        others = [item for item in ranked if item.node.metadata.get("publisher") not in named]
+        return first + cap_per_document(others, cap, top_k - len(first))
 
     def _ranked(self, query_bundle: QueryBundle, filters: Filters) -> list[NodeWithScore]:
         lists: list[list[NodeWithScore]] = []
