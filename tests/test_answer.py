@@ -5,13 +5,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.schema import QueryBundle
 
 from sinoqa import pipeline
 from sinoqa.answer import (
+    _MIN_SENTENCE_CHARS,
     REFUSAL,
+    Evidence,
+    ExtractiveAnswerer,
     GroundedQueryEngine,
     Quote,
     answer_type,
@@ -26,10 +30,11 @@ from sinoqa.retrieve import (
     InvalidFilter,
     Lexicon,
     names_source,
+    published_in,
     referenced_years,
 )
 from sinoqa.schema import Answer
-from sinoqa.settings import Settings
+from sinoqa.settings import AnswerSettings, Settings
 
 # (question, the article that answers it, a fact the answer must contain)
 SINGLE_ARTICLE = [
@@ -358,6 +363,9 @@ def test_configured_cross_encoder_reranks_the_candidates(seeded: Settings) -> No
         ("What does Teneo expect?", "Teneo, via Speevr", None, True),
         ("What did the Islamabad Telegraph say?", "The Islamabad Telegraph", None, True),
         ("What did the times say about it?", "Financial Times", None, False),
+        ("What does TIT report?", "The Islamabad Telegraph", None, True),
+        ("Is Beijing's reply tit for tat?", "The Islamabad Telegraph", None, False),
+        ("What was in the FT's report?", "Financial Times", None, True),
         ("What is the telegraph pole?", "The Islamabad Telegraph", None, False),
     ],
 )
@@ -408,6 +416,8 @@ def test_a_named_outlets_article_may_fill_half_the_passages(seeded: Settings) ->
         ("What do the 2023 reports say about the floor?", {2023}),
         ("Compare the 2021 SCMP column and the 2023 E-IR piece.", {2021, 2023}),
         ("How did the early-2021 outlook differ from the autumn-2023 assessment?", {2021, 2023}),
+        ("What do the 2021 and 2023 articles say about Taiwan?", {2021, 2023}),
+        ("What do articles published in 2023 say about Taiwan?", {2023}),
         ("What happened in 2023?", set()),
         ("Who won the 2022 World Cup final?", set()),
     ],
@@ -463,15 +473,64 @@ def _quote(start: int, text: str) -> Quote:
 def test_a_sentence_comes_with_what_it_needs_to_be_understood() -> None:
     risk = _quote(0, "But a risk to this scenario is the US Senate.")
     such = _quote(risk.end + 1, "Such action could derail a rapprochement.")
-    ask = _quote(such.end + 1, "Who is the host?")
+    ask = _quote(such.end + 1, "Who will host the ceremony this year?")
     reply = _quote(ask.end + 1, "Comedian Jimmy Kimmel returns as host.")
-    quotes = [risk, such, ask, reply]
+    this_year = _quote(reply.end + 1, "This year, exports grew by a tenth.")
+    quotes = [risk, such, ask, reply, this_year]
+    assert all(len(q.text) >= _MIN_SENTENCE_CHARS for q in quotes)  # real candidates
     assert context_sentences(quotes, [such]) == [risk]  # "Such action" refers back
     assert context_sentences(quotes, [ask]) == [reply]  # the article's question, answered
     assert context_sentences(quotes, [risk]) == []
     assert context_sentences(quotes, [risk, such]) == []
+    assert context_sentences(quotes, [this_year]) == []  # "This year" refers to no sentence
 
 
 def test_hyphenated_initialisms_match_the_outlets_initialism() -> None:
     lexicon = Lexicon(["E-International Relations"])
     assert lexicon.terms("the E-IR piece") == lexicon.terms("the EIR piece")
+
+
+def test_each_named_outlet_gets_its_share_of_passages(seeded: Settings) -> None:
+    p = get_pipeline(seeded)
+    retriever = HybridRetriever(open_index(seeded), p.view(), p.embed_model, seeded.retrieval)
+    question = "How do the SCMP column and the E-IR piece see Russia?"
+    results = retriever.retrieve(QueryBundle(query_str=question))
+    publishers = [str(item.node.metadata["publisher"]) for item in results]
+    named = {"South China Morning Post", "E-International Relations"}
+    share = seeded.retrieval.max_chunks_per_doc
+    assert all(publishers.count(outlet) == share for outlet in named)
+    assert set(publishers[: 2 * share]) == named
+
+
+def test_an_event_the_articles_never_report_together_is_refused(seeded: Settings) -> None:
+    """Every name is in the articles (Blinken met Han Zheng in New York in September; the
+    Vienna talks were Sullivan's), but not this meeting."""
+    wrong = pipeline.ask("What did Blinken and Han Zheng discuss in Vienna in June?", seeded)
+    assert wrong.refused, wrong.answer
+    right = pipeline.ask("Which Chinese leader did Blinken meet in New York in September?", seeded)
+    assert not right.refused and "Han Zheng" in right.answer
+
+
+def test_publication_years_without_dates_match_nothing() -> None:
+    assert not published_in({}, [2023])
+    assert published_in({"published_min": 20230101, "published_max": 20231231}, [2023])
+    assert not published_in({"published_min": 20210101, "published_max": 20211231}, [2023])
+
+
+def test_each_period_asked_about_gets_its_best_sentence() -> None:
+    """Between 2021 and 2023: the 2023 article's best sentence joins although it scores below
+    the share a second sentence needs otherwise."""
+    answerer = ExtractiveAnswerer(
+        AnswerSettings(),
+        embed_model=None,  # select() embeds nothing
+        lexicon=Lexicon(["talks"]),
+    )
+    quotes = [
+        Quote(0, 0, 40, "In 2021 the talks stalled over tariffs.", "outlook-2021"),
+        Quote(1, 0, 42, "By 2023 the two sides had restarted talks.", "report-2023"),
+        Quote(2, 0, 40, "A sentence about something else again.", "other-2021"),
+    ]
+    found = Evidence(quotes, np.array([1.0, 0.65, 0.7]), np.eye(3), np.zeros(3, bool), 0.9)
+    periods = [frozenset({"outlook-2021", "other-2021"}), frozenset({"report-2023"})]
+    assert answerer.select(found, True, periods) == [quotes[0], quotes[1]]
+    assert answerer.select(found, True) == [quotes[0]]

@@ -30,6 +30,7 @@ from sinoqa.retrieve import (
     names_source,
     published_in,
     referenced_years,
+    source_aliases,
 )
 from sinoqa.schema import Answer, AnswerSentence, Citation, Source
 from sinoqa.settings import AnswerSettings
@@ -140,19 +141,27 @@ _SHORTLIST = 16  # sentences embedded per question (the best by words, rank and 
 # Words that point at the source rather than at what it says ("the author of the E-IR
 # piece"): not looked for in the passages.
 _SOURCE_WORDS = re.compile(
-    r"\b(?:authors?|writers?|columnists?|columns?|articles?|pieces?|op-eds?|opinion|essays?|"
-    r"commentary|editorials?)\b",
+    r"\b(?:authors?|writers?|columnists?|columns?|pieces?|op-eds?|essays?|commentary|editorials?"
+    r"|articles?(?!\s+\d)|(?<!public )opinion)\b",  # not "Article 23", not "public opinion"
     re.IGNORECASE,
 )
 _AUTHOR_REFERENCE = re.compile(r"\b(?:author|writer|columnist)s?\b", re.IGNORECASE)
 # A sentence opening like this refers back to the one before it.
 _ANAPHORIC = re.compile(
-    r"^[\"“]?(?:Such|This|These|That|Those|It|Its|They|Their|He|His|She|Her)\b(?! is (?:not )?"
-    r"(?:clear|likely|unlikely|possible|important|worth|true)\b)"
+    r"^(?:Such|This|These|That|Those|It|Its|They|Their|He|His|She|Her)\b"
+    # ... but not "It is unclear whether", "It remains to be seen", "This year", "That same day"
+    r"(?!\s+(?:is|was|seems|remains)\s+(?:not\s+)?(?:un)?(?:clear|likely|possible|important|"
+    r"worth|true|expected|to be seen)\b)(?!\s+remains\s+to\b)"
+    r"(?!\s+(?:year|week|month|day|time|morning|afternoon|evening|weekend|spring|summer|autumn|"
+    r"winter|same)\b)"
 )
+# A name as a question writes it ("Xi Jinping", "South China Sea", "Sullivan-Wang Yi"), or a year.
+_NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][A-Za-z]*(?:[ -][A-Z][A-Za-z]*)*\b|\b(?:19|20)\d\d\b")
+_SCATTER_NAMES = 3  # names and dates that pin an event down
+_SCATTERED_PENALTY = 0.3  # stronger than a missing kind of value: a premise that is wrong
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # Names (months included) and years in a question: the particulars an answer is about.
-_PARTICULAR = re.compile(r"(?<!^)\b[A-Z][A-Za-z]+\b|\b(?:19|20)\d\d\b")
+_PARTICULAR = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][A-Za-z]+\b|\b(?:19|20)\d\d\b")
 
 
 @lru_cache(maxsize=1)
@@ -381,6 +390,7 @@ class ExtractiveAnswerer(Answerer):
         quotes = self.candidates(passages)
         if not quotes:
             return Evidence([], np.zeros(0), np.zeros((0, 0)), np.zeros(0, dtype=bool), 0.0)
+        scattered = self.scattered(question, quotes, passages)
         terms = self.lexicon.terms(_SOURCE_WORDS.sub(" ", question))
         particulars = frozenset(self.lexicon.terms(" ".join(_PARTICULAR.findall(question))))
         lexical = np.array([self.lexicon.coverage(terms, q.text) for q in quotes])
@@ -435,7 +445,46 @@ class ExtractiveAnswerer(Answerer):
             confidence -= _TYPE_PENALTY  # asks "how many" / "when", and no number or date here
         # A name the corpus never mentions ("Woodside", "FIFA") means the event is not here.
         confidence -= _UNKNOWN_NAME_PENALTY * min(len(unknown_names(question, self.lexicon)), 2)
+        if scattered:  # names the corpus knows, but never together: not the event asked about
+            confidence -= _SCATTERED_PENALTY
         return Evidence(quotes, scores, vectors, typed, confidence, groups, particulars)
+
+    def scattered(
+        self, question: str, quotes: Sequence[Quote], passages: Sequence[NodeWithScore]
+    ) -> bool:
+        """Whether a question that pins an event down by three or more names and dates ("Xi
+        Jinping", "Joe Biden", "September", "Malta") finds its most specific one only where
+        fewer than half of the others are: each is in the articles, the event is not.
+
+        Names nearly every passage uses, and the outlets and authors, do not count."""
+        aliases = set().union(
+            *(
+                source_aliases(p.node.metadata.get("publisher"), p.node.metadata.get("author"))
+                for p in passages
+            )
+        )
+        names = []
+        for name in _NAME.findall(question.strip()):
+            stems = frozenset(self.lexicon.terms(name))
+            shares = [self.lexicon.share(t) for t in stems]
+            if name.casefold() in aliases or not stems or min(shares) == 0:
+                continue
+            if min(shares) < _COMMON:
+                names.append((min(shares), stems))
+        if len(names) < _SCATTER_NAMES:
+            return False
+        names.sort(key=lambda name: name[0])
+        anchor, others = names[0][1], [stems for _, stems in names[1:]]
+        words = [frozenset(self.lexicon.terms(q.text)) for q in quotes]
+        together = [
+            sum(bool(stems & window) for stems in others) / len(others)
+            for i, quote in enumerate(quotes)
+            if anchor & words[i]
+            for window in [
+                words[i].union(*(words[j] for j, q in enumerate(quotes) if _adjacent(quote, q)))
+            ]
+        ]
+        return bool(together) and max(together) < 0.5
 
     def select(
         self, found: Evidence, spans_articles: bool, groups: Sequence[frozenset[str]] = ()
@@ -488,8 +537,10 @@ class ExtractiveAnswerer(Answerer):
 
             pick = max(remaining, key=mmr)
             remaining.remove(pick)
-            if redundancy(pick) < _REDUNDANT:
+            # Re-checked: an earlier pick may have brought the name this one was let in for.
+            if redundancy(pick) < _REDUNDANT and eligible(pick):
                 chosen.append(pick)
+                covered |= names & words[pick]
         return [quotes[i] for i in chosen]
 
     def _compose(self, request: AnswerRequest) -> Answer:
@@ -602,7 +653,9 @@ def year_groups(years: Collection[int], passages: Sequence[NodeWithScore]) -> li
 def names_author(sentence: str, passage: NodeWithScore) -> bool:
     """Whether the sentence names the author of the article it comes from."""
     author = str(passage.node.metadata.get("author") or "")
-    return any(len(word) > 3 and word in sentence for word in author.split())
+    return any(
+        len(word) > 3 and re.search(rf"\b{re.escape(word)}\b", sentence) for word in author.split()
+    )
 
 
 def unknown_names(question: str, lexicon: Lexicon) -> list[str]:

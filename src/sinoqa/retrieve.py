@@ -32,12 +32,19 @@ if TYPE_CHECKING:
 
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _TOKEN = re.compile(r"(?u)\b\w\w+\b|\$?\d[\d,.]*")
-_LETTER_HYPHEN = re.compile(r"\b([A-Z])-(?=[A-Z])")
+_LETTER_HYPHEN = re.compile(r"\b([A-Z])-(?=[A-Z]+\b)")
 # A year followed by a word for an article (one word, such as the outlet, may come between).
+_ARTICLE_WORD = (
+    r"(?:reports?|articles?|pieces?|columns?|analys[ie]s|assessments?|outlooks?|"
+    r"commentar(?:y|ies)|op-eds?|stor(?:y|ies)|coverage|editorials?|essays?|briefs?)"
+)
+_SEASON = r"(?:(?:early|mid|late|spring|summer|autumn|fall|winter)[- ])?"
+# "the 2023 reports", "the 2021 SCMP column", "the 2021 and 2023 articles", "the
+# autumn-2023 assessment", "articles published in 2023".
 _YEAR_REFERENCE = re.compile(
-    r"\b(?:(?:early|mid|late|spring|summer|autumn|fall|winter)[- ])?((?:19|20)\d\d)[- ]"
-    r"(?:[\w-]+ )?(?:reports?|articles?|pieces?|columns?|analys[ie]s|assessments?|outlooks?|"
-    r"commentar(?:y|ies)|op-eds?|stor(?:y|ies)|coverage|editorials?|essays?|briefs?)\b",
+    rf"\b{_SEASON}((?:19|20)\d\d)(?:\s+(?:and|or|&)\s+{_SEASON}((?:19|20)\d\d))?[- ]"
+    rf"(?:[\w-]+ )?{_ARTICLE_WORD}\b"
+    rf"|\b{_ARTICLE_WORD}\s+(?:published\s+|written\s+)?(?:in|from)\s+((?:19|20)\d\d)\b",
     re.IGNORECASE,
 )
 
@@ -266,18 +273,26 @@ def source_aliases(publisher: str | None, author: str | None) -> set[str]:
 
 def names_source(question: str, publisher: str | None, author: str | None) -> bool:
     """Whether the question names this outlet or author ("according to the FT", "SCMP")."""
+    # "E-IR" -> "EIR", "FT's" -> "FT"
+    squeezed = {re.sub(r"[^A-Za-z0-9]", "", re.sub(r"['’]s$", "", w)) for w in question.split()}
+    # An initialism counts in capitals only: "TIT" is The Islamabad Telegraph, "tit for tat" not.
+    short = initialism(publisher) if publisher else ""
+    if len(short) > 1 and short in squeezed:
+        return True
     folded = question.casefold()
-    words = {re.sub(r"[^a-z0-9]", "", w) for w in folded.split()}  # "E-IR" -> "eir"
+    words = {w.casefold() for w in squeezed}
     return any(
         alias in words or (" " in alias and re.search(rf"\b{re.escape(alias)}\b", folded))
-        for alias in source_aliases(publisher, author)
+        for alias in source_aliases(publisher, author) - {short.casefold()}
     )
 
 
 def referenced_years(question: str) -> frozenset[int]:
     """Years the question uses to point at articles: "the 2023 reports", "the 2021 SCMP
     column", "the autumn-2023 assessment"."""
-    return frozenset(int(m.group(1)) for m in _YEAR_REFERENCE.finditer(question))
+    return frozenset(
+        int(year) for match in _YEAR_REFERENCE.finditer(question) for year in match.groups() if year
+    )
 
 
 def published_in(metadata: dict[str, Any], years: Collection[int]) -> bool:
@@ -382,9 +397,15 @@ class HybridRetriever(BaseRetriever):
         cap, top_k = self._settings.max_chunks_per_doc, self._settings.top_k
         share = max(cap, top_k // (len(named) + 1))
         wanted = min(top_k, share * len(named))
-        # Ranked among themselves: fusion normalises scores over the outlet's passages only.
+        # Ranked among themselves: fusion normalises scores over the outlets' passages only.
         own = self._ranked(query_bundle, dataclasses.replace(self._filters, publishers=named))
-        first = cap_per_document(own, share, wanted)
+        per_outlet: Counter[str] = Counter()
+        first: list[NodeWithScore] = []
+        for item in cap_per_document(own, share, len(own)):
+            outlet = str(item.node.metadata.get("publisher"))
+            if per_outlet[outlet] < share and len(first) < wanted:  # each named outlet its share
+                per_outlet[outlet] += 1
+                first.append(item)
         others = [item for item in ranked if item.node.metadata.get("publisher") not in named]
         return first + cap_per_document(others, cap, top_k - len(first))
 
