@@ -517,14 +517,17 @@ def test_publication_years_without_dates_match_nothing() -> None:
     assert not published_in({"published_min": 20210101, "published_max": 20211231}, [2023])
 
 
+def _selector(**answer_settings: int) -> ExtractiveAnswerer:
+    """An answerer for testing select() alone: it embeds nothing, so it needs no model."""
+    return ExtractiveAnswerer(
+        AnswerSettings(**answer_settings), embed_model=None, lexicon=Lexicon(["talks"])
+    )
+
+
 def test_each_period_asked_about_gets_its_best_sentence() -> None:
     """Between 2021 and 2023: the 2023 article's best sentence joins although it scores below
     the share a second sentence needs otherwise."""
-    answerer = ExtractiveAnswerer(
-        AnswerSettings(),
-        embed_model=None,  # select() embeds nothing
-        lexicon=Lexicon(["talks"]),
-    )
+    answerer = _selector()
     quotes = [
         Quote(0, 0, 40, "In 2021 the talks stalled over tariffs.", "outlook-2021"),
         Quote(1, 0, 42, "By 2023 the two sides had restarted talks.", "report-2023"),
@@ -534,3 +537,15 @@ def test_each_period_asked_about_gets_its_best_sentence() -> None:
     periods = [frozenset({"outlook-2021", "other-2021"}), frozenset({"report-2023"})]
     assert answerer.select(found, True, periods) == [quotes[0], quotes[1]]
     assert answerer.select(found, True) == [quotes[0]]
+
+
+def test_a_comparison_prefers_an_article_it_does_not_quote_yet() -> None:
+    answerer = _selector(max_sentences=2)
+    quotes = [
+        Quote(0, 0, 40, "The first article says the talks stalled.", "first"),
+        Quote(0, 200, 241, "Later it adds the tariffs stayed in place.", "first"),
+        Quote(1, 0, 40, "The second article says talks resumed.", "second"),
+    ]
+    found = Evidence(quotes, np.array([1.0, 0.92, 0.9]), np.eye(3), np.zeros(3, bool), 0.9)
+    assert answerer.select(found, spans_articles=True) == [quotes[0], quotes[2]]
+    assert answerer.select(found, spans_articles=False) == [quotes[0], quotes[1]]

@@ -357,12 +357,14 @@ def test_killed_ingest_leaves_a_consistent_index_and_rerun_completes(
         SINOQA_INDEX__DIR=str(settings.index.dir),
         SINOQA_EMBEDDING__BATCH_SIZE="2",  # commits every few chunks
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sinoqa.cli", "ingest"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = corpus_dir.parent / "killed-ingest.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sinoqa.cli", "ingest"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     deadline = time.monotonic() + 300
     try:
         while process.poll() is None and time.monotonic() < deadline:
@@ -372,7 +374,9 @@ def test_killed_ingest_leaves_a_consistent_index_and_rerun_completes(
             except (IndexNotFound, IndexUnavailable):
                 pass
             time.sleep(0.2)
-        assert process.poll() is None, "the ingest finished before it could be killed"
+        assert process.poll() is None, (
+            "the ingest ended before it could be killed:\n" + (log.read_text()[-3000:])
+        )
         process.send_signal(signal.SIGKILL)
     finally:
         process.kill()

@@ -128,6 +128,7 @@ NOT_A_QUESTION_NOTICE = (
 _FOCUS_BONUS = 0.1  # follow-ups: sentences from the articles the previous answer cited
 _NAMED_SOURCE_BONUS = 0.15  # "according to the FT": that outlet's sentences answer it
 _MMR_LAMBDA = 0.75
+_SPREAD = 0.05  # a comparison or a change over time: a sentence from an article not yet quoted
 _KEEP_RATIO = 0.8  # a sentence must score at least this share of the best one
 # ... and a sentence from another article than the best one a higher share: mixing in a
 # second article costs precision unless it is nearly as relevant.
@@ -530,7 +531,12 @@ class ExtractiveAnswerer(Answerer):
         while remaining and len(chosen) < self.settings.max_sentences:
 
             def mmr(i: int) -> float:
-                return _MMR_LAMBDA * float(scores[i]) - (1 - _MMR_LAMBDA) * redundancy(i)
+                # An answer drawing on several articles prefers one it does not quote yet.
+                quoted = spans_articles and any(
+                    quotes[j].doc_id == quotes[i].doc_id for j in chosen
+                )
+                spread = _SPREAD if quoted else 0.0
+                return _MMR_LAMBDA * float(scores[i]) - (1 - _MMR_LAMBDA) * redundancy(i) - spread
 
             def redundancy(i: int) -> float:
                 return max(float(vectors[i] @ vectors[j]) for j in chosen)
