@@ -30,7 +30,6 @@ from sinoqa.retrieve import (
     names_source,
     published_in,
     referenced_years,
-    source_aliases,
 )
 from sinoqa.schema import Answer, AnswerSentence, Citation, Source
 from sinoqa.settings import AnswerSettings
@@ -157,8 +156,9 @@ _ANAPHORIC = re.compile(
     r"winter|same)\b)"
 )
 # A name as a question writes it ("Xi Jinping", "South China Sea", "Sullivan-Wang Yi"), or a year.
-_NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][A-Za-z]*(?:[ -][A-Z][A-Za-z]*)*\b|\b(?:19|20)\d\d\b")
+_WORD = re.compile(r"\b(?:19|20)\d\d\b|[^\W\d_](?:[\w'’-]*[^\W_])?")
 _SCATTER_NAMES = 3  # names and dates that pin an event down
+_UBIQUITOUS = 0.5  # share of passages above which a name says nothing about which event
 _SCATTERED_PENALTY = 0.3  # stronger than a missing kind of value: a premise that is wrong
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # Names (months included) and years in a question: the particulars an answer is about.
@@ -453,38 +453,50 @@ class ExtractiveAnswerer(Answerer):
     def scattered(
         self, question: str, quotes: Sequence[Quote], passages: Sequence[NodeWithScore]
     ) -> bool:
-        """Whether a question that pins an event down by three or more names and dates ("Xi
-        Jinping", "Joe Biden", "September", "Malta") finds its most specific one only where
-        fewer than half of the others are: each is in the articles, the event is not.
+        """Whether a question that pins one event down by three or more names and dates, two
+        of them specific ("Xi Jinping", "Joe Biden", "September", "Malta"), finds its most
+        specific name only where fewer than half of the others are: each is in the articles,
+        the event is not.
 
-        Names nearly every passage uses, and the outlets and authors, do not count."""
-        aliases = set().union(
-            *(
-                source_aliases(p.node.metadata.get("publisher"), p.node.metadata.get("author"))
-                for p in passages
-            )
-        )
-        names = []
-        for name in _NAME.findall(question.strip()):
+        Questions about several events (comparisons, changes over time) are not judged, and
+        the outlets and authors named, and names most passages use ("US"), do not count. An
+        article's publication year counts as said by each of its sentences."""
+        if _TEMPORAL.search(question) or _COMPARATIVE.search(question):
+            return False
+        sources = {
+            (p.node.metadata.get("publisher"), p.node.metadata.get("author")) for p in passages
+        }
+        names: list[tuple[float, frozenset[str]]] = []
+        for name in question_names(question):
             stems = frozenset(self.lexicon.terms(name))
             shares = [self.lexicon.share(t) for t in stems]
-            if name.casefold() in aliases or not stems or min(shares) == 0:
+            if not stems or min(shares) == 0 or min(shares) >= _UBIQUITOUS:
+                continue  # unknown names are judged elsewhere; "US" tells nothing
+            if any(names_source(name, publisher, author) for publisher, author in sources):
                 continue
-            if min(shares) < _COMMON:
-                names.append((min(shares), stems))
-        if len(names) < _SCATTER_NAMES:
+            names.append((min(shares), stems))
+        rare = [name for name in names if name[0] < _COMMON]
+        if len(names) < _SCATTER_NAMES or len(rare) < 2:  # one specific name: nothing to pair
             return False
-        names.sort(key=lambda name: name[0])
-        anchor, others = names[0][1], [stems for _, stems in names[1:]]
-        words = [frozenset(self.lexicon.terms(q.text)) for q in quotes]
-        together = [
-            sum(bool(stems & window) for stems in others) / len(others)
-            for i, quote in enumerate(quotes)
-            if anchor & words[i]
-            for window in [
-                words[i].union(*(words[j] for j, q in enumerate(quotes) if _adjacent(quote, q)))
-            ]
+        anchor = min(rare, key=lambda name: name[0])
+        others = [stems for stems in (name[1] for name in names) if stems != anchor[1]]
+        words = [
+            frozenset(self.lexicon.terms(q.text))
+            | _publication_years(passages[q.passage].node.metadata)
+            for q in quotes
         ]
+        together = []
+        for i, quote in enumerate(quotes):
+            if not anchor[1] & words[i]:
+                continue
+            window = words[i].union(
+                *(
+                    words[j]
+                    for j in (i - 1, i + 1)
+                    if 0 <= j < len(quotes) and _adjacent(quote, quotes[j])
+                )
+            )
+            together.append(sum(bool(stems & window) for stems in others) / len(others))
         return bool(together) and max(together) < 0.5
 
     def select(
@@ -585,6 +597,35 @@ class ExtractiveAnswerer(Answerer):
             if q in typed and q.doc_id == chosen[0].doc_id and found.scores[i] >= bar
         ]
         return [found.quotes[max(bearing, key=lambda i: float(found.scores[i]))]] if bearing else []
+
+
+def question_names(question: str) -> list[str]:
+    """Names as the question writes them, each once: runs of capitalised words ("Xi Jinping",
+    "Sullivan-Wang Yi", "Beyoncé") past the start of a sentence, and years."""
+    names: list[str] = []
+    run: list[str] = []
+    end = 0
+    for index, match in enumerate(_WORD.finditer(question)):
+        word, between = match.group(), question[end : match.start()]
+        end = match.end()
+        year = word[0].isdigit()
+        opens_sentence = index == 0 or between.strip()[-1:] in {"?", "!"}
+        capitalised = word[0].isupper() and not opens_sentence
+        if capitalised and run and between == " " and not run[-1][0].isdigit():
+            run.append(word)  # "Xi" + "Jinping"
+            continue
+        if run:
+            names.append(" ".join(run))
+        run = [word] if capitalised or year else []
+    if run:
+        names.append(" ".join(run))
+    return list(dict.fromkeys(names))
+
+
+def _publication_years(metadata: dict[str, Any]) -> frozenset[str]:
+    low = int(metadata.get("published_min") or 0) // 10_000
+    high = int(metadata.get("published_max") or 0) // 10_000
+    return frozenset(str(year) for year in range(low, high + 1)) if low else frozenset()
 
 
 def context_sentences(quotes: Sequence[Quote], chosen: Sequence[Quote]) -> list[Quote]:

@@ -274,10 +274,13 @@ def source_aliases(publisher: str | None, author: str | None) -> set[str]:
 def names_source(question: str, publisher: str | None, author: str | None) -> bool:
     """Whether the question names this outlet or author ("according to the FT", "SCMP")."""
     # "E-IR" -> "EIR", "FT's" -> "FT"
-    squeezed = {re.sub(r"[^A-Za-z0-9]", "", re.sub(r"['’]s$", "", w)) for w in question.split()}
-    # An initialism counts in capitals only: "TIT" is The Islamabad Telegraph, "tit for tat" not.
+    tokens = [(w, re.sub(r"[^A-Za-z0-9]", "", re.sub(r"['’]s$", "", w))) for w in question.split()]
+    squeezed = {bare for _, bare in tokens}
+    # An initialism counts in capitals ("TIT" is The Islamabad Telegraph, "tit for tat" is not)
+    # or, when it cannot be a word, in any case ("scmp", "e-ir").
     short = initialism(publisher) if publisher else ""
-    if len(short) > 1 and short in squeezed:
+    spelled = {bare.upper() for word, bare in tokens if len(bare) > 3 or "-" in word}
+    if len(short) > 1 and (short in squeezed or short in spelled):
         return True
     folded = question.casefold()
     words = {w.casefold() for w in squeezed}

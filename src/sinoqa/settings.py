@@ -107,7 +107,13 @@ class AnswerSettings(_Stage):
         description="'extractive' quotes the articles (no model needed); the others generate "
         "with an LLM and fall back to extractive when it fails.",
     )
-    max_sentences: int = Field(4, ge=1, le=12, description="Sentences an extractive answer quotes.")
+    max_sentences: int = Field(
+        4,
+        ge=1,
+        le=12,
+        description='Sentences an extractive answer selects; one that refers back ("Such '
+        'action ...") or asks a question brings its neighbour along, for context.',
+    )
     refusal_threshold: float = Field(
         0.34,
         ge=0.0,
