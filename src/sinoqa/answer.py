@@ -28,6 +28,7 @@ from sinoqa.retrieve import (
     Lexicon,
     initialism,
     names_source,
+    publication_years,
     published_in,
     referenced_years,
 )
@@ -161,8 +162,6 @@ _SCATTER_NAMES = 3  # names and dates that pin an event down
 _UBIQUITOUS = 0.5  # share of passages above which a name says nothing about which event
 _SCATTERED_PENALTY = 0.3  # stronger than a missing kind of value: a premise that is wrong
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
-# Names (months included) and years in a question: the particulars an answer is about.
-_PARTICULAR = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][A-Za-z]+\b|\b(?:19|20)\d\d\b")
 
 
 @lru_cache(maxsize=1)
@@ -393,7 +392,7 @@ class ExtractiveAnswerer(Answerer):
             return Evidence([], np.zeros(0), np.zeros((0, 0)), np.zeros(0, dtype=bool), 0.0)
         scattered = self.scattered(question, quotes, passages)
         terms = self.lexicon.terms(_SOURCE_WORDS.sub(" ", question))
-        particulars = frozenset(self.lexicon.terms(" ".join(_PARTICULAR.findall(question))))
+        particulars = frozenset(self.lexicon.terms(" ".join(question_names(question))))
         lexical = np.array([self.lexicon.coverage(terms, q.text) for q in quotes])
         if context:  # a follow-up: the earlier question's terms count, but less
             context_terms = self.lexicon.terms(_SOURCE_WORDS.sub(" ", context))
@@ -479,10 +478,10 @@ class ExtractiveAnswerer(Answerer):
         if len(names) < _SCATTER_NAMES or len(rare) < 2:  # one specific name: nothing to pair
             return False
         anchor = min(rare, key=lambda name: name[0])
-        others = [stems for stems in (name[1] for name in names) if stems != anchor[1]]
+        others = [stems for _, stems in names if stems != anchor[1]]
         words = [
             frozenset(self.lexicon.terms(q.text))
-            | _publication_years(passages[q.passage].node.metadata)
+            | {str(year) for year in publication_years(passages[q.passage].node.metadata)}
             for q in quotes
         ]
         together = []
@@ -620,12 +619,6 @@ def question_names(question: str) -> list[str]:
     if run:
         names.append(" ".join(run))
     return list(dict.fromkeys(names))
-
-
-def _publication_years(metadata: dict[str, Any]) -> frozenset[str]:
-    low = int(metadata.get("published_min") or 0) // 10_000
-    high = int(metadata.get("published_max") or 0) // 10_000
-    return frozenset(str(year) for year in range(low, high + 1)) if low else frozenset()
 
 
 def context_sentences(quotes: Sequence[Quote], chosen: Sequence[Quote]) -> list[Quote]:

@@ -298,11 +298,16 @@ def referenced_years(question: str) -> frozenset[int]:
     )
 
 
-def published_in(metadata: dict[str, Any], years: Collection[int]) -> bool:
-    """Whether an article's (possibly partial) publication date falls in one of ``years``."""
+def publication_years(metadata: dict[str, Any]) -> frozenset[int]:
+    """The years an article's (possibly partial) publication date may fall in; none if undated."""
     low = int(metadata.get("published_min") or 0) // 10_000
     high = int(metadata.get("published_max") or 0) // 10_000
-    return any(low <= year <= high for year in years)
+    return frozenset(range(low, high + 1)) if low else frozenset()
+
+
+def published_in(metadata: dict[str, Any], years: Collection[int]) -> bool:
+    """Whether an article's publication date falls in one of ``years``."""
+    return not publication_years(metadata).isdisjoint(years)
 
 
 def initialism(name: str) -> str:
