@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import corpora, measure, report
-from sinoqa import pipeline
+from sinoqa import evals, pipeline
 from sinoqa.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,14 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.work.exists():
         shutil.rmtree(args.work)
     args.work.mkdir(parents=True)
-    all_questions = [json.loads(line) for line in (args.rtqa / "questions.jsonl").open()]
-    warmup = [q["question"] for q in all_questions[:10]]
-    timed = [q["question"] for q in all_questions[10 : 10 + args.questions]]
+    all_questions = evals.load_questions(args.rtqa / "questions.jsonl")
+    warmup = [q.question for q in all_questions[:10]]
+    timed = [q.question for q in all_questions[10 : 10 + args.questions]]
 
     def settings(name: str, corpus: Path | None = None) -> Settings:
-        return Settings(
-            corpus={"dir": corpus or args.rtqa / "corpus"}, index={"dir": args.work / name}
-        )
+        return Settings().with_paths(corpus=corpus or args.rtqa / "corpus", index=args.work / name)
 
     results: dict[str, Any] = {
         "command": " ".join(
@@ -60,19 +59,18 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": f"{platform.machine()}, {_cpus()} CPUs, Python {platform.python_version()}",
     }
-    real = corpora.real_articles(args.rtqa / "corpus")
+    read = corpora.read_corpus(args.rtqa / "corpus")
+    real = corpora.real_articles(read)
     real_total = sum(a.estimated_chunks for a in real)
     pool = list(real)
     if sizes[-1] > real_total:
         pool += corpora.make_variants(
-            args.rtqa / "corpus", sizes[-1] - real_total, args.work / "variants"
+            [document for _, document in read], sizes[-1] - real_total, args.work / "variants"
         )
 
     print("1/5 ingest throughput vs raw encoding", flush=True)
     sample = [a.path for a in corpora.take_until(real, sizes[0])]
-    results["throughput"] = measure.ingest_throughput(
-        lambda name: settings(name), sample, repeats=2
-    )
+    results["throughput"] = measure.ingest_throughput(settings, sample, repeats=2)
     for scratch in args.work.glob("throughput-*"):
         shutil.rmtree(scratch)
 
@@ -118,8 +116,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))
 
 

@@ -8,14 +8,13 @@ BM25 and the dense index keep a realistic vocabulary instead of random words.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sinoqa.corpus import read_file
+from sinoqa.corpus import Document, read_file
 
 # Chunks are 192 model tokens with 24 overlapping: about 168 new tokens each, and news English
 # runs about 1.3 tokens per word.
@@ -33,26 +32,21 @@ def estimate_chunks(text: str) -> int:
     return max(1, round(len(text.split()) / _WORDS_PER_CHUNK + 0.5))
 
 
-def real_articles(corpus: Path) -> list[Article]:
-    """The corpus's articles in a fixed order (by file name) with estimated chunk counts."""
-    return [
-        Article(path, estimate_chunks(read_file(path).text)) for path in sorted(corpus.glob("*.md"))
-    ]
+def read_corpus(corpus: Path) -> list[tuple[Path, Document]]:
+    """The corpus's articles in a fixed order (by file name), read once."""
+    return [(path, read_file(path)) for path in sorted(corpus.glob("*.md"))]
 
 
-def make_variants(corpus: Path, target_chunks: int, out_dir: Path, seed: int = 7) -> list[Article]:
-    """Write articles of real sentences shuffled across articles until ``target_chunks``.
+def real_articles(read: Sequence[tuple[Path, Document]]) -> list[Article]:
+    """The articles with their estimated chunk counts."""
+    return [Article(path, estimate_chunks(document.text)) for path, document in read]
 
-    Kept across runs: files already in ``out_dir`` (same seed and corpus) are reused.
-    """
+
+def make_variants(
+    documents: Sequence[Document], target_chunks: int, out_dir: Path, seed: int = 7
+) -> list[Article]:
+    """Write articles of real sentences shuffled across articles until ``target_chunks``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = out_dir / "variants.json"
-    wanted = {"seed": seed, "corpus": str(corpus.resolve()), "target_chunks": target_chunks}
-    if stamp.is_file() and json.loads(stamp.read_text())["params"] == wanted:
-        return [Article(Path(p), n) for p, n in json.loads(stamp.read_text())["articles"]]
-    for old in out_dir.glob("*.md"):
-        old.unlink()
-    documents = [read_file(path) for path in sorted(corpus.glob("*.md"))]
     sentences = [s for d in documents for s in _SENTENCE.split(d.text) if len(s.split()) >= 5]
     lengths = [len(_SENTENCE.split(d.text)) for d in documents]
     rng = random.Random(seed)
@@ -78,11 +72,6 @@ def make_variants(corpus: Path, target_chunks: int, out_dir: Path, seed: int = 7
         article = Article(path, estimate_chunks(body))
         articles.append(article)
         total += article.estimated_chunks
-    stamp.write_text(
-        json.dumps(
-            {"params": wanted, "articles": [[str(a.path), a.estimated_chunks] for a in articles]}
-        )
-    )
     return articles
 
 

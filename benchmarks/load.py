@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     command = " ".join(["python -m benchmarks.load", *(sys.argv[1:] if argv is None else argv)])
-    settings = Settings(corpus={"dir": REPO / "corpus"}, index={"dir": args.work / "index"})
+    settings = Settings().with_paths(corpus=REPO / "corpus", index=args.work / "index")
     pipeline.ingest(settings)
     args.work.mkdir(parents=True, exist_ok=True)
     server = start_server(settings, args.work / "serve.log")

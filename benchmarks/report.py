@@ -12,7 +12,7 @@ def _row(cells: list[object]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def _goal(chunks: int, target: int) -> str:
+def _goal(target: int) -> str:
     goal = GOALS_MS.get(target)
     return f"< {goal:.0f} ms" if goal else "—"
 
@@ -80,7 +80,7 @@ def write(results: dict[str, Any], out: Path) -> None:
                     f"{s['retrieve_p50_ms']:.0f} / {s['retrieve_p95_ms']:.0f} ms",
                     f"{s['answer_p50_ms']:.0f} / {s['answer_p95_ms']:.0f} ms",
                     f"**{s['total_p50_ms']:.0f}** / {s['total_p95_ms']:.0f} ms",
-                    _goal(row["chunks"], row["target_chunks"]),
+                    _goal(row["target_chunks"]),
                     f"{b['p50_ms']:.0f} / {b['p95_ms']:.0f} ms",
                 ]
             )

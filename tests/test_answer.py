@@ -580,7 +580,8 @@ def test_each_period_asked_about_gets_its_best_sentence() -> None:
         Quote(1, 0, 42, "By 2023 the two sides had restarted talks.", "report-2023"),
         Quote(2, 0, 40, "A sentence about something else again.", "other-2021"),
     ]
-    found = Evidence(quotes, np.array([1.0, 0.65, 0.7]), np.eye(3), np.zeros(3, bool), 0.9)
+    words = [frozenset(answerer.lexicon.terms(q.text)) for q in quotes]
+    found = Evidence(quotes, np.array([1.0, 0.65, 0.7]), np.eye(3), np.zeros(3, bool), words, 0.9)
     periods = [frozenset({"outlook-2021", "other-2021"}), frozenset({"report-2023"})]
     assert answerer.select(found, True, periods) == [quotes[0], quotes[1]]
     assert answerer.select(found, True) == [quotes[0]]
@@ -593,6 +594,7 @@ def test_a_comparison_prefers_an_article_it_does_not_quote_yet() -> None:
         Quote(0, 200, 241, "Later it adds the tariffs stayed in place.", "first"),
         Quote(1, 0, 40, "The second article says talks resumed.", "second"),
     ]
-    found = Evidence(quotes, np.array([1.0, 0.92, 0.9]), np.eye(3), np.zeros(3, bool), 0.9)
+    words = [frozenset(answerer.lexicon.terms(q.text)) for q in quotes]
+    found = Evidence(quotes, np.array([1.0, 0.92, 0.9]), np.eye(3), np.zeros(3, bool), words, 0.9)
     assert answerer.select(found, spans_articles=True) == [quotes[0], quotes[2]]
     assert answerer.select(found, spans_articles=False) == [quotes[0], quotes[1]]

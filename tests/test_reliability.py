@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import threading
 import time
@@ -13,7 +12,7 @@ import pytest
 from sinoqa import pipeline
 from sinoqa.index import IndexUnavailable, open_index
 from sinoqa.settings import Settings
-from tests.conftest import CORPUS, free_port, serving
+from tests.conftest import free_port, serving
 from tests.test_index import assert_consistent
 
 QUESTION = "Where did Wang Yi meet Jake Sullivan in September 2023?"
@@ -45,11 +44,8 @@ def test_chroma_server_stopped_mid_session_is_a_clear_error_and_recovers(
 
 
 def test_queries_during_an_ingest_stay_consistent_and_then_see_the_new_article(
-    tmp_path: Path,
+    settings: Settings, corpus_dir: Path
 ) -> None:
-    corpus = tmp_path / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    settings = Settings().with_paths(corpus=corpus, index=tmp_path / "index")
     pipeline.ingest(settings)
     session = pipeline.Pipeline(settings)
     baseline = session.ask(QUESTION)
@@ -59,7 +55,7 @@ def test_queries_during_an_ingest_stay_consistent_and_then_see_the_new_article(
         f"and that shipping lines had booked {n * 40} extra slots for the spring season."
         for n in range(1, 60)
     ]
-    new_article = corpus / "qingdao-berths.md"
+    new_article = corpus_dir / "qingdao-berths.md"
     new_article.write_text(
         "---\ndoc_id: qingdao-berths\ntitle: Qingdao berths reopen\npublisher: Port Wire\n---\n\n"
         + "\n\n".join(paragraphs)

@@ -224,6 +224,7 @@ class Evidence:
     scores: np.ndarray  # one per quote
     vectors: np.ndarray  # sentence embeddings, one row per quote
     typed: np.ndarray  # whether each quote holds a value of the kind asked for (bool)
+    words: list[frozenset[str]]  # each quote's terms, as the lexicon stems them
     confidence: float  # the evidence score compared with the refusal threshold
     groups: tuple[frozenset[str], ...] = ()  # articles the question points at (source_groups)
     particulars: frozenset[str] = frozenset()  # the question's names and years, stemmed
@@ -389,15 +390,16 @@ class ExtractiveAnswerer(Answerer):
         question, passages, context = request.question, request.passages, request.context
         quotes = self.candidates(passages)
         if not quotes:
-            return Evidence([], np.zeros(0), np.zeros((0, 0)), np.zeros(0, dtype=bool), 0.0)
-        scattered = self.scattered(question, quotes, passages)
+            return Evidence([], np.zeros(0), np.zeros((0, 0)), np.zeros(0, dtype=bool), [], 0.0)
+        words = [frozenset(self.lexicon.terms(q.text)) for q in quotes]  # stemmed once
+        scattered = self.scattered(question, quotes, words, passages)
         terms = self.lexicon.terms(_SOURCE_WORDS.sub(" ", question))
         particulars = frozenset(self.lexicon.terms(" ".join(question_names(question))))
-        lexical = np.array([self.lexicon.coverage(terms, q.text) for q in quotes])
+        lexical = np.array([self.lexicon.coverage(terms, w) for w in words])
         if context:  # a follow-up: the earlier question's terms count, but less
             context_terms = self.lexicon.terms(_SOURCE_WORDS.sub(" ", context))
             lexical = 0.7 * lexical + 0.3 * np.array(
-                [self.lexicon.coverage(context_terms, q.text) for q in quotes]
+                [self.lexicon.coverage(context_terms, w) for w in words]
             )
             terms = context_terms
         prior = np.array([1.0 - q.passage / max(len(passages), 1) for q in quotes])
@@ -428,7 +430,7 @@ class ExtractiveAnswerer(Answerer):
                 if 0 <= j < len(quotes) and _adjacent(quotes[i], quotes[j])
             }
             chosen = sorted(keep)
-            quotes = [quotes[i] for i in chosen]
+            quotes, words = [quotes[i] for i in chosen], [words[i] for i in chosen]
             scores, typed = scores[chosen], typed[chosen]
         vectors = self.embed([q.text for q in quotes])
         dense = vectors @ np.asarray(request.query_embedding, dtype=np.float32)
@@ -447,10 +449,14 @@ class ExtractiveAnswerer(Answerer):
         confidence -= _UNKNOWN_NAME_PENALTY * min(len(unknown_names(question, self.lexicon)), 2)
         if scattered:  # names the corpus knows, but never together: not the event asked about
             confidence -= _SCATTERED_PENALTY
-        return Evidence(quotes, scores, vectors, typed, confidence, groups, particulars)
+        return Evidence(quotes, scores, vectors, typed, words, confidence, groups, particulars)
 
     def scattered(
-        self, question: str, quotes: Sequence[Quote], passages: Sequence[NodeWithScore]
+        self,
+        question: str,
+        quotes: Sequence[Quote],
+        words: Sequence[frozenset[str]],
+        passages: Sequence[NodeWithScore],
     ) -> bool:
         """Whether a question that pins one event down by three or more names and dates, two
         of them specific ("Xi Jinping", "Joe Biden", "September", "Malta"), finds its most
@@ -479,18 +485,17 @@ class ExtractiveAnswerer(Answerer):
             return False
         anchor = min(rare, key=lambda name: name[0])
         others = [stems for _, stems in names if stems != anchor[1]]
-        words = [
-            frozenset(self.lexicon.terms(q.text))
-            | {str(year) for year in publication_years(passages[q.passage].node.metadata)}
-            for q in quotes
+        said = [
+            terms | {str(year) for year in publication_years(passages[q.passage].node.metadata)}
+            for q, terms in zip(quotes, words, strict=True)
         ]
         together = []
         for i, quote in enumerate(quotes):
-            if not anchor[1] & words[i]:
+            if not anchor[1] & said[i]:
                 continue
-            window = words[i].union(
+            window = said[i].union(
                 *(
-                    words[j]
+                    said[j]
                     for j in (i - 1, i + 1)
                     if 0 <= j < len(quotes) and _adjacent(quote, quotes[j])
                 )
@@ -505,11 +510,10 @@ class ExtractiveAnswerer(Answerer):
         the question the best one lacks); the best sentence of each group of articles the
         question asks about together ("in 2021 and in 2023"); then maximal marginal relevance
         over the rest: good sentences that do not repeat each other."""
-        quotes, scores, vectors = found.quotes, found.scores, found.vectors
+        quotes, scores, vectors, words = found.quotes, found.scores, found.vectors, found.words
         top = int(np.argmax(scores))
         best = float(scores[top])
         chosen = [top]
-        words = [frozenset(self.lexicon.terms(q.text)) for q in quotes]
         # The question's names and years that tell events apart ("Vienna", "September");
         # those nearly every passage uses ("US", "China") do not.
         names = frozenset(t for t in found.particulars if self.lexicon.share(t) < _COMMON)

@@ -311,17 +311,13 @@ def eval_command(
 
     settings = Settings()
     with contextlib.ExitStack() as cleanup:
-        if corpus is not None or index is not None:
-            temporary = None
-            if corpus is not None and index is None:
-                temporary = cleanup.enter_context(
-                    tempfile.TemporaryDirectory(
-                        prefix="sinoqa-eval-index-", ignore_cleanup_errors=True
-                    )
-                )
-            settings = settings.with_paths(
-                corpus=corpus, index=index or (Path(temporary) if temporary else None)
+        if corpus is not None and index is None:  # removed when the run ends
+            temporary = tempfile.TemporaryDirectory(
+                prefix="sinoqa-eval-index-", ignore_cleanup_errors=True
             )
+            index = Path(cleanup.enter_context(temporary))
+        if corpus is not None or index is not None:
+            settings = settings.with_paths(corpus=corpus, index=index)
         _evaluate(settings, questions, mode, compare, out, check, thresholds, limit)
 
 

@@ -162,7 +162,7 @@ def reachable(settings: Settings) -> Iterator[None]:
     """
     try:
         yield
-    except (IndexNotFound, IndexUnavailable):
+    except IndexUnavailable:  # IndexNotFound included: already clear
         raise
     except Exception as exc:
         import httpx

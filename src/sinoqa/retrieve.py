@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.retrievers import BaseRetriever
@@ -171,15 +171,16 @@ class Lexicon:
         """The share of chunks that use ``term``."""
         return self._doc_freq.get(term, 0) / self._docs
 
-    def coverage(self, query_terms: Sequence[str], text: str) -> float:
-        """IDF-weighted share of the query's terms that occur in ``text``."""
+    def coverage(self, query_terms: Sequence[str], text: str | Collection[str]) -> float:
+        """IDF-weighted share of the query's terms that occur in ``text`` (a text, or the
+        terms of one already computed)."""
         # In a fixed order: float sums differ in the last bit with set order, and that decides
         # ties between copies of a sentence (and so which article is cited) from run to run.
         unique = sorted(set(query_terms))
         total = sum(self.idf(t) for t in unique)
         if not total:
             return 0.0
-        present = set(self.terms(text))
+        present = set(self.terms(text)) if isinstance(text, str) else text
         return sum(self.idf(t) for t in unique if t in present) / total
 
 
@@ -191,6 +192,7 @@ class CorpusView:
     records: dict[str, DocRecord]
     nodes: list[TextNode]
     publishers: list[str] = field(default_factory=list)
+    _masks: dict[Filters, list[int]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, index: ChromaIndex) -> CorpusView:
@@ -221,6 +223,16 @@ class CorpusView:
         if not self.nodes:
             return None
         return BM25Retriever.from_defaults(nodes=list(self.nodes), similarity_top_k=10)
+
+    def bm25_mask(self, filters: Filters) -> list[int]:
+        """Which BM25 entries ``filters`` lets through; kept per filter for this version (an
+        outlet named in a question asks for the same mask again and again)."""
+        if filters not in self._masks:
+            if len(self._masks) >= 64:  # user filters vary; a server must not grow forever
+                self._masks.clear()
+            corpus = self.bm25.corpus if self.bm25 is not None else []
+            self._masks[filters] = [int(filters.matches(entry)) for entry in corpus]
+        return self._masks[filters]
 
     @cached_property
     def _sources(self) -> list[tuple[str, str | None]]:
@@ -255,38 +267,44 @@ class CorpusView:
         return tuple(resolved)
 
 
-def source_aliases(publisher: str | None, author: str | None) -> set[str]:
-    """How a question may name an article's source: the outlet (and its initialism), the
-    author (and the parts of their name)."""
+@lru_cache(maxsize=4096)
+def source_aliases(publisher: str | None, author: str | None) -> frozenset[str]:
+    """How a question may name an article's source in words: the outlet, the author and the
+    parts of their name (casefolded). Its initialism is matched apart, case-sensitively."""
     aliases: set[str] = set()
     for part in re.split(r",\s*|\s+via\s+", publisher or ""):
         part = re.sub(r"^(?:the|via)\s+", "", part.strip(), flags=re.I)
         if len(part) > 2:
             aliases.add(part.casefold())
-    if publisher and len(initialism(publisher)) > 1:
-        aliases.add(initialism(publisher).casefold())
     if author:
         aliases.add(author.casefold())
         aliases.update(word.casefold() for word in author.split() if len(word) > 3)
-    return aliases
+    return frozenset(aliases)
+
+
+@lru_cache(maxsize=256)
+def _question_words(question: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The question's words with punctuation squeezed out ("E-IR" -> "EIR", "FT's" -> "FT"),
+    and, upper-cased, those that cannot be ordinary words ("scmp", "e-ir")."""
+    tokens = [(w, re.sub(r"[^A-Za-z0-9]", "", re.sub(r"['’]s$", "", w))) for w in question.split()]
+    squeezed = frozenset(bare for _, bare in tokens)
+    spelled = frozenset(bare.upper() for word, bare in tokens if len(bare) > 3 or "-" in word)
+    return squeezed, spelled
 
 
 def names_source(question: str, publisher: str | None, author: str | None) -> bool:
     """Whether the question names this outlet or author ("according to the FT", "SCMP")."""
-    # "E-IR" -> "EIR", "FT's" -> "FT"
-    tokens = [(w, re.sub(r"[^A-Za-z0-9]", "", re.sub(r"['’]s$", "", w))) for w in question.split()]
-    squeezed = {bare for _, bare in tokens}
+    squeezed, spelled = _question_words(question)
     # An initialism counts in capitals ("TIT" is The Islamabad Telegraph, "tit for tat" is not)
     # or, when it cannot be a word, in any case ("scmp", "e-ir").
     short = initialism(publisher) if publisher else ""
-    spelled = {bare.upper() for word, bare in tokens if len(bare) > 3 or "-" in word}
     if len(short) > 1 and (short in squeezed or short in spelled):
         return True
     folded = question.casefold()
     words = {w.casefold() for w in squeezed}
     return any(
         alias in words or (" " in alias and re.search(rf"\b{re.escape(alias)}\b", folded))
-        for alias in source_aliases(publisher, author) - {short.casefold()}
+        for alias in source_aliases(publisher, author)
     )
 
 
@@ -381,14 +399,14 @@ class HybridRetriever(BaseRetriever):
         if not self._view.nodes:
             return []
         ranked = self._ranked(query_bundle, self._filters)
-        cap, top_k = self._settings.max_chunks_per_doc, self._settings.top_k
-        kept = cap_per_document(ranked, cap, top_k)
-        if self._filters.publishers:  # the user chose the outlets already
-            return kept
         question = query_bundle.query_str
-        named = self._view.named_publishers(question)
+        # The user chose the outlets already, or the question names some.
+        named = () if self._filters.publishers else self._view.named_publishers(question)
         if named:
             return self._named_first(query_bundle, ranked, named)
+        kept = cap_per_document(ranked, self._settings.max_chunks_per_doc, self._settings.top_k)
+        if self._filters.publishers:
+            return kept
         years = referenced_years(question)
         if not years:
             return kept
@@ -463,7 +481,7 @@ class HybridRetriever(BaseRetriever):
         retriever = copy.copy(base)
         retriever.similarity_top_k = min(self._settings.candidates, len(self._view.nodes))
         if filters.active:
-            mask = [int(filters.matches(entry)) for entry in base.corpus]
+            mask = self._view.bm25_mask(filters)
             if not any(mask):
                 return []
             retriever.corpus_weight_mask = mask
