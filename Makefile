@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run ask test lint browser eval-rtqa bench load clean-index
+.PHONY: run ask test lint browser docs fit eval-rtqa bench load clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,16 @@ test: $(VENV)/.dev-installed browser
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix src app tests benchmarks
 	$(BIN)/ruff format src app tests benchmarks
+
+## docs: regenerate the generated docs (the settings table in docs/configuration.md)
+docs: $(VENV)/.runtime-installed
+	{ sed '/^<!-- generated/q' docs/configuration.md; $(BIN)/sinoqa settings; } > docs/configuration.md.new
+	mv docs/configuration.md.new docs/configuration.md
+
+## fit: re-fit the answer's sentence scorer (rtqa-train + the seed tuning questions; ~10 min)
+RTQA_TRAIN ?= ../shared/rtqa-train
+fit: $(VENV)/.runtime-installed
+	$(BIN)/python -m sinoqa.fit --rtqa-train $(RTQA_TRAIN)
 
 ## eval-rtqa: the external news set (2,354 articles; indexing takes 15-20 min the first time)
 RTQA ?= ../shared/rtqa-dev

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_sinoqa
 
 SINOQA = [sys.executable, "-m", "sinoqa.cli"]
@@ -78,6 +80,13 @@ def test_ask_prints_answer_sources_and_json(tmp_path: Path, corpus_dir: Path) ->
     answer = json.loads(as_json.stdout)
     assert answer["refused"] is True and answer["citations"] == []
     assert answer["nearest_sources"] and set(answer["timings_ms"]) >= {"retrieve", "total"}
+    # Why it was refused: the parts the evidence score sums, in the JSON and on the screen.
+    parts = answer["confidence_parts"]
+    assert parts["unknown_names"] < 0  # "FIFA" is in no article
+    assert answer["confidence"] == pytest.approx(sum(parts.values()), abs=1e-3)
+    refused = run("ask", "Who won the 2022 FIFA World Cup?", "--index", index)
+    assert "below the refusal threshold" in refused.stdout
+    assert "unknown names" in " ".join(refused.stdout.split())
 
     questions = tmp_path / "questions.txt"
     questions.write_text(

@@ -13,15 +13,18 @@ from sinoqa.evals import (
     EvalQuestion,
     InvalidQuestionFile,
     QuestionResult,
+    UnavailableConfiguration,
     aggregate,
     best_threshold,
     check_thresholds,
+    configure,
     fact_present,
     load_questions,
     refusal_tradeoff,
     score_question,
 )
 from sinoqa.schema import Answer, AnswerSentence, Citation
+from sinoqa.settings import Settings
 from tests.conftest import REPO, run_sinoqa
 
 QUESTIONS = [
@@ -72,9 +75,15 @@ def test_question_files_are_validated(tmp_path: Path) -> None:
         load_questions(missing)
 
 
-def test_default_question_set_follows_the_schema_and_covers_the_corpus() -> None:
-    questions = load_questions(REPO / "evals" / "questions.jsonl")
-    assert len(questions) >= 80
+@pytest.mark.parametrize(("name", "at_least"), [("questions", 80), ("holdout", 40)])
+def test_seed_question_sets_follow_the_schema_and_cover_the_corpus(
+    name: str, at_least: int
+) -> None:
+    questions = load_questions(REPO / "evals" / f"{name}.jsonl")
+    assert len(questions) >= at_least
+    # The holdout set is tagged as such (the fitting script refuses it) and repeats no id.
+    holdout = [q for q in questions if "holdout" in q.tags]
+    assert len(holdout) == (len(questions) if name == "holdout" else 0)
     doc_ids = {p.stem for p in (REPO / "corpus").glob("*.md")}
     covered = {d for q in questions for d in q.expected_docs}
     assert covered == doc_ids
@@ -82,7 +91,7 @@ def test_default_question_set_follows_the_schema_and_covers_the_corpus() -> None
     for tag in ("single", "multi", "temporal", "unanswerable", "adversarial"):
         assert tag in tags, tag
     hard = [q for q in questions if {"unanswerable", "adversarial"} & set(q.tags)]
-    assert len(hard) >= 15
+    assert len(hard) >= 12
     # Facts must survive cleaning: a fact only in a photo caption or byline is not answerable.
     texts = {}
     for doc_id in doc_ids:
@@ -267,3 +276,54 @@ def test_unknown_configuration_is_a_clear_error(tmp_path: Path) -> None:
         "eval", "--questions", str(questions), "--compare", "llm", "--index", str(tmp_path / "i")
     )
     assert result.returncode == 2 and "llm needs SINOQA_ANSWER__BACKEND" in result.stderr
+
+
+def test_question_sets_are_scored_apart_and_checked_against_their_own_thresholds(
+    tmp_path: Path, corpus_dir: Path
+) -> None:
+    first = write_questions(tmp_path / "tuning.jsonl", QUESTIONS[:2])
+    second = write_questions(
+        tmp_path / "holdout.jsonl", [{**q, "id": f"h-{q['id']}"} for q in QUESTIONS]
+    )
+    limits = tmp_path / "limits.toml"
+    limits.write_text("[thresholds]\nhit_at_5 = 0.5\n[thresholds.holdout]\nhit_at_5 = 1.01\n")
+    out = tmp_path / "out"
+    result = run_sinoqa(
+        "eval",
+        "--questions",
+        str(first),
+        "--questions",
+        str(second),
+        "--corpus",
+        str(corpus_dir),
+        "--index",
+        str(tmp_path / "index"),
+        "--compare",
+        "hybrid,answer.keep_ratio=0.9",
+        "--out",
+        str(out),
+        "--check",
+        "--thresholds",
+        str(limits),
+    )
+    assert result.returncode == 1, result.stderr
+    assert "holdout.hit_at_5 = 1.000 is below the minimum 1.010" in result.stderr
+    assert "threshold: hit_at_5" not in result.stderr  # the first set's floor is met
+    data = json.loads((out / "results.json").read_text())
+    names = [c["name"] for c in data["configurations"]]
+    assert names == ["hybrid", "answer.keep_ratio=0.9"]
+    hybrid = data["configurations"][0]
+    assert {s: v["questions"] for s, v in hybrid["sets"].items()} == {"tuning": 2, "holdout": 3}
+    assert hybrid["summary"]["questions"] == 5
+    assert all("confidence_parts" in r for r in hybrid["results"])
+    report = (out / "report.md").read_text()
+    assert "## Question sets" in report and "| hybrid | holdout | 3 |" in report
+
+
+def test_a_configuration_can_set_any_setting() -> None:
+    settings = configure(Settings(), "answer.keep_ratio=0.7;retrieval.top_k=9")
+    assert settings.answer.keep_ratio == 0.7 and settings.retrieval.top_k == 9
+    with pytest.raises(UnavailableConfiguration, match=r"unknown setting 'answer\.nope'"):
+        configure(Settings(), "answer.nope=1")
+    with pytest.raises(UnavailableConfiguration, match="top_k"):
+        configure(Settings(), "retrieval.top_k=0")

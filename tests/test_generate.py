@@ -73,7 +73,7 @@ def scripted(seeded: Settings) -> Iterator[ScriptedLLM]:
     p.view()
     llm = ScriptedLLM(prompts=[])
     answer_settings = seeded.answer.model_copy(update={"backend": "openai"})
-    p._generative["openai"] = GenerativeAnswerer(answer_settings, llm, p._extractive)  # type: ignore[arg-type]
+    p._generative["openai"] = GenerativeAnswerer(answer_settings, llm, p.answerer("extractive")[0])  # type: ignore[arg-type]
     yield llm
     p._generative.clear()
 
@@ -135,7 +135,7 @@ def test_unverified_sentences_can_be_dropped(seeded: Settings) -> None:
     p._generative["openai"] = GenerativeAnswerer(
         strict.answer.model_copy(update={"backend": "openai"}),
         llm,
-        p._extractive,  # type: ignore[arg-type]
+        p.answerer("extractive")[0],  # type: ignore[arg-type]
     )
     answer = p.ask(QUESTION, backend="openai")
     assert [s.text for s in answer.sentences] == [

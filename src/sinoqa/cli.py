@@ -122,6 +122,17 @@ def _print_ingest_report(report: IngestReport) -> None:
     )
 
 
+@app.command("settings")
+def settings_command() -> None:
+    """List every setting: its environment variable, default and meaning (Markdown).
+
+    `make docs` writes this table to docs/configuration.md.
+    """
+    from sinoqa.settings import settings_table
+
+    print(settings_table(), end="")
+
+
 @app.command()
 def status(
     corpus: CorpusOption = None,
@@ -254,15 +265,20 @@ def serve(
     launch(settings)
 
 
-DEFAULT_QUESTIONS = Path("evals/questions.jsonl")
+DEFAULT_QUESTIONS = [Path("evals/questions.jsonl"), Path("evals/holdout.jsonl")]
 DEFAULT_THRESHOLDS = Path("evals/thresholds.toml")
 
 
 @app.command("eval")
 def eval_command(
     questions: Annotated[
-        Path, typer.Option("--questions", help="Question file (JSON Lines, the eval schema).")
-    ] = DEFAULT_QUESTIONS,
+        list[Path] | None,
+        typer.Option(
+            "--questions",
+            help="Question file (JSON Lines, the eval schema); repeat for several sets, each "
+            "scored apart too. Default: evals/questions.jsonl and evals/holdout.jsonl.",
+        ),
+    ] = None,
     corpus: Annotated[
         Path | None,
         typer.Option(
@@ -280,7 +296,8 @@ def eval_command(
         typer.Option(
             "--compare",
             help="Comma-separated configurations run side by side: hybrid, dense, bm25, "
-            "hybrid-rrf, hybrid-w0.3, hybrid-w0.7, hybrid+rerank, llm.",
+            "hybrid-rrf, hybrid-w0.3, hybrid-w0.7, hybrid+rerank, llm, or settings such as "
+            "'retrieval.article_support=0.3' ('a=1;b=2' sets two).",
         ),
     ] = None,
     out: Annotated[
@@ -318,12 +335,21 @@ def eval_command(
             index = Path(cleanup.enter_context(temporary))
         if corpus is not None or index is not None:
             settings = settings.with_paths(corpus=corpus, index=index)
-        _evaluate(settings, questions, mode, compare, out, check, thresholds, limit)
+        _evaluate(
+            settings,
+            questions or [path for path in DEFAULT_QUESTIONS if path.exists()] or DEFAULT_QUESTIONS,
+            mode,
+            compare,
+            out,
+            check,
+            thresholds,
+            limit,
+        )
 
 
 def _evaluate(
     settings: Settings,
-    questions: Path,
+    questions: list[Path],
     mode: str | None,
     compare: str | None,
     out: Path,
@@ -339,7 +365,7 @@ def _evaluate(
         settings = Settings.model_validate(
             {**settings.model_dump(), "answer": {**settings.answer.model_dump(), "backend": mode}}
         )
-    items = evals.load_questions(questions)[:limit]
+    items = {name: qs[:limit] for name, qs in evals.question_sets(questions).items()}
     names = [n.strip() for n in (compare or "hybrid").split(",") if n.strip()]
     configured = [(name, evals.configure(settings, name)) for name in names]
 
@@ -360,7 +386,7 @@ def _evaluate(
             transient=True,
             disable=not err_console.is_terminal,
         ) as bar:
-            task = bar.add_task(name, total=len(items))
+            task = bar.add_task(name, total=sum(len(qs) for qs in items.values()))
 
             def advance(done: int, total: int, task: TaskID = task) -> None:
                 bar.update(task, completed=done, total=total)
@@ -375,19 +401,22 @@ def _evaluate(
         threshold=settings.answer.refusal_threshold,
         command="sinoqa " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
-    table = Table("config", *[evals.SHORT_LABELS[m] for m in evals.METRICS], "p50 ms")
+    table = Table("config", "set", *[evals.SHORT_LABELS[m] for m in evals.METRICS], "p50 ms")
     for run in runs:
-        table.add_row(
-            run.name,
-            *[evals._fmt(run.summary[m]) for m in evals.METRICS],
-            evals._fmt(run.summary["total_ms_p50"]),
-        )
+        for set_name, summary in run.sets.items():
+            table.add_row(
+                run.name,
+                set_name,
+                *[evals._fmt(summary[m]) for m in evals.METRICS],
+                evals._fmt(summary["total_ms_p50"]),
+            )
     (console if console.is_terminal else Console(width=160)).print(table)
     console.print(
         f"Report: {paths['report']}  Results: {paths['results']}  Chart: {paths['chart']}"
     )
     if check:
-        failures = evals.check_thresholds(runs[0].summary, thresholds)
+        first_set = next(iter(runs[0].sets.values()))
+        failures = evals.check_thresholds(first_set, thresholds, runs[0].sets)
         for failure in failures:
             err_console.print(f"[red]threshold:[/red] {failure}")
         if failures:
@@ -408,6 +437,17 @@ def print_answer(answer: Answer) -> None:
         console.print("\n[bold]Sources[/bold]")
         for c in answer.citations:
             _print_source(f"[{c.n}]", c, c.quote)
+    if answer.refused and answer.confidence_parts:
+        parts = ", ".join(
+            f"{name.replace('_', ' ')} {value:+.2f}"
+            for name, value in answer.confidence_parts.items()
+            if value
+        )
+        console.print(
+            f"[dim]Evidence score {answer.confidence:.2f}, below the refusal threshold: "
+            f"{parts}.[/dim]",
+            highlight=False,
+        )
     if answer.nearest_sources:
         console.print("\n[bold]Nearest sources[/bold] (they do not answer the question)")
         for i, source in enumerate(answer.nearest_sources, start=1):

@@ -90,7 +90,10 @@ class UnavailableConfiguration(ValueError):
 
 
 def configure(settings: Settings, name: str) -> Settings:
-    """``settings`` with the named configuration's overrides applied."""
+    """``settings`` with the named configuration's overrides applied. A name of the form
+    ``stage.field=value[;stage.field=value]`` ("answer.keep_ratio=0.7") sets those fields."""
+    if "=" in name:
+        return _override(settings, name)
     if name not in CONFIGURATIONS:
         raise UnavailableConfiguration(
             f"unknown configuration {name!r}; known: {', '.join(CONFIGURATIONS)}"
@@ -112,6 +115,23 @@ def configure(settings: Settings, name: str) -> Settings:
             values["backend"] = settings.answer.backend
         update[stage] = getattr(settings, stage).model_copy(update=values)
     return settings.model_copy(update=update)
+
+
+def _override(settings: Settings, name: str) -> Settings:
+    data = settings.model_dump()
+    for assignment in name.split(";"):
+        key, _, value = assignment.partition("=")
+        stage, _, field_name = key.strip().partition(".")
+        if stage not in data or not isinstance(data[stage], dict) or field_name not in data[stage]:
+            raise UnavailableConfiguration(
+                f"unknown setting {key.strip()!r} in configuration {name!r}; "
+                "write stage.field=value, e.g. answer.keep_ratio=0.7"
+            )
+        data[stage][field_name] = value.strip()
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise UnavailableConfiguration(f"configuration {name!r}: {exc}") from exc
 
 
 # -- scoring -------------------------------------------------------------------------------
@@ -150,6 +170,8 @@ class QuestionResult:
     missing_facts: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    confidence_parts: dict[str, float] = field(default_factory=dict)
+    question_set: str = ""
 
 
 def score_question(
@@ -172,6 +194,7 @@ def score_question(
         cited_docs=[c.doc_id for c in answer.citations],
         timings_ms=dict(answer.timings_ms),
         notices=list(answer.notices),
+        confidence_parts=dict(answer.confidence_parts),
     )
     if question.answerable and question.expected_docs:
         expected = list(question.expected_docs)
@@ -330,15 +353,33 @@ class ConfigurationRun:
     tags: dict[str, dict[str, Any]]
     results: list[QuestionResult]
     seconds: float
+    sets: dict[str, dict[str, Any]] = field(default_factory=dict)  # summary per question set
+
+
+def question_sets(paths: Sequence[Path]) -> dict[str, list[EvalQuestion]]:
+    """The questions of each file, named by the file's stem ("questions", "holdout")."""
+    sets: dict[str, list[EvalQuestion]] = {}
+    for path in paths:
+        name = path.stem
+        while name in sets:  # two files of the same name: keep both apart
+            name += "'"
+        sets[name] = load_questions(path)
+    ids = [q.id for questions in sets.values() for q in questions]
+    if len(ids) != len(set(ids)):
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        raise InvalidQuestionFile(f"question ids repeat across files: {', '.join(repeated[:5])}")
+    return sets
 
 
 def run_configuration(
     name: str,
     settings: Settings,
-    questions: Sequence[EvalQuestion],
+    questions: Sequence[EvalQuestion] | Mapping[str, Sequence[EvalQuestion]],
     progress: Callable[[int, int], None] | None = None,
 ) -> ConfigurationRun:
-    """Answer every question with ``settings``; the pipeline does all the work."""
+    """Answer every question with ``settings``; the pipeline does all the work.
+
+    ``questions`` is one list, or lists by question-set name, each summarised apart too."""
     from llama_index.core.schema import QueryBundle
 
     from sinoqa.pipeline import get_pipeline
@@ -349,20 +390,28 @@ def run_configuration(
         update={"top_k": RANKING_DEPTH, "max_chunks_per_doc": 1}
     )
     retriever = engine.retriever(None, ranking)
+    sets = questions if isinstance(questions, Mapping) else {"questions": questions}
+    items = [(set_name, q) for set_name, qs in sets.items() for q in qs]
     results = []
-    for done, question in enumerate(questions, start=1):
+    for done, (set_name, question) in enumerate(items, start=1):
         retrieved = retriever.retrieve(QueryBundle(question.question))
         answer = engine.ask(question.question)
         docs = [str(item.node.metadata["doc_id"]) for item in retrieved]
-        results.append(score_question(question, docs, answer))
+        result = score_question(question, docs, answer)
+        result.question_set = set_name
+        results.append(result)
         if progress:
-            progress(done, len(questions))
+            progress(done, len(items))
     return ConfigurationRun(
         name=name,
         summary=aggregate(results),
         tags=by_tag(results),
         results=results,
         seconds=time.perf_counter() - started,
+        sets={
+            set_name: aggregate([r for r in results if r.question_set == set_name])
+            for set_name in sets
+        },
     )
 
 
@@ -377,13 +426,32 @@ class ThresholdFailure:
 
     def __str__(self) -> str:
         shown = "n/a" if self.value is None else f"{self.value:.3f}"
-        relation = "above the maximum" if self.metric in LOWER_IS_BETTER else "below the minimum"
+        lower_is_better = self.metric.rsplit(".", 1)[-1] in LOWER_IS_BETTER
+        relation = "above the maximum" if lower_is_better else "below the minimum"
         return f"{self.metric} = {shown} is {relation} {self.limit:.3f}"
 
 
-def check_thresholds(summary: Mapping[str, Any], path: Path) -> list[ThresholdFailure]:
-    """Compare aggregate scores with the limits in ``path`` (TOML, table [thresholds])."""
+def check_thresholds(
+    summary: Mapping[str, Any], path: Path, sets: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[ThresholdFailure]:
+    """Compare aggregate scores with the limits in ``path`` (TOML): the keys of table
+    [thresholds] hold for ``summary``, those of a sub-table [thresholds.NAME] for question set
+    NAME (its summary in ``sets``; a set not run is not checked)."""
     limits = tomllib.loads(path.read_text(encoding="utf-8")).get("thresholds", {})
+    failures = []
+    for metric, limit in limits.items():
+        if isinstance(limit, dict):
+            if sets is not None and metric in sets:
+                failures += [
+                    ThresholdFailure(f"{metric}.{f.metric}", f.value, f.limit)
+                    for f in _failures(sets[metric], limit)
+                ]
+            continue
+        failures += _failures(summary, {metric: limit})
+    return failures
+
+
+def _failures(summary: Mapping[str, Any], limits: Mapping[str, float]) -> list[ThresholdFailure]:
     failures = []
     for metric, limit in limits.items():
         value = summary.get(metric)
@@ -417,7 +485,7 @@ def write_reports(
     runs: Sequence[ConfigurationRun],
     out: Path,
     *,
-    questions_path: Path,
+    questions_path: Path | Sequence[Path],
     corpus: Path,
     threshold: float,
     command: str,
@@ -425,12 +493,17 @@ def write_reports(
     """report.md, results.json and metrics.png under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     first = runs[0]
-    tradeoff = refusal_tradeoff(first.results)
+    # Calibrated on the first question set alone: a holdout set must not choose the threshold.
+    calibration_set = next(iter(first.sets), "")
+    tradeoff = refusal_tradeoff(
+        [r for r in first.results if r.question_set == calibration_set] or first.results
+    )
     suggested = best_threshold(tradeoff)
+    paths = [questions_path] if isinstance(questions_path, Path) else list(questions_path)
     lines = [
         "# sinoqa eval report",
         "",
-        f"- questions: `{questions_path}` ({first.summary['questions']}: "
+        f"- questions: {', '.join(f'`{p}`' for p in paths)} ({first.summary['questions']}: "
         f"{first.summary['answerable']} answerable, {first.summary['unanswerable']} not)",
         f"- corpus: `{corpus}`",
         f"- command: `{command}`",
@@ -452,6 +525,17 @@ def write_reports(
             for r in runs
         ],
     )
+    if len(first.sets) > 1:
+        lines += ["", "## Question sets", ""]
+        lines += ["Each set apart (a holdout set is never tuned on):", ""]
+        lines += _table(
+            ["configuration", "set", "n", *METRICS],
+            [
+                [r.name, set_name, summary["questions"], *(summary[m] for m in METRICS)]
+                for r in runs
+                for set_name, summary in r.sets.items()
+            ],
+        )
     lines += ["", "Latency per stage (ms), first configuration:", ""]
     lines += _table(
         ["stage", "p50", "p95"],
@@ -467,7 +551,9 @@ def write_reports(
     )
     lines += [
         "",
-        f"## Refusal threshold trade-off ({first.name})",
+        f"## Refusal threshold trade-off ({first.name}"
+        + (f", question set {calibration_set}" if len(first.sets) > 1 else "")
+        + ")",
         "",
         "Each answer records its evidence score, so this shows what refusal accuracy and the",
         "false-refusal rate would have been at other thresholds. Suggested (best refusal",
@@ -496,6 +582,9 @@ def write_reports(
             f"- refused: {result.refused} (evidence {result.confidence:.3f}); cited: "
             f"{', '.join(result.cited_docs) or '–'}"
         )
+        if result.confidence_parts:
+            parts = ", ".join(f"{k} {v:+.3f}" for k, v in result.confidence_parts.items() if v)
+            lines.append(f"- evidence parts: {parts or 'all zero'}")
         if result.missing_facts:
             lines.append(f"- missing facts: {', '.join(result.missing_facts)}")
         lines.append(f"- answer: {result.answer[:400]}")
@@ -506,7 +595,7 @@ def write_reports(
     results_path.write_text(
         json.dumps(
             {
-                "questions": str(questions_path),
+                "questions": [str(p) for p in paths],
                 "corpus": str(corpus),
                 "command": command,
                 "refusal_threshold": threshold,
@@ -516,6 +605,7 @@ def write_reports(
                     {
                         "name": r.name,
                         "summary": r.summary,
+                        "sets": r.sets,
                         "tags": r.tags,
                         "seconds": r.seconds,
                         "results": [asdict(q) for q in r.results],

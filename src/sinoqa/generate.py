@@ -157,7 +157,9 @@ class GenerativeAnswerer(Answerer):
     def messages(self, question: str, passages: Sequence[NodeWithScore]) -> list[object]:
         from llama_index.core.llms import ChatMessage
 
-        system = SYSTEM_PROMPT.format(max_sentences=self.settings.max_sentences, refusal=REFUSAL)
+        system = SYSTEM_PROMPT.format(
+            max_sentences=self.extractive.selector.selection.max_sentences, refusal=REFUSAL
+        )
         user = f"Passages:\n\n{format_passages(passages)}\n\nQuestion: {question}"
         return [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
 
@@ -196,7 +198,9 @@ class GenerativeAnswerer(Answerer):
         if not generated:
             return self._fall_back(fallback, f"the {self.mode} LLM returned an empty answer")
         if _REFUSAL_HINT.search(generated) and not _CITATION.search(generated):
-            return self.refusal(question, passages, fallback.confidence)
+            return self.refusal(
+                question, passages, fallback.confidence, parts=fallback.confidence_parts
+            )
         return self.verify(question, passages, generated, fallback)
 
     def verify(
@@ -241,7 +245,9 @@ class GenerativeAnswerer(Answerer):
                 notices.append(
                     f"Dropped {dropped} generated sentence(s) the sources do not support."
                 )
-        return self.cited_answer(question, passages, checked, fallback.confidence, notices)
+        return self.cited_answer(
+            question, passages, checked, fallback.confidence, notices, fallback.confidence_parts
+        )
 
     def _best_support(self, sentence: str, quotes: Sequence[Quote]) -> tuple[Quote | None, bool]:
         """The passage sentence closest to ``sentence``, and whether it supports it."""

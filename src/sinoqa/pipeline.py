@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from sinoqa import index
 from sinoqa.index import IndexStatus, IngestReport, ProgressCallback
+from sinoqa.question import analyse
 from sinoqa.retrieve import Filters
 from sinoqa.schema import Answer
 from sinoqa.settings import RetrievalSettings, Settings
@@ -32,11 +33,6 @@ class InvalidQuestion(ValueError):
     """The question cannot be asked as given; the message says why."""
 
 
-_FOLLOW_UP = re.compile(
-    r"^\s*(?:and|but|also|so|then|what about|how about)\b"
-    r"|\b(?:it|its|they|them|their|this|that|these|those|he|she|him|his|her)\b",
-    re.IGNORECASE,
-)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -133,10 +129,7 @@ def condense(question: str, history: Sequence[Answer]) -> str:
     if not history:
         return question
     previous = history[-1].retrieval_query or history[-1].question
-    words = re.findall(r"\w+", question)
-    if _FOLLOW_UP.search(question) or len(words) <= 4:
-        return f"{question} {previous}"
-    return question
+    return f"{question} {previous}" if analyse(question).follow_up else question
 
 
 class Pipeline:
@@ -159,7 +152,6 @@ class Pipeline:
 
     def view(self) -> CorpusView:
         """The served corpus; reloaded when an ingest (here or elsewhere) changed it."""
-        from sinoqa.answer import ExtractiveAnswerer
         from sinoqa.retrieve import CorpusView
 
         with self._lock, index.reachable(self.settings):
@@ -171,9 +163,7 @@ class Pipeline:
                 self._checked_at = now
                 if self._view is None or self._index.version() != self._view.version:
                     self._view = CorpusView.load(self._index)
-                    self._extractive = ExtractiveAnswerer(
-                        self.settings.answer, self.embed_model, self._view.lexicon
-                    )
+                    self._extractive = None  # built on first use, over the new lexicon
                     self._generative.clear()
             return self._view
 
@@ -214,6 +204,7 @@ class Pipeline:
             embed_model=self.embed_model,
             question=text,
             on_token=on_token,
+            analysis=self.view().analyse(text),
         )
         query = self.condense(text, history, answerer)
         if query != text:  # a follow-up: keep to what the previous answer was about
@@ -258,11 +249,16 @@ class Pipeline:
 
     def answerer(self, backend: str) -> tuple[Answerer, list[str]]:
         """The answerer for ``backend``; the extractive one, with a notice, if it cannot load."""
+        from sinoqa.answer import ExtractiveAnswerer
         from sinoqa.generate import GenerativeAnswerer, LLMUnavailable, make_llm
 
-        self.view()
-        extractive = self._extractive
-        assert extractive is not None
+        view = self.view()
+        with self._lock:
+            if self._extractive is None:
+                self._extractive = ExtractiveAnswerer(
+                    self.settings.answer, self.embed_model, view.lexicon
+                )
+            extractive = self._extractive
         if backend == "extractive":
             return extractive, []
         with self._lock:

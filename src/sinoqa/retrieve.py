@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.retrievers import BaseRetriever
@@ -23,6 +23,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from sinoqa.chunking import published_bounds
 from sinoqa.index import ChromaIndex, DocRecord
+from sinoqa.question import QuestionAnalysis, analyse, initialism
 from sinoqa.settings import RetrievalSettings
 
 if TYPE_CHECKING:
@@ -33,20 +34,6 @@ if TYPE_CHECKING:
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _TOKEN = re.compile(r"(?u)\b\w\w+\b|\$?\d[\d,.]*")
 _LETTER_HYPHEN = re.compile(r"\b([A-Z])-(?=[A-Z]+\b)")
-# A year followed by a word for an article (one word, such as the outlet, may come between).
-_ARTICLE_WORD = (
-    r"(?:reports?|articles?|pieces?|columns?|analys[ie]s|assessments?|outlooks?|"
-    r"commentar(?:y|ies)|op-eds?|stor(?:y|ies)|coverage|editorials?|essays?|briefs?)"
-)
-_SEASON = r"(?:(?:early|mid|late|spring|summer|autumn|fall|winter)[- ])?"
-# "the 2023 reports", "the 2021 SCMP column", "the 2021 and 2023 articles", "the
-# autumn-2023 assessment", "articles published in 2023".
-_YEAR_REFERENCE = re.compile(
-    rf"\b{_SEASON}((?:19|20)\d\d)(?:\s+(?:and|or|&)\s+{_SEASON}((?:19|20)\d\d))?[- ]"
-    rf"(?:[\w-]+ )?{_ARTICLE_WORD}\b"
-    rf"|\b{_ARTICLE_WORD}\s+(?:published\s+|written\s+)?(?:in|from)\s+((?:19|20)\d\d)\b",
-    re.IGNORECASE,
-)
 
 
 class InvalidFilter(ValueError):
@@ -193,6 +180,7 @@ class CorpusView:
     nodes: list[TextNode]
     publishers: list[str] = field(default_factory=list)
     _masks: dict[Filters, list[int]] = field(default_factory=dict, repr=False)
+    _analyses: dict[str, QuestionAnalysis] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, index: ChromaIndex) -> CorpusView:
@@ -235,22 +223,18 @@ class CorpusView:
         return self._masks[filters]
 
     @cached_property
-    def _sources(self) -> list[tuple[str, str | None]]:
+    def _sources(self) -> tuple[tuple[str, str | None], ...]:
         """Each distinct (outlet, author) pair once: checked against every question."""
         pairs = {(r.publisher, r.author) for r in self.records.values() if r.publisher}
-        return sorted(pairs, key=lambda pair: (pair[0], pair[1] or ""))
+        return tuple(sorted(pairs, key=lambda pair: (pair[0], pair[1] or "")))
 
-    def named_publishers(self, question: str) -> tuple[str, ...]:
-        """Outlets the question names itself, directly or through an author."""
-        return tuple(
-            sorted(
-                {
-                    publisher
-                    for publisher, author in self._sources
-                    if names_source(question, publisher, author)
-                }
-            )
-        )
+    def analyse(self, question: str) -> QuestionAnalysis:
+        """The question read once for this corpus (the outlets it names are indexed ones)."""
+        if question not in self._analyses:
+            if len(self._analyses) >= 1024:  # a server must not grow forever
+                self._analyses.clear()
+            self._analyses[question] = analyse(question, self._sources)
+        return self._analyses[question]
 
     def resolve_publishers(self, names: Iterable[str]) -> tuple[str, ...]:
         """Match outlet names case-insensitively against the indexed ones."""
@@ -267,55 +251,6 @@ class CorpusView:
         return tuple(resolved)
 
 
-@lru_cache(maxsize=4096)
-def source_aliases(publisher: str | None, author: str | None) -> frozenset[str]:
-    """How a question may name an article's source in words: the outlet, the author and the
-    parts of their name (casefolded). Its initialism is matched apart, case-sensitively."""
-    aliases: set[str] = set()
-    for part in re.split(r",\s*|\s+via\s+", publisher or ""):
-        part = re.sub(r"^(?:the|via)\s+", "", part.strip(), flags=re.I)
-        if len(part) > 2:
-            aliases.add(part.casefold())
-    if author:
-        aliases.add(author.casefold())
-        aliases.update(word.casefold() for word in author.split() if len(word) > 3)
-    return frozenset(aliases)
-
-
-@lru_cache(maxsize=256)
-def _question_words(question: str) -> tuple[frozenset[str], frozenset[str]]:
-    """The question's words with punctuation squeezed out ("E-IR" -> "EIR", "FT's" -> "FT"),
-    and, upper-cased, those that cannot be ordinary words ("scmp", "e-ir")."""
-    tokens = [(w, re.sub(r"[^A-Za-z0-9]", "", re.sub(r"['’]s$", "", w))) for w in question.split()]
-    squeezed = frozenset(bare for _, bare in tokens)
-    spelled = frozenset(bare.upper() for word, bare in tokens if len(bare) > 3 or "-" in word)
-    return squeezed, spelled
-
-
-def names_source(question: str, publisher: str | None, author: str | None) -> bool:
-    """Whether the question names this outlet or author ("according to the FT", "SCMP")."""
-    squeezed, spelled = _question_words(question)
-    # An initialism counts in capitals ("TIT" is The Islamabad Telegraph, "tit for tat" is not)
-    # or, when it cannot be a word, in any case ("scmp", "e-ir").
-    short = initialism(publisher) if publisher else ""
-    if len(short) > 1 and (short in squeezed or short in spelled):
-        return True
-    folded = question.casefold()
-    words = {w.casefold() for w in squeezed}
-    return any(
-        alias in words or (" " in alias and re.search(rf"\b{re.escape(alias)}\b", folded))
-        for alias in source_aliases(publisher, author)
-    )
-
-
-def referenced_years(question: str) -> frozenset[int]:
-    """Years the question uses to point at articles: "the 2023 reports", "the 2021 SCMP
-    column", "the autumn-2023 assessment"."""
-    return frozenset(
-        int(year) for match in _YEAR_REFERENCE.finditer(question) for year in match.groups() if year
-    )
-
-
 def publication_years(metadata: dict[str, Any]) -> frozenset[int]:
     """The years an article's (possibly partial) publication date may fall in; none if undated."""
     low = int(metadata.get("published_min") or 0) // 10_000
@@ -326,11 +261,6 @@ def publication_years(metadata: dict[str, Any]) -> frozenset[int]:
 def published_in(metadata: dict[str, Any], years: Collection[int]) -> bool:
     """Whether an article's publication date falls in one of ``years``."""
     return not publication_years(metadata).isdisjoint(years)
-
-
-def initialism(name: str) -> str:
-    """First letters of a name's words: "E-International Relations" -> "EIR"."""
-    return "".join(word[0] for word in re.findall(r"[A-Za-z]+", name)).upper()
 
 
 def fuse(
@@ -357,6 +287,27 @@ def fuse(
             nodes.setdefault(item.node.node_id, item)
     order = sorted(fused, key=lambda node_id: fused[node_id], reverse=True)
     return [NodeWithScore(node=nodes[node_id].node, score=fused[node_id]) for node_id in order]
+
+
+def support_by_article(ranked: Sequence[NodeWithScore], weight: float) -> list[NodeWithScore]:
+    """Each passage's score plus ``weight`` times its article's best other passage score,
+    re-ranked: an article that matches the question in several places is likelier about it
+    than one with a single lucky chunk."""
+    if weight <= 0 or not ranked:
+        return list(ranked)
+    best: dict[str, list[float]] = {}
+    for item in ranked:
+        scores = best.setdefault(str(item.node.metadata.get("doc_id")), [])
+        if len(scores) < 2:
+            scores.append(item.score or 0.0)
+    adjusted = []
+    for item in ranked:
+        scores = best[str(item.node.metadata.get("doc_id"))]
+        own = item.score or 0.0
+        other = scores[1] if len(scores) > 1 and own >= scores[0] else scores[0]
+        support = other if len(scores) > 1 else 0.0
+        adjusted.append(NodeWithScore(node=item.node, score=own + weight * support))
+    return sorted(adjusted, key=lambda item: -(item.score or 0.0))
 
 
 def cap_per_document(ranked: Sequence[NodeWithScore], cap: int, top_k: int) -> list[NodeWithScore]:
@@ -399,19 +350,18 @@ class HybridRetriever(BaseRetriever):
         if not self._view.nodes:
             return []
         ranked = self._ranked(query_bundle, self._filters)
-        question = query_bundle.query_str
+        question = self._view.analyse(query_bundle.query_str)
         # The user chose the outlets already, or the question names some.
-        named = () if self._filters.publishers else self._view.named_publishers(question)
+        named = () if self._filters.publishers else question.outlets
         if named:
             return self._named_first(query_bundle, ranked, named)
         kept = cap_per_document(ranked, self._settings.max_chunks_per_doc, self._settings.top_k)
-        if self._filters.publishers:
-            return kept
-        years = referenced_years(question)
-        if not years:
+        if self._filters.publishers or not question.article_years:
             return kept
         # "The 2023 reports": articles published then come first.
-        return sorted(kept, key=lambda item: not published_in(item.node.metadata, years))
+        return sorted(
+            kept, key=lambda item: not published_in(item.node.metadata, question.article_years)
+        )
 
     def _named_first(
         self, query_bundle: QueryBundle, ranked: list[NodeWithScore], named: tuple[str, ...]
@@ -451,6 +401,7 @@ class HybridRetriever(BaseRetriever):
             if len(lists) == 1
             else fuse(lists, weights, self._settings.fusion, self._settings.rrf_k)
         )
+        ranked = support_by_article(ranked, self._settings.article_support)
         if self._reranker is not None:
             ranked = self._reranker(ranked[: self._settings.candidates], query_bundle)
         return ranked

@@ -63,6 +63,11 @@ class Answer(_Frozen):
     )
     sentences: list[AnswerSentence] = Field(default_factory=list)
     confidence: float = Field(0.0, description="Evidence score compared to the refusal threshold.")
+    confidence_parts: dict[str, float] = Field(
+        default_factory=dict,
+        description="What the evidence score sums: similarity, coverage, and costs such as "
+        "kind_missing, unknown_names, names_apart (why an answer was refused).",
+    )
     retrieval_query: str = Field("", description="The query retrieval ran (after follow-ups).")
     notices: list[str] = Field(default_factory=list, description="Truncation, fallbacks, etc.")
     timings_ms: dict[str, float] = Field(default_factory=dict)

@@ -91,6 +91,13 @@ class RetrievalSettings(_Stage):
         0.5, ge=0.0, le=1.0, description="Weight of the dense list in fusion (BM25 gets the rest)."
     )
     rrf_k: int = Field(60, ge=1, description="The k of reciprocal rank fusion.")
+    article_support: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Each passage's fused score gains this share of its article's best other "
+        "passage score: articles that match in several places rank higher.",
+    )
     max_chunks_per_doc: int = Field(
         2, ge=1, description="At most this many passages from one article reach the answerer."
     )
@@ -107,12 +114,13 @@ class AnswerSettings(_Stage):
         description="'extractive' quotes the articles (no model needed); the others generate "
         "with an LLM and fall back to extractive when it fails.",
     )
-    max_sentences: int = Field(
-        4,
+    max_sentences: int | None = Field(
+        None,
         ge=1,
         le=12,
-        description='Sentences an extractive answer selects; one that refers back ("Such '
-        'action ...") or asks a question brings its neighbour along, for context.',
+        description="Most sentences an extractive answer selects (a sentence that refers back "
+        "or announces a list brings its neighbour too); an LLM is asked for as many. Unset: "
+        "the value fitted with the sentence scorer.",
     )
     refusal_threshold: float = Field(
         0.34,
@@ -120,6 +128,122 @@ class AnswerSettings(_Stage):
         le=1.0,
         description="Below this evidence score the answer is a refusal with nearest sources; "
         "calibrated on the eval set.",
+    )
+    scorer_path: Path | None = Field(
+        None,
+        description="Sentence scorer fitted by `make fit` (JSON); unset: the one that ships "
+        "with sinoqa (sinoqa/models/answer_scorer.json).",
+    )
+    shortlist: int = Field(
+        16,
+        ge=1,
+        le=200,
+        description="Sentences embedded per question (the best by the shortlist model, and "
+        "their neighbours): embedding is the answer stage's main cost.",
+    )
+    keep_ratio: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="A further sentence from the best sentence's article joins the answer if "
+        "its score is at least this share of the best one's. Unset: fitted with the scorer.",
+    )
+    other_article_ratio: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="... and one from another article (in a one-article answer) needs this "
+        "share: mixing in a second article costs citation precision. Unset: fitted.",
+    )
+    neighbour_ratio: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="The best sentence's neighbour joins at this share of the best score. "
+        "Unset: the value fitted with the scorer.",
+    )
+    typed_ratio: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="For who / when / how many / how long: when no chosen sentence holds such "
+        "a value, the article's best one that does joins at this share of the best score. "
+        "Unset: the value fitted with the scorer.",
+    )
+    group_ratio: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="A question naming two outlets or years gets each one's best sentence if "
+        "it scores this share of the best.",
+    )
+    mmr_lambda: float = Field(
+        0.75,
+        ge=0.0,
+        le=1.0,
+        description="Maximal marginal relevance: weight of the score against redundancy.",
+    )
+    spread_penalty: float = Field(
+        0.05,
+        ge=0.0,
+        description="In comparisons and changes over time, the selection cost of quoting an "
+        "article already quoted.",
+    )
+    redundant_cosine: float = Field(
+        0.92, ge=0.0, le=1.0, description="Cosine above which two sentences say the same thing."
+    )
+    common_name_share: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="A name in this share of passages or more ('US', 'China') does not tell "
+        "events apart: another article's sentence need not share it.",
+    )
+    follow_up_weight: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="In a follow-up, the weight of the earlier question's terms in the "
+        "sentence features.",
+    )
+    similarity_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Evidence score: weight of the best sentence's similarity to the question "
+        "(the rest goes to how much of the question's vocabulary the top passages hold).",
+    )
+    kind_missing_penalty: float = Field(
+        0.2,
+        ge=0.0,
+        description="Evidence score cost when the question asks who / when / how many / how "
+        "long and the best sentence holds no such value.",
+    )
+    unknown_name_penalty: float = Field(
+        0.15,
+        ge=0.0,
+        description="Evidence score cost per name in the question the corpus never uses (at "
+        "most two count).",
+    )
+    names_apart_penalty: float = Field(
+        0.3,
+        ge=0.0,
+        description="Evidence score cost when the question's specific names never occur close "
+        "together in the passages (an event the articles do not report).",
+    )
+    ubiquitous_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Names in this share of passages or more ('US', 'China') say nothing about "
+        "which event a question is about: left out of that check.",
+    )
+    names_together_min: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="The IDF-weighted share of the question's specific names that some "
+        "sentence and its neighbours must hold together to avoid that cost.",
     )
     max_question_chars: int = Field(
         1000, ge=10, description="Longer questions are truncated to this many characters."
@@ -177,3 +301,23 @@ class Settings(BaseSettings):
         if index is not None:
             update["index"] = self.index.model_copy(update={"dir": index})
         return self.model_copy(update=update)
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table (variable, default, meaning), from the schema itself:
+    docs/configuration.md is written from this, so it cannot drift from the code."""
+
+    def shown(value: object) -> str:
+        if value is None:
+            return "unset"
+        return f"`{value}`"
+
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for stage, stage_field in Settings.model_fields.items():
+        model = stage_field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        for name, field in model.model_fields.items():
+            variable = f"SINOQA_{stage.upper()}__{name.upper()}"
+            meaning = " ".join((field.description or "").split()).replace("|", "\\|")
+            lines.append(f"| `{variable}` | {shown(field.default)} | {meaning} |")
+    return "\n".join(lines) + "\n"

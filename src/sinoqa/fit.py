@@ -1,0 +1,403 @@
+"""Fit the sentence scorer (``make fit``, or ``python -m sinoqa.fit``).
+
+Fitting data, never the validation sets:
+
+- rtqa-train (``../shared/rtqa-train``): each question's own ``candidate_docs`` are cleaned
+  and chunked as an ingest would; the passages a question gets are the pool's chunks ranked
+  by the question's IDF-weighted terms (two per article, six in all, as retrieval hands
+  over), so no index of the whole split is needed.
+- the seed questions of ``evals/questions.jsonl`` (the tuning part; ``evals/holdout.jsonl``
+  is never read here), answered through a real index of ``corpus/`` and the real retriever.
+
+A sentence is a positive example when it holds one of the question's facts. Both models are
+logistic regressions over standardised features (:mod:`sinoqa.scoring`); the shortlist model
+is fitted on every candidate sentence, the full model on the sentences the shortlist keeps,
+as at answer time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sinoqa.answer import candidate_quotes, distinctive_terms
+from sinoqa.evals import EvalQuestion, fact_present, load_questions
+from sinoqa.question import QuestionAnalysis, analyse
+from sinoqa.retrieve import Lexicon, cap_per_document
+from sinoqa.scoring import (
+    DEFAULT_SCORER,
+    FULL_FEATURES,
+    LEXICAL_FEATURES,
+    LinearScorer,
+    Selection,
+    SentenceScorer,
+    lexical_features,
+    shortlist_indices,
+    source_groups,
+)
+from sinoqa.selection import Evidence, Quote, Selector, context_sentences
+from sinoqa.settings import Settings
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Example:
+    """One question's candidate sentences, their features and labels."""
+
+    split: str
+    question: EvalQuestion
+    analysis: QuestionAnalysis
+    quotes: list[Quote]
+    lexical: np.ndarray
+    labels: np.ndarray
+    embedding: np.ndarray
+    words: list[frozenset[str]]  # each quote's stemmed terms
+    particulars: frozenset[str]  # the question's distinctive names (answer.distinctive_terms)
+
+
+def _labels(question: EvalQuestion, quotes: Sequence[Quote]) -> np.ndarray:
+    return np.array(
+        [any(fact_present(alts, q.text) for alts in question.facts) for q in quotes], dtype=bool
+    )
+
+
+def _example(
+    split: str,
+    question: EvalQuestion,
+    analysis: QuestionAnalysis,
+    passages: Sequence[NodeWithScore],
+    lexicon: Lexicon,
+    embedding: np.ndarray,
+    common_share: float,
+) -> Example | None:
+    quotes = candidate_quotes(passages)
+    labels = _labels(question, quotes)
+    if not quotes or not labels.any():  # nothing to learn which sentence answers
+        return None
+    words = [frozenset(lexicon.terms(q.text)) for q in quotes]
+    groups = source_groups(analysis, passages)
+    lexical = lexical_features(
+        analysis, quotes, words, passages, lexicon, named=frozenset().union(*groups)
+    )
+    particulars = distinctive_terms(analysis, lexicon, common_share)
+    return Example(
+        split, question, analysis, quotes, lexical, labels, embedding, words, particulars
+    )
+
+
+def rtqa_examples(
+    directory: Path, settings: Settings, limit: int | None, seed: int
+) -> list[Example]:
+    """Examples from rtqa-train, each question over its own candidate articles."""
+    from llama_index.core.schema import NodeWithScore
+
+    from sinoqa.chunking import make_splitter, prepare_document
+    from sinoqa.corpus import UnreadableFile, read_file
+    from sinoqa.embedding import load_embed_model, token_counter
+
+    questions = [q for q in load_questions(directory / "questions.jsonl") if q.facts]
+    if limit is not None and limit < len(questions):
+        questions = random.Random(seed).sample(questions, limit)
+    embed_model = load_embed_model(settings.embedding)
+    splitter = make_splitter(settings.chunking, token_counter(embed_model))
+    chunks: dict[str, list[TextNode]] = {}
+    for question in questions:
+        for doc_id in getattr(question, "candidate_docs", None) or question.expected_docs:
+            if doc_id in chunks:
+                continue
+            try:
+                document = read_file(directory / "corpus" / f"{doc_id}.md")
+            except UnreadableFile:
+                chunks[doc_id] = []
+                continue
+            chunks[doc_id] = prepare_document(document, splitter).nodes
+    print(f"rtqa-train: {len(questions)} questions, {len(chunks)} articles chunked", flush=True)
+    lexicon = Lexicon(node.get_content() for nodes in chunks.values() for node in nodes)
+    chunk_terms = {
+        node.node_id: frozenset(lexicon.terms(node.get_content()))
+        for nodes in chunks.values()
+        for node in nodes
+    }
+    embeddings = embed_model.get_text_embedding_batch([q.question for q in questions])
+    examples = []
+    retrieval = settings.retrieval
+    for question, embedding in zip(questions, embeddings, strict=True):
+        analysis = analyse(question.question)
+        terms = lexicon.terms(analysis.content)
+        pool = [
+            node
+            for doc_id in getattr(question, "candidate_docs", None) or question.expected_docs
+            for node in chunks.get(doc_id, [])
+        ]
+        ranked = sorted(
+            (
+                NodeWithScore(node=node, score=lexicon.coverage(terms, chunk_terms[node.node_id]))
+                for node in pool
+            ),
+            key=lambda item: -(item.score or 0.0),
+        )
+        passages = cap_per_document(ranked, retrieval.max_chunks_per_doc, retrieval.top_k)
+        example = _example(
+            "rtqa-train",
+            question,
+            analysis,
+            passages,
+            lexicon,
+            np.asarray(embedding),
+            settings.answer.common_name_share,
+        )
+        if example is not None:
+            examples.append(example)
+    return examples
+
+
+def seed_examples(questions_path: Path, corpus: Path, settings: Settings) -> list[Example]:
+    """Examples from the seed tuning questions, through a real index and the real retriever."""
+    from llama_index.core.schema import QueryBundle
+
+    from sinoqa.pipeline import Pipeline, ingest
+
+    questions = [q for q in load_questions(questions_path) if q.answerable and q.facts]
+    if any("holdout" in q.tags for q in questions):
+        raise SystemExit(f"{questions_path} holds holdout questions: they are never fitted on")
+    examples = []
+    with tempfile.TemporaryDirectory(prefix="sinoqa-fit-index-") as index_dir:
+        indexed = settings.with_paths(corpus=corpus, index=Path(index_dir))
+        ingest(indexed)
+        pipeline = Pipeline(indexed)
+        retriever = pipeline.retriever()
+        view = pipeline.view()
+        for question in questions:
+            bundle = QueryBundle(question.question)
+            passages = retriever.retrieve(bundle)
+            embedding = bundle.embedding or pipeline.embed_model.get_query_embedding(
+                question.question
+            )
+            example = _example(
+                "seed",
+                question,
+                view.analyse(question.question),
+                passages,
+                view.lexicon,
+                np.asarray(embedding),
+                settings.answer.common_name_share,
+            )
+            if example is not None:
+                examples.append(example)
+    print(f"seed: {len(examples)} of {len(questions)} questions have a fact in a sentence")
+    return examples
+
+
+def _fit(
+    matrix: np.ndarray, labels: np.ndarray, weights: np.ndarray, names: Sequence[str], c: float
+) -> LinearScorer:
+    from sklearn.linear_model import LogisticRegression
+
+    mean = matrix.mean(axis=0)
+    scale = matrix.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=c, max_iter=1000)
+    model.fit((matrix - mean) / scale, labels, sample_weight=weights * len(weights) / weights.sum())
+    return LinearScorer(tuple(names), model.coef_[0], float(model.intercept_[0]), mean, scale)
+
+
+def _row_weights(examples: Sequence[Example], rows: Sequence[int]) -> np.ndarray:
+    """Each question weighs the same within its split, and each split the same in all: the
+    seed questions (analysis pieces) count as much as the many rtqa ones (news), and a
+    question with many candidate sentences no more than one with few."""
+    per_split: dict[str, int] = {}
+    for example in examples:
+        per_split[example.split] = per_split.get(example.split, 0) + 1
+    return np.concatenate(
+        [
+            np.full(n, 1.0 / (n * per_split[e.split] * len(per_split)))
+            for e, n in zip(examples, rows, strict=True)
+        ]
+    )
+
+
+Vectors = dict[str, np.ndarray]  # sentence text -> embedding
+
+
+def _embed_missing(texts: Sequence[str], vectors: Vectors, settings: Settings) -> None:
+    from sinoqa.embedding import load_embed_model
+
+    missing = sorted(set(texts) - vectors.keys())
+    if missing:
+        model = load_embed_model(settings.embedding)
+        embedded = model.get_text_embedding_batch(missing)
+        vectors.update(zip(missing, np.asarray(embedded, dtype=np.float32), strict=True))
+
+
+@dataclass
+class Shortlisted:
+    """An example as the full model sees it: the shortlisted quotes and their features."""
+
+    example: Example
+    keep: list[int]
+    features: np.ndarray
+    vectors: np.ndarray
+
+
+def fit(
+    examples: Sequence[Example], settings: Settings, c: float, vectors: Vectors | None = None
+) -> tuple[SentenceScorer, dict[str, Any]]:
+    """Fit the shortlist model on every sentence, then the full one on the shortlisted, then
+    choose the selection that quotes the most facts from the right articles."""
+    vectors = {} if vectors is None else vectors
+    lexical = np.vstack([e.lexical for e in examples])
+    labels = np.concatenate([e.labels for e in examples])
+    weights = _row_weights(examples, [len(e.labels) for e in examples])
+    shortlist = _fit(lexical, labels, weights, LEXICAL_FEATURES, c)
+    kept = [
+        shortlist_indices(e.quotes, shortlist.probability(e.lexical), settings.answer.shortlist)
+        for e in examples
+    ]
+    _embed_missing(
+        [e.quotes[i].text for e, keep in zip(examples, kept, strict=True) for i in keep],
+        vectors,
+        settings,
+    )
+    shortlisted = []
+    for example, keep in zip(examples, kept, strict=True):
+        matrix = np.stack([vectors[example.quotes[i].text] for i in keep])
+        dense = matrix @ example.embedding
+        features = np.column_stack([example.lexical[keep], dense])
+        shortlisted.append(Shortlisted(example, keep, features, matrix))
+    full = _fit(
+        np.vstack([s.features for s in shortlisted]),
+        np.concatenate([e.labels[s.keep] for e, s in zip(examples, shortlisted, strict=True)]),
+        _row_weights(examples, [len(k) for k in kept]),
+        FULL_FEATURES,
+        c,
+    )
+    scorer = SentenceScorer(shortlist, full, {})
+    selection, quality = choose_selection(shortlisted, scorer, settings)
+    report: dict[str, Any] = {"rows": len(labels), "positives": int(labels.sum())}
+    for split in sorted({e.split for e in examples}):
+        part = [s for s in shortlisted if s.example.split == split]
+        top1 = [
+            bool(s.example.labels[s.keep][int(np.argmax(full.probability(s.features)))])
+            for s in part
+        ]
+        report[split] = {
+            "questions": len(part),
+            "top1": round(sum(top1) / len(top1), 3),
+            "fact_recall": quality[split][0],
+            "citation_precision": quality[split][1],
+        }
+    return SentenceScorer(shortlist, full, {}, selection), report
+
+
+#: The selections tried: most sentences and the score shares the others need.
+SELECTION_GRID = {
+    "max_sentences": (3, 4, 5, 6),
+    "keep_ratio": (0.4, 0.5, 0.6, 0.7, 0.8),
+    "other_article_ratio": (0.5, 0.6, 0.7, 0.8, 0.9),
+    "neighbour_ratio": (0.4, 0.6, 0.8),
+    "typed_ratio": (0.1, 0.2, 0.4),
+}
+
+
+def choose_selection(
+    shortlisted: Sequence[Shortlisted], scorer: SentenceScorer, settings: Settings
+) -> tuple[Selection, dict[str, tuple[float, float]]]:
+    """The selection with the best mean of fact recall and citation precision (each split
+    weighing the same), answering every fitting question as the answerer would."""
+    import itertools
+
+    scored = [(s, scorer.full.probability(s.features)) for s in shortlisted]
+    best: tuple[float, Selection, dict[str, tuple[float, float]]] | None = None
+    for values in itertools.product(*SELECTION_GRID.values()):
+        selection = Selection(**dict(zip(SELECTION_GRID, values, strict=True)))  # type: ignore[arg-type]
+        answerer = Selector(settings.answer, selection)
+        quality = _answer_quality(answerer, scored)
+        objective = float(np.mean([sum(q) / 2 for q in quality.values()]))
+        if best is None or objective > best[0]:
+            best = (objective, selection, quality)
+    assert best is not None
+    return best[1], best[2]
+
+
+def _answer_quality(
+    answerer: Selector, scored: Sequence[tuple[Shortlisted, np.ndarray]]
+) -> dict[str, tuple[float, float]]:
+    """Fact recall and citation precision per split, of the sentences the answerer picks."""
+    measured: dict[str, list[tuple[float, float]]] = {}
+    for item, scores in scored:
+        example = item.example
+        quotes = [example.quotes[i] for i in item.keep]
+        kind_match = item.features[:, LEXICAL_FEATURES.index("kind_match")] > 0
+        found = Evidence(
+            quotes,
+            scores,
+            item.vectors,
+            kind_match,
+            [example.words[i] for i in item.keep],
+            1.0,
+            (),
+            example.particulars,
+        )
+        chosen = answerer.select(found, example.analysis.spans_articles)
+        chosen += answerer.answer_bearing(found, chosen)
+        chosen += context_sentences(quotes, chosen)
+        text = " ".join(q.text for q in chosen)
+        recall = float(np.mean([fact_present(alts, text) for alts in example.question.facts]))
+        docs = [q.doc_id for q in chosen]
+        precision = sum(d in example.question.expected_docs for d in docs) / len(docs)
+        measured.setdefault(example.split, []).append((recall, precision))
+    return {
+        split: (
+            round(float(np.mean([r for r, _ in v])), 3),
+            round(float(np.mean([p for _, p in v])), 3),
+        )
+        for split, v in measured.items()
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m sinoqa.fit", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--rtqa-train", type=Path, default=ROOT.parent / "shared" / "rtqa-train")
+    parser.add_argument("--seed-questions", type=Path, default=ROOT / "evals" / "questions.jsonl")
+    parser.add_argument("--seed-corpus", type=Path, default=ROOT / "corpus")
+    parser.add_argument("--limit", type=int, default=None, help="rtqa-train questions (sampled)")
+    parser.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation")
+    parser.add_argument("--out", type=Path, default=DEFAULT_SCORER)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    settings = Settings()
+    examples = rtqa_examples(args.rtqa_train, settings, args.limit, seed=0)
+    examples += seed_examples(args.seed_questions, args.seed_corpus, settings)
+    scorer, report = fit(examples, settings, args.c)
+    trained_on = {
+        "rtqa_train": str(args.rtqa_train.name),
+        "seed_questions": str(args.seed_questions.relative_to(ROOT))
+        if args.seed_questions.is_relative_to(ROOT)
+        else str(args.seed_questions),
+        "limit": args.limit,
+        "c": args.c,
+        **report,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    SentenceScorer(scorer.shortlist, scorer.full, trained_on, scorer.selection).save(args.out)
+    print(json.dumps(trained_on, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

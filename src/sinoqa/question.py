@@ -1,0 +1,327 @@
+"""What a question asks, read once: its names and years, the outlets and articles it points
+at, the kind of answer it wants, whether it compares or follows a change over time.
+
+The retriever and the answerer both read one :class:`QuestionAnalysis`; nothing here knows the
+index beyond the (outlet, author) pairs it is given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+_TEMPORAL = re.compile(
+    r"\b(how (?:has|have|did|do|does)\b.*\b(?:chang|evolv|shift|develop|progress)\w*"
+    r"|over time|timeline|chronolog\w*|sequence of)\b",
+    re.IGNORECASE,
+)
+# Questions whose answer draws on several articles (with _TEMPORAL).
+_COMPARATIVE = re.compile(
+    r"\b(?:compare[sd]?|comparison|differ\w*|both|each|first\b.*\bthen|and (?:then|later)"
+    r"|(?:reports|articles|sources|outlets|accounts|analyses|columns))\b",
+    re.IGNORECASE,
+)
+_FOLLOW_UP = re.compile(
+    r"^\s*(?:and|but|also|so|then|what about|how about)\b"
+    r"|\b(?:it|its|they|them|their|this|that|these|those|he|she|him|his|her)\b",
+    re.IGNORECASE,
+)
+# Requests to do something other than answer from the articles: refused before retrieval
+# counts (and never passed on as instructions to an LLM).
+_NOT_A_QUESTION = re.compile(
+    r"^\s*(?:please\s+)?(?:ignore|disregard|forget|override)\b.*\b(?:instructions?|articles?|"
+    r"documents?|sources?|context|passages?|rules?)\b"
+    r"|\bsystem prompt\b|\byour (?:previous |initial )?instructions\b"
+    r"|^\s*(?:please\s+)?(?:pretend|imagine you|act as|role-?play|you are now)\b"
+    r"|^\s*(?:please\s+)?(?:write|compose|create|generate|make up)\s+(?:me\s+)?(?:a|an|some)?\s*"
+    r"(?:poem|song|story|joke|limerick|haiku|rap|sonnet|tweet)s?\b"
+    r"|\byour (?:own |personal )?(?:opinion|view|feelings?)\b|^\s*tell me a joke\b",
+    re.IGNORECASE,
+)
+# Words that point at the source rather than at what it says ("the author of the E-IR
+# piece"): not looked for in the passages.
+_SOURCE_WORDS = re.compile(
+    r"\b(?:authors?|writers?|columnists?|columns?|pieces?|op-eds?|essays?|commentary|editorials?"
+    r"|articles?(?!\s+\d)|(?<!public )opinion)\b",  # not "Article 23", not "public opinion"
+    re.IGNORECASE,
+)
+_AUTHOR_REFERENCE = re.compile(r"\b(?:author|writer|columnist)s?\b", re.IGNORECASE)
+# A year followed by a word for an article (one word, such as the outlet, may come between).
+_ARTICLE_WORD = (
+    r"(?:reports?|articles?|pieces?|columns?|analys[ie]s|assessments?|outlooks?|"
+    r"commentar(?:y|ies)|op-eds?|stor(?:y|ies)|coverage|editorials?|essays?|briefs?)"
+)
+_SEASON = r"(?:(?:early|mid|late|spring|summer|autumn|fall|winter)[- ])?"
+# "the 2023 reports", "the 2021 SCMP column", "the 2021 and 2023 articles", "the
+# autumn-2023 assessment", "articles published in 2023".
+_YEAR_REFERENCE = re.compile(
+    rf"\b{_SEASON}((?:19|20)\d\d)(?:\s+(?:and|or|&)\s+{_SEASON}((?:19|20)\d\d))?[- ]"
+    rf"(?:[\w-]+ )?{_ARTICLE_WORD}\b"
+    rf"|\b{_ARTICLE_WORD}\s+(?:published\s+|written\s+)?(?:in|from)\s+((?:19|20)\d\d)\b",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+# A name as a question writes it ("Xi Jinping", "South China Sea", "Sullivan-Wang Yi"), or a year.
+_WORD = re.compile(r"\b(?:19|20)\d\d\b|[^\W\d_](?:[\w'’-]*[^\W_])?")
+
+# -- the kind of answer wanted -------------------------------------------------------------
+
+_ANSWER_KINDS = (
+    (
+        "person",
+        re.compile(r"^\s*(?:and\s+)?who(?:m|se)?\b|\bwhich (?:person|people|official)", re.I),
+    ),
+    ("duration", re.compile(r"\bhow long\b", re.I)),
+    (
+        "number",
+        re.compile(
+            r"\bhow (?:many|much)\b|\bhow large\b|\bwhat (?:\w+ )?(?:number|amount|share|"
+            r"percentage|rate)\b",
+            re.I,
+        ),
+    ),
+    (
+        "date",
+        re.compile(
+            r"\bwhen\b|\b(?:what|which|exact) (?:date|year|month|day)\b|"
+            r"\bon (?:exactly )?what date\b|\bin what year\b",
+            re.I,
+        ),
+    ),
+)
+# "one" and "half" are left out: far more often a pronoun or "on the other half" than a count.
+_NUMBER_WORDS = (
+    r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|billion|trillion|dozens?"
+)
+_UNITS = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies))"
+# Months and weekdays only as names (capitalised): "may" and "march" are mostly verbs.
+_MONTHS = (
+    r"January|February|March|April|May|June|July|August|September|October|November|"
+    r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"
+)
+_WEEKDAYS = r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_KIND_PATTERNS = {
+    # A bare year is a date, not an answer to "how many".
+    "number": re.compile(
+        rf"\$?(?<![\d,.])(?!(?:1[89]|20)\d\d\b)\d[\d,.]*%?|\b(?i:{_NUMBER_WORDS})\b"
+    ),
+    "duration": re.compile(
+        rf"(?i:\b(?:\d[\d,.]*|{_NUMBER_WORDS}|one|an?|several|a few|many)[- ]{_UNITS}\b)"
+        r"|(?i:\bsince\b)\s+(?:(?:1[89]|20)\d\d\b|" + _MONTHS + r")"
+        # "for much of 2021", "through the end of the year", "until 2025"
+        r"|(?i:\b(?:for|through|throughout|until|till)\s+(?:(?:much|most|all|the rest|the end"
+        r"|part)\s+of\s+)?(?:the\s+)?(?:(?:1[89]|20)\d\d|year|decade|month|week)\b)"
+    ),
+    "date": re.compile(
+        rf"\b(?:1[89]\d\d|20\d\d)\b|\b(?:{_MONTHS})\.?(?=\s+\d|\s+(?:1[89]|20)\d\d|,)"
+        rf"|\b(?:in|on|since|by|until|from|early|late|mid-?|last|next|this)\s+(?:{_MONTHS})\b"
+        rf"|\b(?:{_WEEKDAYS})\b|(?i:\b(?:last|next|this) (?:week|month|year)\b)"
+        r"|(?i:\b(?:spring|summer|autumn|winter)\b)"
+    ),
+}
+# Capitalised words that are not people's names, whatever follows them: places, bodies,
+# titles of things ("The United States", "South China Sea", "Foreign Ministry").
+_NOT_PERSON_WORDS = """
+    the a an in on at of for and or but as by to from with this that these those it its he
+    she they we his her their our after before during when while since until if united
+    states kingdom union republic sea ocean strait island islands river mountains north
+    south east west northern southern eastern western central party ministry department
+    house council congress senate parliament court government administration office agency
+    bureau committee commission forum summit group bank fund company corporation inc ltd
+    airlines university college school institute association times post news journal press
+    review relations affairs daily weekly force forces army navy command security defense
+    defence national international federal america american americans china chinese taiwan
+    russia russian japan japanese korea korean europe european asia asian pacific africa
+    african india indian beijing washington monday tuesday wednesday thursday friday
+    saturday sunday january february march april may june july august september october
+    november december new world war cup league
+"""
+_NOT_PERSON = frozenset(_NOT_PERSON_WORDS.split())
+_TITLE_WORDS = """
+    president premier minister secretary senator sen rep representative governor gov
+    chairman chairwoman chair general gen admiral adm ambassador envoy judge justice king
+    queen prince princess pope chancellor mayor speaker director commissioner mr mrs ms dr
+    sir dame lord lady coach ceo spokesperson spokesman spokeswoman counsellor councillor
+"""
+_TITLES = frozenset(_TITLE_WORDS.split())
+_CAPITALISED_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")
+
+
+def person_names(text: str) -> set[str]:
+    """People named in ``text``: two or more capitalised words that are not a place or a body
+    ("Li Shangfu", not "South China Sea"), or a name after a title ("President Xi")."""
+    found: set[str] = set()
+    for run in _CAPITALISED_RUN.finditer(text):
+        words = [re.sub(r"['’]s$", "", w).strip(".") for w in run.group().split()]
+        titled = [i for i, w in enumerate(words) if w.casefold() in _TITLES]
+        if titled and titled[-1] + 1 < len(words):
+            after = words[titled[-1] + 1 :]
+            if after[0].casefold() not in _NOT_PERSON:
+                found.add(" ".join(after))
+            continue
+        while words and words[0].casefold() in _NOT_PERSON | _TITLES:
+            words = words[1:]
+        if len(words) >= 2 and not any(w.casefold() in _NOT_PERSON for w in words):
+            found.add(" ".join(words))
+    return found
+
+
+def answer_kind(question: str) -> str | None:
+    """The kind of answer a question asks for ("person", "number", "date", "duration")."""
+    for kind, pattern in _ANSWER_KINDS:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def answer_values(kind: str, text: str) -> set[str]:
+    """The people, numbers, dates or durations (per ``kind``) that ``text`` mentions."""
+    if kind == "person":
+        return {name.casefold() for name in person_names(text)}
+    return {m.group().casefold().strip(".,") for m in _KIND_PATTERNS[kind].finditer(text)}
+
+
+def has_new_answer(kind: str | None, sentence: str, question: str) -> bool:
+    """Whether the sentence holds a value of the asked kind that the question does not."""
+    if kind is None:
+        return False
+    asked = answer_values(kind, question)
+    return any(value not in asked for value in answer_values(kind, sentence))
+
+
+# -- names, years and sources --------------------------------------------------------------
+
+
+def question_names(question: str) -> list[str]:
+    """Names as the question writes them, each once: runs of capitalised words ("Xi Jinping",
+    "Sullivan-Wang Yi", "Beyoncé") past the start of a sentence, and years."""
+    names: list[str] = []
+    run: list[str] = []
+    end = 0
+    for index, match in enumerate(_WORD.finditer(question)):
+        word, between = match.group(), question[end : match.start()]
+        end = match.end()
+        year = word[0].isdigit()
+        opens_sentence = index == 0 or between.strip()[-1:] in {"?", "!"}
+        capitalised = word[0].isupper() and not opens_sentence
+        if capitalised and run and between == " " and not run[-1][0].isdigit():
+            run.append(word)  # "Xi" + "Jinping"
+            continue
+        if run:
+            names.append(" ".join(run))
+        run = [word] if capitalised or year else []
+    if run:
+        names.append(" ".join(run))
+    return list(dict.fromkeys(names))
+
+
+def unknown_candidates(question: str) -> list[str]:
+    """Capitalised words past the question's first word: names the corpus should know."""
+    words = re.findall(
+        r"(?<!^)(?<![.?!]\s)\b[A-Z][A-Za-z]*(?:-[A-Z][A-Za-z]*)*\b", question.strip()
+    )
+    return list(dict.fromkeys(w for w in words if len(w) > 1))
+
+
+def referenced_years(question: str) -> frozenset[int]:
+    """Years the question uses to point at articles: "the 2023 reports", "the 2021 SCMP
+    column", "the autumn-2023 assessment"."""
+    return frozenset(
+        int(year) for match in _YEAR_REFERENCE.finditer(question) for year in match.groups() if year
+    )
+
+
+def initialism(name: str) -> str:
+    """First letters of a name's words: "E-International Relations" -> "EIR"."""
+    return "".join(word[0] for word in re.findall(r"[A-Za-z]+", name)).upper()
+
+
+@lru_cache(maxsize=4096)
+def source_aliases(publisher: str | None, author: str | None) -> frozenset[str]:
+    """How a question may name an article's source in words: the outlet, the author and the
+    parts of their name (casefolded). Its initialism is matched apart, case-sensitively."""
+    aliases: set[str] = set()
+    for part in re.split(r",\s*|\s+via\s+", publisher or ""):
+        part = re.sub(r"^(?:the|via)\s+", "", part.strip(), flags=re.I)
+        if len(part) > 2:
+            aliases.add(part.casefold())
+    if author:
+        aliases.add(author.casefold())
+        aliases.update(word.casefold() for word in author.split() if len(word) > 3)
+    return frozenset(aliases)
+
+
+@lru_cache(maxsize=256)
+def _question_words(question: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The question's words with punctuation squeezed out ("E-IR" -> "EIR", "FT's" -> "FT"),
+    and, upper-cased, those that cannot be ordinary words ("scmp", "e-ir")."""
+    tokens = [(w, re.sub(r"[^A-Za-z0-9]", "", re.sub(r"['’]s$", "", w))) for w in question.split()]
+    squeezed = frozenset(bare for _, bare in tokens)
+    spelled = frozenset(bare.upper() for word, bare in tokens if len(bare) > 3 or "-" in word)
+    return squeezed, spelled
+
+
+def names_source(question: str, publisher: str | None, author: str | None) -> bool:
+    """Whether the question names this outlet or author ("according to the FT", "SCMP")."""
+    squeezed, spelled = _question_words(question)
+    # An initialism counts in capitals ("TIT" is The Islamabad Telegraph, "tit for tat" is not)
+    # or, when it cannot be a word, in any case ("scmp", "e-ir").
+    short = initialism(publisher) if publisher else ""
+    if len(short) > 1 and (short in squeezed or short in spelled):
+        return True
+    folded = question.casefold()
+    words = {w.casefold() for w in squeezed}
+    return any(
+        alias in words or (" " in alias and re.search(rf"\b{re.escape(alias)}\b", folded))
+        for alias in source_aliases(publisher, author)
+    )
+
+
+# -- the analysis --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuestionAnalysis:
+    """Everything retrieval and answering read from the question's words."""
+
+    text: str
+    kind: str | None  # "person", "number", "date", "duration": the value the answer must hold
+    names: tuple[str, ...]  # as written: "Xi Jinping", "Malta", "2023"
+    years: frozenset[int]  # every year written
+    article_years: frozenset[int]  # years used to point at articles ("the 2023 reports")
+    outlets: tuple[str, ...]  # indexed outlets the question names, directly or by author
+    temporal: bool  # "how did X change", "over time"
+    comparative: bool  # compares, or asks about several reports
+    about_author: bool  # "the author of ..."
+    follow_up: bool  # reads as a follow-up ("and what about ...", "they", "it")
+    not_a_question: bool  # an instruction, a request for a poem or an opinion
+    content: str  # the question less the words that point at the source ("author", "piece")
+
+    @property
+    def spans_articles(self) -> bool:
+        """Whether the answer should draw on several articles."""
+        return self.temporal or self.comparative
+
+
+def analyse(question: str, sources: Sequence[tuple[str, str | None]] = ()) -> QuestionAnalysis:
+    """Read ``question`` once; ``sources`` are the indexed (outlet, author) pairs it may name."""
+    outlets = sorted(
+        {publisher for publisher, author in sources if names_source(question, publisher, author)}
+    )
+    return QuestionAnalysis(
+        text=question,
+        kind=answer_kind(question),
+        names=tuple(question_names(question)),
+        years=frozenset(int(y) for y in _YEAR.findall(question)),
+        article_years=referenced_years(question),
+        outlets=tuple(outlets),
+        temporal=bool(_TEMPORAL.search(question)),
+        comparative=bool(_COMPARATIVE.search(question)),
+        about_author=bool(_AUTHOR_REFERENCE.search(question)),
+        follow_up=bool(_FOLLOW_UP.search(question)) or len(re.findall(r"\w+", question)) <= 4,
+        not_a_question=bool(_NOT_A_QUESTION.search(question)),
+        content=_SOURCE_WORDS.sub(" ", question),
+    )

@@ -1,0 +1,276 @@
+"""The fitted sentence scorer: how likely a candidate sentence holds the answer.
+
+Each candidate sentence is described by a few general features (how much of the question's
+rare vocabulary it uses, how close its meaning is, where its passage ranked, whether it holds
+the kind of value asked for, ...). A logistic regression over them, fitted by
+``python -m sinoqa.fit`` (``make fit``) on rtqa-train and the tuning part of the seed questions,
+turns them into a probability. Its weights live in ``models/answer_scorer.json`` beside this
+module, versioned with the code; nothing here is set by hand.
+
+Scoring runs in two steps because embedding sentences is the answer stage's main cost: a
+*shortlist* model without the embedding feature picks the sentences worth embedding, then the
+*full* model scores those.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sinoqa.question import QuestionAnalysis, has_new_answer, names_source
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import NodeWithScore
+
+    from sinoqa.answer import Quote
+    from sinoqa.retrieve import Lexicon
+    from sinoqa.settings import AnswerSettings
+
+#: The scorer that ships with sinoqa.
+DEFAULT_SCORER = Path(__file__).parent / "models" / "answer_scorer.json"
+
+#: Features known without embedding the sentence, in column order.
+LEXICAL_FEATURES = (
+    "lexical",  # IDF-weighted share of the question's terms in the sentence
+    "neighbour_lexical",  # ... in the sentences just before and after it
+    "title_lexical",  # ... in its article's title
+    "novelty",  # share of the sentence's terms the question does not use
+    "passage_rank",  # 1 for the first retrieved passage, falling to 0
+    "article_rank",  # 1 for the first retrieved article, falling to 0
+    "kind_match",  # holds a value of the kind asked for (who / when / how many / how long)
+    "new_names",  # names or numbers the question does not have (up to three)
+    "lead",  # near the start of its article (news puts the answer early)
+    "length",  # characters, up to 300
+    # from an article the question names (outlet, author, year) or, in a follow-up, one the
+    # previous answer cited: the conversation names it as surely
+    "named_source",
+    "author_named",  # names its article's author, and the question asks about the author
+)
+FULL_FEATURES = (*LEXICAL_FEATURES, "dense")  # cosine of sentence and question embeddings
+
+_NAME_OR_NUMBER = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][\w'’-]+|\d[\d,.]*")
+
+
+class ScorerError(RuntimeError):
+    """The scorer file is missing or does not fit this version of sinoqa."""
+
+
+@dataclass(frozen=True)
+class LinearScorer:
+    """A logistic regression over named, standardised features."""
+
+    features: tuple[str, ...]
+    weights: np.ndarray
+    bias: float
+    mean: np.ndarray
+    scale: np.ndarray
+
+    def probability(self, matrix: np.ndarray) -> np.ndarray:
+        logits = ((matrix - self.mean) / self.scale) @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "weights": [round(float(w), 6) for w in self.weights],
+            "bias": round(float(self.bias), 6),
+            "mean": [round(float(m), 6) for m in self.mean],
+            "scale": [round(float(s), 6) for s in self.scale],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LinearScorer:
+        return cls(
+            features=tuple(data["features"]),
+            weights=np.asarray(data["weights"], dtype=np.float64),
+            bias=float(data["bias"]),
+            mean=np.asarray(data["mean"], dtype=np.float64),
+            scale=np.asarray(data["scale"], dtype=np.float64),
+        )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How many sentences an answer quotes, and how close to the best one's score the others
+    must come; chosen with the scorer, on the same fitting data (settings may override)."""
+
+    max_sentences: int = 4
+    keep_ratio: float = 0.8  # a sentence from the best sentence's article
+    other_article_ratio: float = 0.9  # a sentence from another article, in one-article answers
+    neighbour_ratio: float = 0.6  # the best sentence's neighbour
+    typed_ratio: float = 0.6  # the article's best sentence with the kind of value asked for
+
+    def overridden(self, settings: AnswerSettings) -> Selection:
+        """These values, with those ``settings`` set explicitly instead."""
+        chosen = {
+            name: getattr(settings, name)
+            for name in self.__dataclass_fields__
+            if getattr(settings, name) is not None
+        }
+        return dataclasses.replace(self, **chosen)
+
+
+@dataclass(frozen=True)
+class SentenceScorer:
+    """The shortlist and full models, the selection fitted with them, and their data."""
+
+    shortlist: LinearScorer
+    full: LinearScorer
+    trained_on: dict[str, Any]
+    selection: Selection = Selection()
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "shortlist": self.shortlist.to_json(),
+            "full": self.full.to_json(),
+            "selection": dataclasses.asdict(self.selection),
+            "trained_on": self.trained_on,
+        }
+        path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+@lru_cache(maxsize=8)
+def load_scorer(path: Path = DEFAULT_SCORER) -> SentenceScorer:
+    """The scorer in ``path``; a clear error when it is missing or was fitted on other
+    features (re-fit it with ``make fit``)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        scorer = SentenceScorer(
+            shortlist=LinearScorer.from_json(data["shortlist"]),
+            full=LinearScorer.from_json(data["full"]),
+            trained_on=dict(data.get("trained_on", {})),
+            selection=Selection(**data.get("selection", {})),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ScorerError(f"cannot read the sentence scorer {path}: {exc}") from exc
+    if scorer.shortlist.features != LEXICAL_FEATURES or scorer.full.features != FULL_FEATURES:
+        raise ScorerError(
+            f"the sentence scorer {path} was fitted on other features; re-fit it with `make fit`"
+        )
+    return scorer
+
+
+def names_author(sentence: str, passage: NodeWithScore) -> bool:
+    """Whether the sentence names the author of the article it comes from."""
+    author = str(passage.node.metadata.get("author") or "")
+    return any(
+        len(word) > 3 and re.search(rf"\b{re.escape(word)}\b", sentence) for word in author.split()
+    )
+
+
+def lexical_features(
+    question: QuestionAnalysis,
+    quotes: Sequence[Quote],
+    words: Sequence[frozenset[str]],
+    passages: Sequence[NodeWithScore],
+    lexicon: Lexicon,
+    *,
+    named: Collection[str] = (),
+    focus: Collection[str] = (),
+    retrieval_query: str = "",
+    follow_up_weight: float = 0.3,
+) -> np.ndarray:
+    """One row of :data:`LEXICAL_FEATURES` per quote.
+
+    ``named`` are the articles the question points at; ``retrieval_query`` is the query
+    retrieval ran when it differs from the question (a follow-up): its terms count too, by
+    ``follow_up_weight``.
+    """
+    terms = lexicon.terms(question.content)
+    coverage = np.array([lexicon.coverage(terms, w) for w in words])
+    if retrieval_query:
+        context = lexicon.terms(question.content + " " + retrieval_query)
+        coverage = (1 - follow_up_weight) * coverage + follow_up_weight * np.array(
+            [lexicon.coverage(context, w) for w in words]
+        )
+    asked = frozenset(terms)
+    question_tokens = {t.casefold() for t in _NAME_OR_NUMBER.findall(question.text)}
+    article_order = list(dict.fromkeys(str(p.node.metadata["doc_id"]) for p in passages))
+    titles: dict[str, float] = {}
+    rows = []
+    for i, quote in enumerate(quotes):
+        passage = passages[quote.passage]
+        neighbours = [
+            coverage[j]
+            for j in (i - 1, i + 1)
+            if 0 <= j < len(quotes) and _adjacent(quote, quotes[j])
+        ]
+        if quote.doc_id not in titles:
+            titles[quote.doc_id] = lexicon.coverage(terms, str(passage.node.metadata.get("title")))
+        new = {t.casefold() for t in _NAME_OR_NUMBER.findall(quote.text)} - question_tokens
+        rows.append(
+            (
+                coverage[i],
+                max(neighbours, default=0.0),
+                titles[quote.doc_id],
+                len(words[i] - asked) / max(len(words[i]), 1),
+                1.0 - quote.passage / max(len(passages), 1),
+                1.0 - article_order.index(quote.doc_id) / max(len(article_order), 1),
+                float(has_new_answer(question.kind, quote.text, question.text)),
+                min(len(new), 3) / 3,
+                1.0 / (1.0 + quote.start / 1000),
+                min(len(quote.text), 300) / 300,
+                float(quote.doc_id in named or quote.doc_id in focus),
+                float(question.about_author and names_author(quote.text, passage)),
+            )
+        )
+    return np.array(rows, dtype=np.float64).reshape(len(quotes), len(LEXICAL_FEATURES))
+
+
+def source_groups(
+    question: QuestionAnalysis, passages: Sequence[NodeWithScore]
+) -> list[frozenset[str]]:
+    """The retrieved articles the question points at: one group per outlet or author it names
+    ("the SCMP column and the E-IR piece"), or, naming none, per year it refers to articles by
+    ("the 2023 reports")."""
+    by_outlet: dict[str, set[str]] = {}
+    for passage in passages:
+        meta = passage.node.metadata
+        if names_source(question.text, meta.get("publisher"), meta.get("author")):
+            by_outlet.setdefault(str(meta.get("publisher")), set()).add(str(meta["doc_id"]))
+    if by_outlet:
+        return [frozenset(docs) for docs in by_outlet.values()]
+    return year_groups(question.article_years, passages)
+
+
+def year_groups(years: Collection[int], passages: Sequence[NodeWithScore]) -> list[frozenset[str]]:
+    """The retrieved articles published in each of ``years`` (years with none left out)."""
+    from sinoqa.retrieve import published_in
+
+    groups = []
+    for year in sorted(years):
+        docs = {
+            str(p.node.metadata["doc_id"])
+            for p in passages
+            if published_in(p.node.metadata, [year])
+        }
+        if docs:
+            groups.append(frozenset(docs))
+    return groups
+
+
+def shortlist_indices(quotes: Sequence[Quote], scores: np.ndarray, size: int) -> list[int]:
+    """The ``size`` best-scoring quotes and their neighbours, in order (all, if few)."""
+    if len(quotes) <= size:
+        return list(range(len(quotes)))
+    keep = set(np.argsort(-scores, kind="stable")[:size].tolist())
+    keep |= {
+        j
+        for i in list(keep)
+        for j in (i - 1, i + 1)
+        if 0 <= j < len(quotes) and _adjacent(quotes[i], quotes[j])
+    }
+    return sorted(keep)
+
+
+def _adjacent(first: Quote, second: Quote) -> bool:
+    return first.followed_by(second) or second.followed_by(first)

@@ -1,0 +1,171 @@
+"""Which candidate sentences an extractive answer quotes, and what they bring along.
+
+The scorer (:mod:`sinoqa.scoring`) says how likely each sentence answers; the
+:class:`Selector` turns those scores into a short answer: the best sentence, its neighbour,
+each named source's best, then good sentences that do not repeat each other.
+:func:`context_sentences` adds what a chosen sentence needs to stand on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sinoqa.scoring import Selection
+from sinoqa.settings import AnswerSettings
+
+# A sentence opening like this refers back to the one before it: a pronoun, or a
+# demonstrative within its first words ("Given this mindset, ...", "Under such a deal").
+_REFERS_BACK = re.compile(
+    r"^(?:(?:It|Its|They|Their|He|His|She|Her)\b"
+    # ... but not "It is unclear whether", "It remains to be seen"
+    r"(?!\s+(?:is|was|seems|remains)\s+(?:not\s+)?(?:un)?(?:clear|likely|possible|important|"
+    r"worth|true|expected|to be seen)\b)(?!\s+remains\s+to\b)"
+    r"|(?:(?:[A-Z]\w*(?:\s+\w+){0,2}\s+)?(?i:such|this|these|those)|That)\b"
+    # ... but not "This year", "That same day": a time, not a reference
+    r"(?!\s+(?:year|week|month|day|time|morning|afternoon|evening|weekend|spring|summer|"
+    r"autumn|winter|same)\b))"
+)
+# A sentence announcing what the next one lists: "... relies on two implicit conditions."
+_ANNOUNCES = re.compile(
+    r"(?:\b(?:two|three|four|five|six|several|a few|a number of|the following)\s+"
+    r"(?:[\w-]+\s+){0,2}(?:conditions|reasons|factors|things|ways|steps|points|issues|areas|"
+    r"goals|principles|questions|options|demands|measures|elements|pillars|priorities|"
+    r"challenges|scenarios|lessons|problems|aims|objectives|requests|risks|trends|"
+    r"developments|changes|assumptions|concerns|camps|groups|countries|parts)\b|:)"
+    r"[^.;:]{0,40}[.:]?[\"'”’)]*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One sentence of a retrieved passage."""
+
+    passage: int  # index into the retrieved passages
+    start: int  # offsets in the cleaned article
+    end: int
+    text: str
+    doc_id: str = ""
+
+    def followed_by(self, other: Quote) -> bool:
+        """Whether ``other`` is the next sentence of the same paragraph."""
+        return self.doc_id == other.doc_id and 0 <= other.start - self.end <= 1
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the retrieved passages offer for one question."""
+
+    quotes: list[Quote]  # candidate sentences
+    scores: np.ndarray  # one per quote: the fitted scorer's probability that it answers
+    vectors: np.ndarray  # sentence embeddings, one row per quote
+    typed: np.ndarray  # whether each quote holds a value of the kind asked for (bool)
+    words: list[frozenset[str]]  # each quote's terms, as the lexicon stems them
+    confidence: float  # the evidence score compared with the refusal threshold
+    groups: tuple[frozenset[str], ...] = ()  # articles the question points at (source_groups)
+    particulars: frozenset[str] = frozenset()  # the question's distinctive names, stemmed
+    parts: Mapping[str, float] = field(default_factory=dict)  # what ``confidence`` sums
+
+
+class Selector:
+    """Picks the sentences to quote from scored evidence."""
+
+    def __init__(self, settings: AnswerSettings, selection: Selection) -> None:
+        self.settings = settings
+        self.selection = selection
+
+    def select(
+        self, found: Evidence, spans_articles: bool, groups: Sequence[frozenset[str]] = ()
+    ) -> list[Quote]:
+        """The best sentence; its neighbour when that is nearly as good; the best sentence of
+        each group of articles the question asks about together ("in 2021 and in 2023"); then
+        maximal marginal relevance over the rest: good sentences that do not repeat each other."""
+        settings = self.settings
+        quotes, scores, vectors, words = found.quotes, found.scores, found.vectors, found.words
+        top = int(np.argmax(scores))
+        best = float(scores[top])
+        chosen = [top]
+        neighbours = [i for i, q in enumerate(quotes) if adjacent(quotes[top], q)]
+        if neighbours:
+            neighbour = max(neighbours, key=lambda i: float(scores[i]))
+            if scores[neighbour] >= self.selection.neighbour_ratio * best:
+                chosen.append(neighbour)
+        for group in groups:
+            members = [i for i, q in enumerate(quotes) if q.doc_id in group]
+            if any(i in chosen for i in members):
+                continue
+            members = [i for i in members if scores[i] >= settings.group_ratio * best]
+            if members and len(chosen) < self.selection.max_sentences:
+                chosen.append(max(members, key=lambda i: float(scores[i])))
+        names = found.particulars
+        about = names & words[top]
+        covered = names & frozenset().union(*(words[i] for i in chosen))
+
+        def eligible(i: int) -> bool:
+            if spans_articles or quotes[i].doc_id == quotes[top].doc_id:
+                return bool(scores[i] >= self.selection.keep_ratio * best)
+            # Another article's sentence must be nearly as relevant and either about the same
+            # names and years (the Vienna talks, not the Malta ones) or hold one of the
+            # question's that the answer lacks.
+            relevant = bool(scores[i] >= self.selection.other_article_ratio * best)
+            return relevant and (about <= words[i] or bool(words[i] & (names - covered)))
+
+        def redundancy(i: int) -> float:
+            return max(float(vectors[i] @ vectors[j]) for j in chosen)
+
+        def mmr(i: int) -> float:
+            # An answer drawing on several articles prefers one it does not quote yet.
+            quoted = spans_articles and any(quotes[j].doc_id == quotes[i].doc_id for j in chosen)
+            spread = settings.spread_penalty if quoted else 0.0
+            return (
+                settings.mmr_lambda * float(scores[i])
+                - (1 - settings.mmr_lambda) * redundancy(i)
+                - spread
+            )
+
+        remaining = [i for i in range(len(quotes)) if i not in chosen and eligible(i)]
+        while remaining and len(chosen) < self.selection.max_sentences:
+            pick = max(remaining, key=mmr)
+            remaining.remove(pick)
+            # Re-checked: an earlier pick may have brought the name this one was let in for.
+            if redundancy(pick) < settings.redundant_cosine and eligible(pick):
+                chosen.append(pick)
+                covered |= names & words[pick]
+        return [quotes[i] for i in chosen]
+
+    def answer_bearing(self, found: Evidence, chosen: list[Quote]) -> list[Quote]:
+        """For "how long / how many / when / who": when no chosen sentence holds such a value,
+        the article's best sentence that does, if it is nearly as relevant."""
+        typed = {q for q, holds in zip(found.quotes, found.typed, strict=True) if holds}
+        if len(chosen) >= self.selection.max_sentences or typed.intersection(chosen):
+            return []
+        bar = self.selection.typed_ratio * float(found.scores.max())
+        bearing = [
+            i
+            for i, q in enumerate(found.quotes)
+            if q in typed and q.doc_id == chosen[0].doc_id and found.scores[i] >= bar
+        ]
+        return [found.quotes[max(bearing, key=lambda i: float(found.scores[i]))]] if bearing else []
+
+
+def context_sentences(quotes: Sequence[Quote], chosen: Sequence[Quote]) -> list[Quote]:
+    """What chosen sentences need to stand on their own: the sentence one refers back to
+    ("Given this mindset, ...", "Such action ..."), the sentence after one that announces a
+    list ("... relies on two implicit conditions.") and after a question the article asks
+    ("Who is the host? Comedian Jimmy Kimmel ...")."""
+    added: list[Quote] = []
+    for quote in chosen:
+        if _REFERS_BACK.match(quote.text):
+            added += [q for q in quotes if q.followed_by(quote)]
+        text = quote.text.rstrip(" \"'”’)")
+        if text.endswith("?") or _ANNOUNCES.search(quote.text):
+            added += [q for q in quotes if quote.followed_by(q)]
+    return [q for q in dict.fromkeys(added) if q not in chosen]
+
+
+def adjacent(first: Quote, second: Quote) -> bool:
+    return first.followed_by(second) or second.followed_by(first)

@@ -1,0 +1,91 @@
+"""The fitted sentence scorer: the shipped file, its features, and fitting it from real data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from llama_index.core.schema import NodeWithScore, TextNode
+
+from sinoqa.answer import candidate_quotes
+from sinoqa.question import analyse
+from sinoqa.retrieve import Lexicon
+from sinoqa.scoring import (
+    DEFAULT_SCORER,
+    FULL_FEATURES,
+    LEXICAL_FEATURES,
+    ScorerError,
+    lexical_features,
+    load_scorer,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+RTQA_TRAIN = REPO.parent / "shared" / "rtqa-train"
+
+
+def _passage(doc_id: str, text: str, rank: int) -> NodeWithScore:
+    node = TextNode(
+        text=text,
+        id_=f"{doc_id}-{rank}",
+        metadata={"doc_id": doc_id, "title": doc_id, "start_char": 0, "end_char": len(text)},
+    )
+    return NodeWithScore(node=node, score=1.0 / (rank + 1))
+
+
+def test_the_shipped_scorer_loads_and_says_what_it_was_fitted_on() -> None:
+    scorer = load_scorer(DEFAULT_SCORER)
+    assert scorer.shortlist.features == LEXICAL_FEATURES
+    assert scorer.full.features == FULL_FEATURES
+    assert scorer.trained_on["rtqa-train"]["questions"] > 500
+    assert scorer.trained_on["seed"]["questions"] > 50
+    # Fitted, not hand-set: sharing the question's rare words and meaning makes an answer likelier.
+    weights = dict(zip(scorer.full.features, scorer.full.weights, strict=True))
+    assert weights["lexical"] > 0 and weights["dense"] > 0
+
+
+def test_a_scorer_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
+    data = json.loads(DEFAULT_SCORER.read_text())
+    data["full"]["features"] = [*data["full"]["features"][:-1], "something-else"]
+    stale = tmp_path / "scorer.json"
+    stale.write_text(json.dumps(data))
+    with pytest.raises(ScorerError, match="make fit"):
+        load_scorer(stale)
+    with pytest.raises(ScorerError, match="cannot read"):
+        load_scorer(tmp_path / "missing.json")
+
+
+def test_features_describe_each_candidate_sentence() -> None:
+    passages = [
+        _passage("a", "The envoys met in Vienna. They agreed on four points of trade.", 0),
+        _passage("b", "Officials in Washington said little about the weather.", 1),
+    ]
+    question = analyse("How many points did the envoys agree on in Vienna?")
+    quotes = candidate_quotes(passages)
+    lexicon = Lexicon(p.node.get_content() for p in passages)
+    words = [frozenset(lexicon.terms(q.text)) for q in quotes]
+    matrix = lexical_features(question, quotes, words, passages, lexicon, named={"b"})
+    assert matrix.shape == (len(quotes), len(LEXICAL_FEATURES))
+    column = {name: matrix[:, i] for i, name in enumerate(LEXICAL_FEATURES)}
+    assert [q.text[:10] for q in quotes] == ["The envoys", "They agree", "Officials "]
+    vienna, four, weather = 0, 1, 2
+    assert column["kind_match"].tolist() == [0.0, 1.0, 0.0]  # "four" answers "how many"
+    assert column["lexical"][four] > column["lexical"][weather]
+    assert column["neighbour_lexical"][four] == column["lexical"][vienna]
+    assert column["passage_rank"][weather] < column["passage_rank"][four]
+    assert column["named_source"].tolist() == [0.0, 0.0, 1.0]
+    assert np.all((matrix >= 0) & (matrix <= 1))
+
+
+def test_fitting_from_rtqa_train_and_the_seed_questions(tmp_path: Path) -> None:
+    from sinoqa.fit import main
+
+    out = tmp_path / "scorer.json"
+    main(["--rtqa-train", str(RTQA_TRAIN), "--limit", "25", "--out", str(out)])
+    scorer = load_scorer(out)
+    assert scorer.trained_on["limit"] == 25
+    assert scorer.trained_on["seed"]["questions"] > 50
+    assert 0 < scorer.trained_on["positives"] < scorer.trained_on["rows"]
+    scores = scorer.full.probability(np.zeros((2, len(FULL_FEATURES))))
+    assert np.all((scores > 0) & (scores < 1))
