@@ -62,7 +62,7 @@ docs: $(VENV)/.runtime-installed
 	{ sed '/^<!-- generated/q' docs/configuration.md; $(BIN)/sinoqa settings; } > docs/configuration.md.new
 	mv docs/configuration.md.new docs/configuration.md
 
-## fit: re-fit the answer's sentence scorer (rtqa-train + the seed tuning questions; ~10 min)
+## fit: re-fit the answer's sentence scorer (rtqa-train + the seed tuning questions; ~5 min)
 RTQA_TRAIN ?= ../shared/rtqa-train
 fit: $(VENV)/.runtime-installed
 	$(BIN)/python -m sinoqa.fit --rtqa-train $(RTQA_TRAIN)

@@ -31,8 +31,7 @@ from sinoqa.question import (
 )
 from sinoqa.retrieve import Filters, HybridRetriever, InvalidFilter, Lexicon, published_in
 from sinoqa.schema import Answer
-from sinoqa.scoring import Selection
-from sinoqa.selection import Selector
+from sinoqa.selection import Selection, Selector
 from sinoqa.settings import AnswerSettings, Settings
 
 # (question, the article that answers it, a fact the answer must contain)
@@ -651,7 +650,9 @@ def test_publication_years_without_dates_match_nothing() -> None:
 
 def _selector(max_sentences: int = 4) -> Selector:
     """A selector with fixed shares (the mechanism under test, not the fitted values)."""
-    selection = Selection(max_sentences, keep_ratio=0.8, other_article_ratio=0.9)
+    selection = Selection(
+        max_sentences, keep_ratio=0.8, other_article_ratio=0.9, neighbour_ratio=0.6, typed_ratio=0.6
+    )
     return Selector(AnswerSettings(), selection)
 
 

@@ -118,3 +118,18 @@ def test_ask_rejects_bad_input_clearly(tmp_path: Path, corpus_dir: Path) -> None
         assert message in result.stderr and "Traceback" not in result.stderr
     missing = run("ask", "anything", "--index", tmp_path / "nowhere")
     assert missing.returncode == 1 and "sinoqa ingest" in missing.stderr
+
+
+def test_a_missing_sentence_scorer_is_one_clear_line(tmp_path: Path, corpus_dir: Path) -> None:
+    index = tmp_path / "index"
+    assert run("ingest", "--corpus", corpus_dir, "--index", index).returncode == 0
+    missing = tmp_path / "no-scorer.json"
+    result = run(
+        "ask",
+        "Who is Li Shangfu?",
+        "--index",
+        index,
+        env={"SINOQA_ANSWER__SCORER_PATH": str(missing)},
+    )
+    assert result.returncode == 1
+    assert "cannot read the sentence scorer" in result.stderr and "Traceback" not in result.stderr

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from pydantic import Field
 from sinoqa.question import (
     QuestionAnalysis,
     analyse,
+    content_words,
     initialism,
     names_source,
     unknown_candidates,
@@ -157,7 +158,9 @@ class AnswerRequest:
     on_token: TokenCallback | None = None
     analysis: QuestionAnalysis | None = None
 
+    @cached_property
     def analysed(self) -> QuestionAnalysis:
+        """The question's analysis: the pipeline's, or read here from the passages' sources."""
         if self.analysis is not None:
             return self.analysis
         sources = {
@@ -180,7 +183,7 @@ class Answerer(ABC):
         """Plumbing shared by every answerer: no evidence, or no question, means a refusal."""
         if not request.passages:
             return self.refusal(request.question, request.passages, 0.0)
-        if request.analysed().not_a_question:
+        if request.analysed.not_a_question:
             return self.refusal(request.question, request.passages, 0.0, [NOT_A_QUESTION_NOTICE])
         return self._compose(request)
 
@@ -288,7 +291,7 @@ class ExtractiveAnswerer(Answerer):
         self, request: AnswerRequest, quotes: Sequence[Quote], words: Sequence[frozenset[str]]
     ) -> tuple[np.ndarray, tuple[frozenset[str], ...]]:
         """The shortlist features of each quote, and the article groups the question names."""
-        question, passages = request.analysed(), request.passages
+        question, passages = request.analysed, request.passages
         groups = tuple(source_groups(question, passages))
         retrieval_query = (
             request.retrieval_query if request.retrieval_query != request.question else ""
@@ -308,12 +311,13 @@ class ExtractiveAnswerer(Answerer):
 
     def evidence(self, request: AnswerRequest) -> Evidence:
         """Candidate sentences, their scores and vectors, and the overall evidence score."""
-        question, passages = request.analysed(), request.passages
+        question, passages = request.analysed, request.passages
         quotes = self.candidates(passages)
         if not quotes:
             return Evidence([], np.zeros(0), np.zeros((0, 0)), np.zeros(0, dtype=bool), [], 0.0)
         words = [frozenset(self.lexicon.terms(q.text)) for q in quotes]  # stemmed once
         lexical, groups = self.features(request, quotes, words)
+        together = self.names_together(question, quotes, words, passages)  # every candidate
         # Embedding sentences is the answer stage's main cost: only the sentences the
         # shortlist model ranks first are embedded, with their neighbours.
         shortlist = shortlist_indices(
@@ -326,7 +330,7 @@ class ExtractiveAnswerer(Answerer):
         dense = vectors @ np.asarray(request.query_embedding, dtype=np.float32)
         scores = self.scorer.full.probability(np.column_stack([lexical, dense]))
         typed = lexical[:, LEXICAL_FEATURES.index("kind_match")] > 0
-        parts = self.confidence_parts(request, quotes, words, dense, typed[int(np.argmax(scores))])
+        parts = self.confidence_parts(request, dense, typed[int(np.argmax(scores))], together)
         # The question's names and years that tell events apart ("Vienna", "September");
         # those nearly every passage uses ("US", "China") do not.
         particulars = distinctive_terms(question, self.lexicon, self.settings.common_name_share)
@@ -345,25 +349,23 @@ class ExtractiveAnswerer(Answerer):
     def confidence_parts(
         self,
         request: AnswerRequest,
-        quotes: Sequence[Quote],
-        words: Sequence[frozenset[str]],
         dense: np.ndarray,
         best_is_typed: bool,
+        together: float | None,
     ) -> dict[str, float]:
         """The evidence score's parts, which sum to it: how close the best sentence comes, how
         much of the question's rare vocabulary the top passages hold at all, and costs for a
         missing kind of value, names the corpus never uses and names never found together."""
-        settings, question, passages = self.settings, request.analysed(), request.passages
+        settings, question, passages = self.settings, request.analysed, request.passages
         terms = self.lexicon.terms(question.content)
         if request.retrieval_query and request.retrieval_query != request.question:
-            terms = self.lexicon.terms(request.retrieval_query)
+            terms = self.lexicon.terms(content_words(request.retrieval_query))
         # The question may name the source ("the SCMP column"): outlet, author and title count.
         top_text = " ".join(
             f"{p.node.get_content()} {_source_words(p)}" for p in passages[:NEAREST_SOURCES]
         )
         coverage = self.lexicon.coverage(terms, top_text) if terms else 0.0
         unknown = [w for w in unknown_candidates(question.text) if not self.lexicon.known(w)]
-        together = self.names_together(question, quotes, words, passages)
         return {
             "similarity": round(settings.similarity_weight * float(dense.max()), 4),
             "coverage": round((1 - settings.similarity_weight) * coverage, 4),
@@ -424,7 +426,7 @@ class ExtractiveAnswerer(Answerer):
         return best
 
     def _compose(self, request: AnswerRequest) -> Answer:
-        question, passages = request.analysed(), request.passages
+        question, passages = request.analysed, request.passages
         found = self.evidence(request)
         if not found.quotes or found.confidence < self.settings.refusal_threshold:
             return self.refusal(request.question, passages, found.confidence, parts=found.parts)

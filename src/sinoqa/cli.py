@@ -28,6 +28,7 @@ from sinoqa.index import IndexUnavailable, IngestReport
 from sinoqa.pipeline import InvalidQuestion
 from sinoqa.retrieve import InvalidFilter
 from sinoqa.schema import Answer, Source, published_label
+from sinoqa.scoring import ScorerError
 from sinoqa.settings import Settings
 
 app = typer.Typer(
@@ -478,7 +479,7 @@ def main() -> None:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
-    except (IndexUnavailable, EmbeddingModelError) as exc:
+    except (IndexUnavailable, EmbeddingModelError, ScorerError) as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(1)
     except (InvalidQuestion, InvalidFilter, InvalidQuestionFile, UnavailableConfiguration) as exc:

@@ -435,10 +435,13 @@ def check_thresholds(
     summary: Mapping[str, Any], path: Path, sets: Mapping[str, Mapping[str, Any]] | None = None
 ) -> list[ThresholdFailure]:
     """Compare aggregate scores with the limits in ``path`` (TOML): the keys of table
-    [thresholds] hold for ``summary``, those of a sub-table [thresholds.NAME] for question set
-    NAME (its summary in ``sets``; a set not run is not checked)."""
+    [thresholds] hold for ``summary`` (the first question set's), those of a sub-table
+    [thresholds.NAME] for question set NAME (its summary in ``sets``; a set not run is not
+    checked, and a first set with a sub-table of its own is checked by that alone)."""
     limits = tomllib.loads(path.read_text(encoding="utf-8")).get("thresholds", {})
     failures = []
+    first = next(iter(sets), None) if sets else None
+    own_table = first is not None and isinstance(limits.get(first), dict)
     for metric, limit in limits.items():
         if isinstance(limit, dict):
             if sets is not None and metric in sets:
@@ -447,7 +450,8 @@ def check_thresholds(
                     for f in _failures(sets[metric], limit)
                 ]
             continue
-        failures += _failures(summary, {metric: limit})
+        if not own_table:  # a first set with a table of its own is checked by that alone
+            failures += _failures(summary, {metric: limit})
     return failures
 
 

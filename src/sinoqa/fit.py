@@ -38,13 +38,12 @@ from sinoqa.scoring import (
     FULL_FEATURES,
     LEXICAL_FEATURES,
     LinearScorer,
-    Selection,
     SentenceScorer,
     lexical_features,
     shortlist_indices,
     source_groups,
 )
-from sinoqa.selection import Evidence, Quote, Selector, context_sentences
+from sinoqa.selection import Evidence, Quote, Selection, Selector, context_sentences
 from sinoqa.settings import Settings
 
 if TYPE_CHECKING:
@@ -98,6 +97,11 @@ def _example(
     )
 
 
+def _candidate_docs(question: EvalQuestion) -> list[str]:
+    """The articles a rtqa question is asked over: its own candidates, else the expected."""
+    return list(getattr(question, "candidate_docs", None) or question.expected_docs)
+
+
 def rtqa_examples(
     directory: Path, settings: Settings, limit: int | None, seed: int
 ) -> list[Example]:
@@ -115,7 +119,7 @@ def rtqa_examples(
     splitter = make_splitter(settings.chunking, token_counter(embed_model))
     chunks: dict[str, list[TextNode]] = {}
     for question in questions:
-        for doc_id in getattr(question, "candidate_docs", None) or question.expected_docs:
+        for doc_id in _candidate_docs(question):
             if doc_id in chunks:
                 continue
             try:
@@ -131,17 +135,13 @@ def rtqa_examples(
         for nodes in chunks.values()
         for node in nodes
     }
-    embeddings = embed_model.get_text_embedding_batch([q.question for q in questions])
+    embeddings = [embed_model.get_query_embedding(q.question) for q in questions]
     examples = []
     retrieval = settings.retrieval
     for question, embedding in zip(questions, embeddings, strict=True):
         analysis = analyse(question.question)
         terms = lexicon.terms(analysis.content)
-        pool = [
-            node
-            for doc_id in getattr(question, "candidate_docs", None) or question.expected_docs
-            for node in chunks.get(doc_id, [])
-        ]
+        pool = [node for doc_id in _candidate_docs(question) for node in chunks.get(doc_id, [])]
         ranked = sorted(
             (
                 NodeWithScore(node=node, score=lexicon.coverage(terms, chunk_terms[node.node_id]))
@@ -170,9 +170,10 @@ def seed_examples(questions_path: Path, corpus: Path, settings: Settings) -> lis
 
     from sinoqa.pipeline import Pipeline, ingest
 
-    questions = [q for q in load_questions(questions_path) if q.answerable and q.facts]
+    questions = load_questions(questions_path)
     if any("holdout" in q.tags for q in questions):
         raise SystemExit(f"{questions_path} holds holdout questions: they are never fitted on")
+    questions = [q for q in questions if q.answerable and q.facts]
     examples = []
     with tempfile.TemporaryDirectory(prefix="sinoqa-fit-index-") as index_dir:
         indexed = settings.with_paths(corpus=corpus, index=Path(index_dir))
@@ -284,8 +285,7 @@ def fit(
         FULL_FEATURES,
         c,
     )
-    scorer = SentenceScorer(shortlist, full, {})
-    selection, quality = choose_selection(shortlisted, scorer, settings)
+    selection, quality = choose_selection(shortlisted, full, settings)
     report: dict[str, Any] = {"rows": len(labels), "positives": int(labels.sum())}
     for split in sorted({e.split for e in examples}):
         part = [s for s in shortlisted if s.example.split == split]
@@ -313,18 +313,17 @@ SELECTION_GRID = {
 
 
 def choose_selection(
-    shortlisted: Sequence[Shortlisted], scorer: SentenceScorer, settings: Settings
+    shortlisted: Sequence[Shortlisted], full: LinearScorer, settings: Settings
 ) -> tuple[Selection, dict[str, tuple[float, float]]]:
     """The selection with the best mean of fact recall and citation precision (each split
     weighing the same), answering every fitting question as the answerer would."""
     import itertools
 
-    scored = [(s, scorer.full.probability(s.features)) for s in shortlisted]
+    scored = [(s, full.probability(s.features)) for s in shortlisted]
     best: tuple[float, Selection, dict[str, tuple[float, float]]] | None = None
     for values in itertools.product(*SELECTION_GRID.values()):
         selection = Selection(**dict(zip(SELECTION_GRID, values, strict=True)))  # type: ignore[arg-type]
-        answerer = Selector(settings.answer, selection)
-        quality = _answer_quality(answerer, scored)
+        quality = _answer_quality(Selector(settings.answer, selection), scored)
         objective = float(np.mean([sum(q) / 2 for q in quality.values()]))
         if best is None or objective > best[0]:
             best = (objective, selection, quality)
@@ -333,7 +332,7 @@ def choose_selection(
 
 
 def _answer_quality(
-    answerer: Selector, scored: Sequence[tuple[Shortlisted, np.ndarray]]
+    selector: Selector, scored: Sequence[tuple[Shortlisted, np.ndarray]]
 ) -> dict[str, tuple[float, float]]:
     """Fact recall and citation precision per split, of the sentences the answerer picks."""
     measured: dict[str, list[tuple[float, float]]] = {}
@@ -351,8 +350,8 @@ def _answer_quality(
             (),
             example.particulars,
         )
-        chosen = answerer.select(found, example.analysis.spans_articles)
-        chosen += answerer.answer_bearing(found, chosen)
+        chosen = selector.select(found, example.analysis.spans_articles)
+        chosen += selector.answer_bearing(found, chosen)
         chosen += context_sentences(quotes, chosen)
         text = " ".join(q.text for q in chosen)
         recall = float(np.mean([fact_present(alts, text) for alts in example.question.facts]))

@@ -198,9 +198,7 @@ class GenerativeAnswerer(Answerer):
         if not generated:
             return self._fall_back(fallback, f"the {self.mode} LLM returned an empty answer")
         if _REFUSAL_HINT.search(generated) and not _CITATION.search(generated):
-            return self.refusal(
-                question, passages, fallback.confidence, parts=fallback.confidence_parts
-            )
+            return self.refusal(question, passages, fallback.confidence)  # the LLM's refusal
         return self.verify(question, passages, generated, fallback)
 
     def verify(

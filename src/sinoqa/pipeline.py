@@ -252,11 +252,12 @@ class Pipeline:
         from sinoqa.answer import ExtractiveAnswerer
         from sinoqa.generate import GenerativeAnswerer, LLMUnavailable, make_llm
 
-        view = self.view()
+        self.view()
         with self._lock:
-            if self._extractive is None:
+            if self._extractive is None:  # over the view loaded now, not one read before
+                assert self._view is not None
                 self._extractive = ExtractiveAnswerer(
-                    self.settings.answer, self.embed_model, view.lexicon
+                    self.settings.answer, self.embed_model, self._view.lexicon
                 )
             extractive = self._extractive
         if backend == "extractive":

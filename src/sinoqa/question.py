@@ -103,21 +103,27 @@ _MONTHS = (
     r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"
 )
 _WEEKDAYS = r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_YEAR_NUMBER = r"(?:1[89]|20)\d\d"
 _KIND_PATTERNS = {
-    # A bare year is a date, not an answer to "how many".
+    # A bare year is a date, not an answer to "how many"; digits inside names ("G20",
+    # "F-35", "COVID-19") and decades ("1990s") are not counts either.
     "number": re.compile(
-        rf"\$?(?<![\d,.])(?!(?:1[89]|20)\d\d\b)\d[\d,.]*%?|\b(?i:{_NUMBER_WORDS})\b"
+        rf"\$?(?<![\w,.-])(?!{_YEAR_NUMBER}\b)(?![\d,.]*s\b)\d[\d,.]*%?"
+        rf"|\b(?i:{_NUMBER_WORDS})\b"
     ),
     "duration": re.compile(
         rf"(?i:\b(?:\d[\d,.]*|{_NUMBER_WORDS}|one|an?|several|a few|many)[- ]{_UNITS}\b)"
-        r"|(?i:\bsince\b)\s+(?:(?:1[89]|20)\d\d\b|" + _MONTHS + r")"
-        # "for much of 2021", "through the end of the year", "until 2025"
-        r"|(?i:\b(?:for|through|throughout|until|till)\s+(?:(?:much|most|all|the rest|the end"
-        r"|part)\s+of\s+)?(?:the\s+)?(?:(?:1[89]|20)\d\d|year|decade|month|week)\b)"
+        rf"|(?i:\bsince\b)\s+(?:{_YEAR_NUMBER}\b|(?:{_MONTHS})\b)"
+        # "for much of 2021", "until the end of the year", "through 2025"
+        rf"|(?i:\b(?:for|through|throughout)\s+(?:much|most|all|the rest|part)\s+of\s+"
+        rf"(?:the\s+)?(?:{_YEAR_NUMBER}|year|decade|month|week)\b)"
+        rf"|(?i:\b(?:until|till|through)\s+(?:the end of\s+)?(?:the\s+)?"
+        rf"(?:{_YEAR_NUMBER}|year|decade|month|week)\b)"
     ),
     "date": re.compile(
-        rf"\b(?:1[89]\d\d|20\d\d)\b|\b(?:{_MONTHS})\.?(?=\s+\d|\s+(?:1[89]|20)\d\d|,)"
-        rf"|\b(?:in|on|since|by|until|from|early|late|mid-?|last|next|this)\s+(?:{_MONTHS})\b"
+        rf"\b{_YEAR_NUMBER}\b|\b(?:{_MONTHS})\.?(?=\s+\d|\s+{_YEAR_NUMBER})"
+        rf"|(?:\b(?:in|on|since|by|until|from|early|late|last|next|this)\s+|\bmid-\s*)"
+        rf"(?:{_MONTHS})\b"
         rf"|\b(?:{_WEEKDAYS})\b|(?i:\b(?:last|next|this) (?:week|month|year)\b)"
         r"|(?i:\b(?:spring|summer|autumn|winter)\b)"
     ),
@@ -137,7 +143,8 @@ _NOT_PERSON_WORDS = """
     russia russian japan japanese korea korean europe european asia asian pacific africa
     african india indian beijing washington monday tuesday wednesday thursday friday
     saturday sunday january february march april may june july august september october
-    november december new world war cup league
+    november december new world war cup league state street square organisation
+    organization initiative hong kong coast guard
 """
 _NOT_PERSON = frozenset(_NOT_PERSON_WORDS.split())
 _TITLE_WORDS = """
@@ -157,9 +164,9 @@ def person_names(text: str) -> set[str]:
     for run in _CAPITALISED_RUN.finditer(text):
         words = [re.sub(r"['’]s$", "", w).strip(".") for w in run.group().split()]
         titled = [i for i, w in enumerate(words) if w.casefold() in _TITLES]
-        if titled and titled[-1] + 1 < len(words):
+        if titled:  # "President Xi"; "the Prime Minister" alone names nobody
             after = words[titled[-1] + 1 :]
-            if after[0].casefold() not in _NOT_PERSON:
+            if after and after[0].casefold() not in _NOT_PERSON:
                 found.add(" ".join(after))
             continue
         while words and words[0].casefold() in _NOT_PERSON | _TITLES:
@@ -216,6 +223,11 @@ def question_names(question: str) -> list[str]:
     if run:
         names.append(" ".join(run))
     return list(dict.fromkeys(names))
+
+
+def content_words(text: str) -> str:
+    """``text`` less the words that point at the source ("author", "piece", "column")."""
+    return _SOURCE_WORDS.sub(" ", text)
 
 
 def unknown_candidates(question: str) -> list[str]:
@@ -323,5 +335,5 @@ def analyse(question: str, sources: Sequence[tuple[str, str | None]] = ()) -> Qu
         about_author=bool(_AUTHOR_REFERENCE.search(question)),
         follow_up=bool(_FOLLOW_UP.search(question)) or len(re.findall(r"\w+", question)) <= 4,
         not_a_question=bool(_NOT_A_QUESTION.search(question)),
-        content=_SOURCE_WORDS.sub(" ", question),
+        content=content_words(question),
     )

@@ -215,12 +215,13 @@ class CorpusView:
     def bm25_mask(self, filters: Filters) -> list[int]:
         """Which BM25 entries ``filters`` lets through; kept per filter for this version (an
         outlet named in a question asks for the same mask again and again)."""
-        if filters not in self._masks:
+        mask = self._masks.get(filters)
+        if mask is None:
             if len(self._masks) >= 64:  # user filters vary; a server must not grow forever
                 self._masks.clear()
             corpus = self.bm25.corpus if self.bm25 is not None else []
-            self._masks[filters] = [int(filters.matches(entry)) for entry in corpus]
-        return self._masks[filters]
+            mask = self._masks[filters] = [int(filters.matches(entry)) for entry in corpus]
+        return mask
 
     @cached_property
     def _sources(self) -> tuple[tuple[str, str | None], ...]:
@@ -230,11 +231,12 @@ class CorpusView:
 
     def analyse(self, question: str) -> QuestionAnalysis:
         """The question read once for this corpus (the outlets it names are indexed ones)."""
-        if question not in self._analyses:
+        found = self._analyses.get(question)
+        if found is None:
             if len(self._analyses) >= 1024:  # a server must not grow forever
                 self._analyses.clear()
-            self._analyses[question] = analyse(question, self._sources)
-        return self._analyses[question]
+            found = self._analyses[question] = analyse(question, self._sources)
+        return found
 
     def resolve_publishers(self, names: Iterable[str]) -> tuple[str, ...]:
         """Match outlet names case-insensitively against the indexed ones."""

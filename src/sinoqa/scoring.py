@@ -4,8 +4,8 @@ Each candidate sentence is described by a few general features (how much of the 
 rare vocabulary it uses, how close its meaning is, where its passage ranked, whether it holds
 the kind of value asked for, ...). A logistic regression over them, fitted by
 ``python -m sinoqa.fit`` (``make fit``) on rtqa-train and the tuning part of the seed questions,
-turns them into a probability. Its weights live in ``models/answer_scorer.json`` beside this
-module, versioned with the code; nothing here is set by hand.
+turns them into a probability. Its weights, and the selection shares fitted with them, live in
+``models/answer_scorer.json`` beside this module, versioned with the code.
 
 Scoring runs in two steps because embedding sentences is the answer stage's main cost: a
 *shortlist* model without the embedding feature picks the sentences worth embedding, then the
@@ -25,14 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sinoqa.question import QuestionAnalysis, has_new_answer, names_source
+from sinoqa.question import QuestionAnalysis, content_words, has_new_answer, names_source
+from sinoqa.selection import Quote, Selection, adjacent
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore
 
-    from sinoqa.answer import Quote
     from sinoqa.retrieve import Lexicon
-    from sinoqa.settings import AnswerSettings
 
 #: The scorer that ships with sinoqa.
 DEFAULT_SCORER = Path(__file__).parent / "models" / "answer_scorer.json"
@@ -63,7 +62,7 @@ class ScorerError(RuntimeError):
     """The scorer file is missing or does not fit this version of sinoqa."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LinearScorer:
     """A logistic regression over named, standardised features."""
 
@@ -97,35 +96,14 @@ class LinearScorer:
         )
 
 
-@dataclass(frozen=True)
-class Selection:
-    """How many sentences an answer quotes, and how close to the best one's score the others
-    must come; chosen with the scorer, on the same fitting data (settings may override)."""
-
-    max_sentences: int = 4
-    keep_ratio: float = 0.8  # a sentence from the best sentence's article
-    other_article_ratio: float = 0.9  # a sentence from another article, in one-article answers
-    neighbour_ratio: float = 0.6  # the best sentence's neighbour
-    typed_ratio: float = 0.6  # the article's best sentence with the kind of value asked for
-
-    def overridden(self, settings: AnswerSettings) -> Selection:
-        """These values, with those ``settings`` set explicitly instead."""
-        chosen = {
-            name: getattr(settings, name)
-            for name in self.__dataclass_fields__
-            if getattr(settings, name) is not None
-        }
-        return dataclasses.replace(self, **chosen)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SentenceScorer:
     """The shortlist and full models, the selection fitted with them, and their data."""
 
     shortlist: LinearScorer
     full: LinearScorer
     trained_on: dict[str, Any]
-    selection: Selection = Selection()
+    selection: Selection
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,10 +126,13 @@ def load_scorer(path: Path = DEFAULT_SCORER) -> SentenceScorer:
             shortlist=LinearScorer.from_json(data["shortlist"]),
             full=LinearScorer.from_json(data["full"]),
             trained_on=dict(data.get("trained_on", {})),
-            selection=Selection(**data.get("selection", {})),
+            selection=Selection(**data["selection"]),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ScorerError(f"cannot read the sentence scorer {path}: {exc}") from exc
+    for model in (scorer.shortlist, scorer.full):
+        if not len(model.features) == len(model.weights) == len(model.mean) == len(model.scale):
+            raise ScorerError(f"the sentence scorer {path} is damaged: re-fit it with `make fit`")
     if scorer.shortlist.features != LEXICAL_FEATURES or scorer.full.features != FULL_FEATURES:
         raise ScorerError(
             f"the sentence scorer {path} was fitted on other features; re-fit it with `make fit`"
@@ -188,12 +169,12 @@ def lexical_features(
     terms = lexicon.terms(question.content)
     coverage = np.array([lexicon.coverage(terms, w) for w in words])
     if retrieval_query:
-        context = lexicon.terms(question.content + " " + retrieval_query)
+        context = lexicon.terms(question.content + " " + content_words(retrieval_query))
         coverage = (1 - follow_up_weight) * coverage + follow_up_weight * np.array(
             [lexicon.coverage(context, w) for w in words]
         )
     asked = frozenset(terms)
-    question_tokens = {t.casefold() for t in _NAME_OR_NUMBER.findall(question.text)}
+    question_tokens = _names_and_numbers(question.text)
     article_order = list(dict.fromkeys(str(p.node.metadata["doc_id"]) for p in passages))
     titles: dict[str, float] = {}
     rows = []
@@ -202,11 +183,13 @@ def lexical_features(
         neighbours = [
             coverage[j]
             for j in (i - 1, i + 1)
-            if 0 <= j < len(quotes) and _adjacent(quote, quotes[j])
+            if 0 <= j < len(quotes) and adjacent(quote, quotes[j])
         ]
         if quote.doc_id not in titles:
-            titles[quote.doc_id] = lexicon.coverage(terms, str(passage.node.metadata.get("title")))
-        new = {t.casefold() for t in _NAME_OR_NUMBER.findall(quote.text)} - question_tokens
+            titles[quote.doc_id] = lexicon.coverage(
+                terms, str(passage.node.metadata.get("title") or "")
+            )
+        new = _names_and_numbers(quote.text) - question_tokens
         rows.append(
             (
                 coverage[i],
@@ -224,6 +207,15 @@ def lexical_features(
             )
         )
     return np.array(rows, dtype=np.float64).reshape(len(quotes), len(LEXICAL_FEATURES))
+
+
+def _names_and_numbers(text: str) -> set[str]:
+    """Capitalised words past a sentence's start, and numbers, as comparable tokens ("2023."
+    and "2023", "China's" and "China" are one)."""
+    return {
+        re.sub(r"['’]s$", "", token.strip(".,")).casefold()
+        for token in _NAME_OR_NUMBER.findall(text)
+    }
 
 
 def source_groups(
@@ -267,10 +259,6 @@ def shortlist_indices(quotes: Sequence[Quote], scores: np.ndarray, size: int) ->
         j
         for i in list(keep)
         for j in (i - 1, i + 1)
-        if 0 <= j < len(quotes) and _adjacent(quotes[i], quotes[j])
+        if 0 <= j < len(quotes) and adjacent(quotes[i], quotes[j])
     }
     return sorted(keep)
-
-
-def _adjacent(first: Quote, second: Quote) -> bool:
-    return first.followed_by(second) or second.followed_by(first)

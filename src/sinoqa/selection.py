@@ -8,13 +8,13 @@ each named source's best, then good sentences that do not repeat each other.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from sinoqa.scoring import Selection
 from sinoqa.settings import AnswerSettings
 
 # A sentence opening like this refers back to the one before it: a pronoun, or a
@@ -26,16 +26,17 @@ _REFERS_BACK = re.compile(
     r"worth|true|expected|to be seen)\b)(?!\s+remains\s+to\b)"
     r"|(?:(?:[A-Z]\w*(?:\s+\w+){0,2}\s+)?(?i:such|this|these|those)|That)\b"
     # ... but not "This year", "That same day": a time, not a reference
-    r"(?!\s+(?:year|week|month|day|time|morning|afternoon|evening|weekend|spring|summer|"
-    r"autumn|winter|same)\b))"
+    r"(?!\s+(?:year|week|month|days?|time|morning|afternoon|evening|weekend|spring|summer|"
+    r"autumn|winter|same|quarter|season|decade|century|past|who)\b))"
 )
 # A sentence announcing what the next one lists: "... relies on two implicit conditions."
 _ANNOUNCES = re.compile(
-    r"(?:\b(?:two|three|four|five|six|several|a few|a number of|the following)\s+"
+    r"(?:(?<!\bthe\s)\b(?:two|three|four|five|six|several|a few|a number of|the following)\s+"
     r"(?:[\w-]+\s+){0,2}(?:conditions|reasons|factors|things|ways|steps|points|issues|areas|"
     r"goals|principles|questions|options|demands|measures|elements|pillars|priorities|"
     r"challenges|scenarios|lessons|problems|aims|objectives|requests|risks|trends|"
-    r"developments|changes|assumptions|concerns|camps|groups|countries|parts)\b|:)"
+    r"developments|changes|assumptions|concerns)\b"
+    r"|:(?!\s*[\"“‘']))"  # a colon, unless a quotation follows it
     r"[^.;:]{0,40}[.:]?[\"'”’)]*$",
     re.IGNORECASE,
 )
@@ -71,6 +72,27 @@ class Evidence:
     parts: Mapping[str, float] = field(default_factory=dict)  # what ``confidence`` sums
 
 
+@dataclass(frozen=True)
+class Selection:
+    """How many sentences an answer quotes, and what share of the best one's score the others
+    need. Fitted with the scorer (``make fit``, stored with it); settings may override each."""
+
+    max_sentences: int
+    keep_ratio: float  # another sentence (of the best one's article, in one-article answers)
+    other_article_ratio: float  # a sentence from another article, in one-article answers
+    neighbour_ratio: float  # the best sentence's neighbour
+    typed_ratio: float  # the article's best sentence with the kind of value asked for
+
+    def overridden(self, settings: AnswerSettings) -> Selection:
+        """These values, with those ``settings`` set explicitly instead."""
+        chosen = {
+            name: getattr(settings, name)
+            for name in self.__dataclass_fields__
+            if getattr(settings, name) is not None
+        }
+        return dataclasses.replace(self, **chosen)
+
+
 class Selector:
     """Picks the sentences to quote from scored evidence."""
 
@@ -81,9 +103,11 @@ class Selector:
     def select(
         self, found: Evidence, spans_articles: bool, groups: Sequence[frozenset[str]] = ()
     ) -> list[Quote]:
-        """The best sentence; its neighbour when that is nearly as good; the best sentence of
-        each group of articles the question asks about together ("in 2021 and in 2023"); then
-        maximal marginal relevance over the rest: good sentences that do not repeat each other."""
+        """The best sentence; its neighbour when it scores ``neighbour_ratio`` of the best; the
+        best sentence of each group of articles the question asks about together ("in 2021 and
+        in 2023"); then maximal marginal relevance over the rest that score ``keep_ratio`` of
+        the best (``other_article_ratio`` for another article in a one-article answer): good
+        sentences that do not repeat each other."""
         settings = self.settings
         quotes, scores, vectors, words = found.quotes, found.scores, found.vectors, found.words
         top = int(np.argmax(scores))
@@ -108,7 +132,7 @@ class Selector:
         def eligible(i: int) -> bool:
             if spans_articles or quotes[i].doc_id == quotes[top].doc_id:
                 return bool(scores[i] >= self.selection.keep_ratio * best)
-            # Another article's sentence must be nearly as relevant and either about the same
+            # Another article's sentence must score its share and either be about the same
             # names and years (the Vienna talks, not the Malta ones) or hold one of the
             # question's that the answer lacks.
             relevant = bool(scores[i] >= self.selection.other_article_ratio * best)
@@ -139,7 +163,7 @@ class Selector:
 
     def answer_bearing(self, found: Evidence, chosen: list[Quote]) -> list[Quote]:
         """For "how long / how many / when / who": when no chosen sentence holds such a value,
-        the article's best sentence that does, if it is nearly as relevant."""
+        the article's best sentence that does, if it scores ``typed_ratio`` of the best."""
         typed = {q for q, holds in zip(found.quotes, found.typed, strict=True) if holds}
         if len(chosen) >= self.selection.max_sentences or typed.intersection(chosen):
             return []

@@ -135,7 +135,7 @@ class AnswerSettings(_Stage):
         "with sinoqa (sinoqa/models/answer_scorer.json).",
     )
     shortlist: int = Field(
-        16,
+        10,
         ge=1,
         le=200,
         description="Sentences embedded per question (the best by the shortlist model, and "
@@ -145,8 +145,9 @@ class AnswerSettings(_Stage):
         None,
         ge=0.0,
         le=1.0,
-        description="A further sentence from the best sentence's article joins the answer if "
-        "its score is at least this share of the best one's. Unset: fitted with the scorer.",
+        description="A further sentence joins the answer if its score is at least this share "
+        "of the best one's (in a one-article answer: one from the best sentence's article). "
+        "Unset: fitted with the scorer.",
     )
     other_article_ratio: float | None = Field(
         None,
