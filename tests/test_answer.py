@@ -11,14 +11,7 @@ from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.schema import QueryBundle
 
 from sinoqa import pipeline
-from sinoqa.answer import (
-    MIN_SENTENCE_CHARS,
-    REFUSAL,
-    Evidence,
-    GroundedQueryEngine,
-    Quote,
-    context_sentences,
-)
+from sinoqa.answer import MIN_SENTENCE_CHARS, REFUSAL, GroundedQueryEngine
 from sinoqa.index import IndexNotFound, open_index
 from sinoqa.pipeline import ChatSession, InvalidQuestion, get_pipeline
 from sinoqa.question import (
@@ -31,7 +24,7 @@ from sinoqa.question import (
 )
 from sinoqa.retrieve import Filters, HybridRetriever, InvalidFilter, Lexicon, published_in
 from sinoqa.schema import Answer
-from sinoqa.selection import Selection, Selector
+from sinoqa.selection import Evidence, Quote, Selection, Selector, context_sentences
 from sinoqa.settings import AnswerSettings, Settings
 
 # (question, the article that answers it, a fact the answer must contain)

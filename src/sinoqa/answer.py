@@ -44,7 +44,7 @@ from sinoqa.scoring import (
     source_groups,
     year_groups,
 )
-from sinoqa.selection import Evidence, Quote, Selector, adjacent, context_sentences
+from sinoqa.selection import Evidence, Quote, Selector, adjacent
 from sinoqa.settings import AnswerSettings
 
 if TYPE_CHECKING:
@@ -283,10 +283,6 @@ class ExtractiveAnswerer(Answerer):
         self.scorer = scorer or load_scorer(settings.scorer_path or DEFAULT_SCORER)
         self.selector = Selector(settings, self.scorer.selection.overridden(settings))
 
-    def candidates(self, passages: Sequence[NodeWithScore]) -> list[Quote]:
-        """Every sentence of the passages, once (overlapping chunks share sentences)."""
-        return candidate_quotes(passages)
-
     def features(
         self, request: AnswerRequest, quotes: Sequence[Quote], words: Sequence[frozenset[str]]
     ) -> tuple[np.ndarray, tuple[frozenset[str], ...]]:
@@ -312,7 +308,7 @@ class ExtractiveAnswerer(Answerer):
     def evidence(self, request: AnswerRequest) -> Evidence:
         """Candidate sentences, their scores and vectors, and the overall evidence score."""
         question, passages = request.analysed, request.passages
-        quotes = self.candidates(passages)
+        quotes = candidate_quotes(passages)
         if not quotes:
             return Evidence([], np.zeros(0), np.zeros((0, 0)), np.zeros(0, dtype=bool), [], 0.0)
         words = [frozenset(self.lexicon.terms(q.text)) for q in quotes]  # stemmed once
@@ -433,13 +429,11 @@ class ExtractiveAnswerer(Answerer):
         groups = list(found.groups)
         if len(groups) < 2 and question.spans_articles:  # "from 2021 to 2023": each year's
             groups = year_groups(question.years, passages)
-        chosen = self.selector.select(
+        chosen = self.selector.quote(
             found,
             question.spans_articles or len(found.groups) > 1,
             groups if len(groups) > 1 else (),
         )
-        chosen += self.selector.answer_bearing(found, chosen)
-        chosen += context_sentences(found.quotes, chosen)
         return self.cited_answer(
             request.question,
             passages,

@@ -43,7 +43,7 @@ from sinoqa.scoring import (
     shortlist_indices,
     source_groups,
 )
-from sinoqa.selection import Evidence, Quote, Selection, Selector, context_sentences
+from sinoqa.selection import Evidence, Quote, Selection, Selector
 from sinoqa.settings import Settings
 
 if TYPE_CHECKING:
@@ -350,9 +350,7 @@ def _answer_quality(
             (),
             example.particulars,
         )
-        chosen = selector.select(found, example.analysis.spans_articles)
-        chosen += selector.answer_bearing(found, chosen)
-        chosen += context_sentences(quotes, chosen)
+        chosen = selector.quote(found, example.analysis.spans_articles)
         text = " ".join(q.text for q in chosen)
         recall = float(np.mean([fact_present(alts, text) for alts in example.question.facts]))
         docs = [q.doc_id for q in chosen]

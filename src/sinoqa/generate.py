@@ -26,6 +26,7 @@ from sinoqa.answer import (
     ExtractiveAnswerer,
     Quote,
     TokenCallback,
+    candidate_quotes,
     sentence_spans,
 )
 from sinoqa.schema import Answer
@@ -209,7 +210,7 @@ class GenerativeAnswerer(Answerer):
         fallback: Answer,
     ) -> Answer:
         """Check each generated sentence against the passages it cites."""
-        candidates = self.extractive.candidates(passages)
+        candidates = candidate_quotes(passages)
         by_passage: dict[int, list[Quote]] = {}
         for quote in candidates:
             by_passage.setdefault(quote.passage, []).append(quote)

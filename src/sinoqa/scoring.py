@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sinoqa.question import QuestionAnalysis, content_words, has_new_answer, names_source
+from sinoqa.retrieve import published_in
 from sinoqa.selection import Quote, Selection, adjacent
 
 if TYPE_CHECKING:
@@ -236,8 +237,6 @@ def source_groups(
 
 def year_groups(years: Collection[int], passages: Sequence[NodeWithScore]) -> list[frozenset[str]]:
     """The retrieved articles published in each of ``years`` (years with none left out)."""
-    from sinoqa.retrieve import published_in
-
     groups = []
     for year in sorted(years):
         docs = {

@@ -161,6 +161,15 @@ class Selector:
                 covered |= names & words[pick]
         return [quotes[i] for i in chosen]
 
+    def quote(
+        self, found: Evidence, spans_articles: bool, groups: Sequence[frozenset[str]] = ()
+    ) -> list[Quote]:
+        """Everything an answer quotes: the selection, the sentence with the kind of value
+        asked for, and what those need to stand on their own."""
+        chosen = self.select(found, spans_articles, groups)
+        chosen += self.answer_bearing(found, chosen)
+        return chosen + context_sentences(found.quotes, chosen)
+
     def answer_bearing(self, found: Evidence, chosen: list[Quote]) -> list[Quote]:
         """For "how long / how many / when / who": when no chosen sentence holds such a value,
         the article's best sentence that does, if it scores ``typed_ratio`` of the best."""
