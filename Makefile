@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run ask test lint browser docs fit eval-rtqa bench load clean-index
+.PHONY: run ask test lint browser docs fit fit-ranker eval-record eval-rtqa bench load clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,21 +57,35 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix src app tests benchmarks
 	$(BIN)/ruff format src app tests benchmarks
 
-## docs: regenerate the generated docs (the settings table in docs/configuration.md)
+## docs: regenerate the generated docs (settings table; eval results table from docs/results)
 docs: $(VENV)/.runtime-installed
 	{ sed '/^<!-- generated/q' docs/configuration.md; $(BIN)/sinoqa settings; } > docs/configuration.md.new
 	mv docs/configuration.md.new docs/configuration.md
+	$(BIN)/python -c "from sinoqa.evals import update_evaluation_doc; update_evaluation_doc()"
 
 ## fit: re-fit the answer's sentence scorer (rtqa-train + the seed tuning questions; ~5 min)
 RTQA_TRAIN ?= ../shared/rtqa-train
 fit: $(VENV)/.runtime-installed
 	$(BIN)/python -m sinoqa.fit --rtqa-train $(RTQA_TRAIN)
 
+## fit-ranker: re-fit the article ranker (indexes 300 rtqa-train questions' articles under
+## .fit/ the first time, ~20 min; then ~2 min)
+fit-ranker: $(VENV)/.runtime-installed
+	$(BIN)/python -m sinoqa.fit_ranker --rtqa-train $(RTQA_TRAIN)
+
+## eval-record: the seed and rtqa-dev eval runs docs/evaluation.md shows, recorded (~20 min)
+eval-record: $(VENV)/.runtime-installed
+	$(BIN)/sinoqa eval --out eval-out --record docs/results/seed.json
+	$(BIN)/sinoqa eval --questions $(RTQA)/questions.jsonl --corpus $(RTQA)/corpus \
+	  --index .rtqa-index --out eval-rtqa --record docs/results/rtqa-dev.json \
+	  --compare hybrid,retrieval.article_ranker=false,hybrid-rrf
+	$(MAKE) docs
+
 ## eval-rtqa: the external news set (2,354 articles; indexing takes 15-20 min the first time)
 RTQA ?= ../shared/rtqa-dev
 eval-rtqa: $(VENV)/.runtime-installed
 	$(BIN)/sinoqa eval --questions $(RTQA)/questions.jsonl --corpus $(RTQA)/corpus \
-	  --index .rtqa-index --compare hybrid,dense,bm25 --out eval-rtqa
+	  --index .rtqa-index --out eval-rtqa
 
 ## bench: speed, scale and memory (1k/10k/50k chunks of real news; about an hour here)
 bench: $(VENV)/.runtime-installed

@@ -18,7 +18,7 @@ def safe_url(url: str | None) -> str | None:
     return None
 
 
-def _text(value: str) -> str:
+def escape_markdown(value: str) -> str:
     """Article text for Markdown: HTML-escaped and Markdown-inert."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(value, quote=False))
 
@@ -27,19 +27,19 @@ def answer_markdown(answer: Answer, turn: int) -> str:
     """The chat message: the answer with each [n] linking to its source card."""
     parts: list[str] = []
     for notice in answer.notices:
-        parts.append(f"*Note: {_text(notice)}*")
+        parts.append(f"*Note: {escape_markdown(notice)}*")
     if answer.refused:
-        parts.append(f"**{_text(answer.answer)}**")
+        parts.append(f"**{escape_markdown(answer.answer)}**")
         if answer.nearest_sources:
             parts.append("*Nearest sources are listed beside the chat; they do not answer it.*")
         return "\n\n".join(parts)
     sentences = []
     for sentence in answer.sentences:
-        body = _text(sentence.text)
+        body = escape_markdown(sentence.text)
         refs = "".join(f" [\\[{n}\\]](#src-{turn}-{n})" for n in sentence.citations)
         flag = "" if sentence.verified else " ⚠️ *unverified*"
         sentences.append(body + refs + flag)
-    parts.append(" ".join(sentences) or _text(answer.answer))
+    parts.append(" ".join(sentences) or escape_markdown(answer.answer))
     return "\n\n".join(parts)
 
 

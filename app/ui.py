@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from sinoqa_app.render import _text, answer_markdown, conversation_markdown, sources_html
+from sinoqa_app.render import answer_markdown, conversation_markdown, escape_markdown, sources_html
 
 from sinoqa import pipeline
 from sinoqa.index import IndexUnavailable
@@ -50,12 +50,12 @@ def _messages(answers: list[Answer]) -> list[dict[str, Any]]:
     """The chat as displayed, rebuilt from the session's answers (the one source of truth)."""
     messages: list[dict[str, Any]] = []
     for turn, answer in enumerate(answers, start=1):
-        messages.append({"role": "user", "content": _text(answer.question)})
+        messages.append({"role": "user", "content": escape_markdown(answer.question)})
         messages.append({"role": "assistant", "content": answer_markdown(answer, turn)})
     return messages
 
 
-def _backend_choices(settings: Settings) -> tuple[list[str], str]:
+def backend_choices(settings: Settings) -> tuple[list[str], str]:
     from sinoqa.generate import backend_problem
 
     backend = settings.answer.backend
@@ -87,7 +87,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     settings = settings or Settings()
     engine = pipeline.get_pipeline(settings)
     engine.view()  # fail now, with "run sinoqa ingest", rather than on the first question
-    modes, mode_info = _backend_choices(settings)
+    modes, mode_info = backend_choices(settings)
 
     def respond(
         message: str,
@@ -99,7 +99,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         mode: str,
     ) -> Iterator[tuple[Any, ...]]:
         history = _messages(_answers(state))
-        history.append({"role": "user", "content": _text(message or "")})
+        history.append({"role": "user", "content": escape_markdown(message or "")})
         history.append({"role": "assistant", "content": "*Searching the articles…*"})
         yield history, gr.skip(), state, gr.skip(), ""
         tokens: queue.Queue[str | None] = queue.Queue()
@@ -130,13 +130,13 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             history[-1] = {
                 "role": "assistant",
                 "content": "*Drafting; every sentence is checked when it is done…*\n\n"
-                + _text(drafted),
+                + escape_markdown(drafted),
             }
             yield history, gr.skip(), state, gr.skip(), ""
         error = outcome.get("error")
         # Bad input, or an index that is missing or unreachable: say so, keep the question.
         if isinstance(error, InvalidQuestion | InvalidFilter | IndexUnavailable):
-            history[-1] = {"role": "assistant", "content": f"⚠️ {_text(str(error))}"}
+            history[-1] = {"role": "assistant", "content": f"⚠️ {escape_markdown(str(error))}"}
             yield history, gr.skip(), state, gr.skip(), message
             return
         if error is not None:
@@ -187,9 +187,12 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
 
         uploads = [(Path(f), Path(f).name) for f in files]
         report = pipeline.add_files(settings, uploads, progress=show)
-        lines = [f"✅ Added **{_text(d)}**" for d in report.added]
-        lines += [f"✅ Updated **{_text(d)}**" for d in report.updated]
-        lines += [f"❌ Rejected {_text(name)}: {_text(reason)}" for name, reason in report.rejected]
+        lines = [f"✅ Added **{escape_markdown(d)}**" for d in report.added]
+        lines += [f"✅ Updated **{escape_markdown(d)}**" for d in report.updated]
+        lines += [
+            f"❌ Rejected {escape_markdown(name)}: {escape_markdown(reason)}"
+            for name, reason in report.rejected
+        ]
         publishers = gr.update(choices=engine.publishers())
         return "\n\n".join(lines) or "Nothing changed.", _corpus_rows(settings), publishers
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import percentile, start_server, stop_server
+from benchmarks.measure import percentile, sinoqa_server
 from sinoqa import pipeline
 from sinoqa.settings import Settings
 
@@ -183,9 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings().with_paths(corpus=REPO / "corpus", index=args.work / "index")
     pipeline.ingest(settings)
     args.work.mkdir(parents=True, exist_ok=True)
-    server = start_server(settings, args.work / "serve.log")
     rows = []
-    try:
+    with sinoqa_server(settings, args.work / "serve.log") as server:
         # What a lone session gets for each script: the answers every level must reproduce.
         reference: dict[tuple[int, int], str] = {}
         for script in range(len(SCRIPTS)):
@@ -196,8 +195,6 @@ def main(argv: list[str] | None = None) -> int:
             level = run_level(server.url, sessions, args.turns, reference)
             rows.append(level.row())
             print(json.dumps(rows[-1]), flush=True)
-    finally:
-        stop_server(server)
     write(rows, args.out, command)
     print((args.out / "load.md").read_text())
     failed = sum(row["errors"] for row in rows)

@@ -7,17 +7,19 @@ or the `sinoqa` command, as users would; the baseline is plain llama-index.
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from sinoqa import pipeline
+from tests.servers import free_port, serving
+
+from sinoqa import evals, pipeline
 from sinoqa.evals import EvalQuestion
 from sinoqa.settings import Settings
 
@@ -29,10 +31,11 @@ def median(values: Sequence[float]) -> float:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low, high = int(position), min(int(position) + 1, len(ordered) - 1)
-    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+    """The eval suite's nearest-rank percentile, so both report the same statistic."""
+    value = evals.percentile(values, q)
+    if value is None:
+        raise ValueError("no values")
+    return float(value)
 
 
 def timed(action: Callable[[], Any]) -> float:
@@ -67,8 +70,8 @@ def ingest_throughput(
     from sinoqa.embedding import load_embed_model
 
     settings = make_settings("throughput-0")
-    # Loaded before timing (cold start is not throughput); its SentenceTransformer is the raw
-    # baseline, so both sides run the very same weights.
+    # Loaded before timing (cold start is not throughput); the raw baseline loads the very
+    # same weights from the same directory.
     embed_model = load_embed_model(settings.embedding)
     ingest_seconds, chunks = [], 0
     for run in range(repeats):
@@ -76,7 +79,9 @@ def ingest_throughput(
         ingest_seconds.append(report.seconds)
         chunks = report.chunks_total
     texts = chunk_texts(settings, paths)
-    model = embed_model._model
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(embed_model.model_name, device=settings.embedding.device)
     encode_seconds = [
         timed(
             lambda: model.encode(
@@ -210,60 +215,28 @@ def cold_ask(settings: Settings, question: str, repeats: int) -> dict[str, float
     return {"ask_s": median(seconds), "import_s": median(imports), "repeats": repeats}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]
     url: str
     ready: float  # seconds until it answered its first question
-    log: IO[bytes]
 
 
-def start_server(settings: Settings, log_path: Path, first_question: str = "") -> Server:
-    """`sinoqa serve` on a free 127.0.0.1 port, returned once it answers a question."""
+@contextmanager
+def sinoqa_server(settings: Settings, log_path: Path, first_question: str = "") -> Iterator[Server]:
+    """`sinoqa serve` on a free 127.0.0.1 port, yielded once it answers a question."""
     from gradio_client import Client
 
-    port = _free_port()
-    log = log_path.open("wb")
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sinoqa.cli", "serve"],
-        env=_env(settings, SINOQA_UI__PORT=str(port)),
-        stdout=log,
-        stderr=log,
-    )
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    server = Server(process, url, 0.0, log)
-    try:
-        while True:
-            if process.poll() is not None or time.perf_counter() > started + 300:
-                raise RuntimeError(f"sinoqa serve did not start: {log_path.read_text()[-2000:]}")
-            try:
-                client = Client(url, verbose=False)
-                break
-            except Exception:  # not listening yet
-                time.sleep(0.2)
-        client.predict(question=first_question or "What is this about?", api_name="/ask")
-    except BaseException:
-        stop_server(server)
-        raise
-    server.ready = time.perf_counter() - started
-    return server
-
-
-def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
-    server.log.close()
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "sinoqa.cli", "serve"]
+    environment = _env(settings, SINOQA_UI__PORT=str(port))
+    with serving(command, url, log_path, timeout=300, env=environment) as process:
+        Client(url, verbose=False).predict(
+            question=first_question or "What is this about?", api_name="/ask"
+        )
+        yield Server(process, url, time.perf_counter() - started)
 
 
 def serve_run(settings: Settings, questions: QuestionList, log: Path) -> dict[str, float]:
@@ -271,14 +244,11 @@ def serve_run(settings: Settings, questions: QuestionList, log: Path) -> dict[st
     answering ``questions``."""
     from gradio_client import Client
 
-    server = start_server(settings, log, questions[0])
-    try:
+    with sinoqa_server(settings, log, questions[0]) as server:
         client = Client(server.url, verbose=False)
         for question in questions[1:]:
             client.predict(question=question, api_name="/ask")
         peak_kib = _peak_rss_kib(server.process.pid)
-    finally:
-        stop_server(server)
     return {"first_answer_s": server.ready, "peak_rss_mib": peak_kib / 1024}
 
 

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from sinoqa import pipeline
 from sinoqa.settings import Settings
+from tests.servers import free_port, serving
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"
 SEEDS = REPO.parent / "shared" / "seeds"
+RTQA_TRAIN = REPO.parent / "shared" / "rtqa-train"
 
 
 @pytest.fixture(autouse=True)
@@ -59,39 +57,6 @@ def run_sinoqa(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serving(command: list[str], probe: str, log_path: Path, timeout: float = 120) -> Iterator[None]:
-    """Run a server process until ``probe`` answers; stop it (and its log) afterwards."""
-    log = log_path.open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command[0]} exited: {log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(probe, timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")

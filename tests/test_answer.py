@@ -314,26 +314,24 @@ def test_new_articles_are_searchable_without_restart(seeded: Settings, tmp_path:
     assert answer.citations[0].doc_id == "geneva"
 
 
-def test_configured_cross_encoder_reranks_the_candidates(seeded: Settings) -> None:
-    """A real CrossEncoder (here built from the packaged MiniLM weights) orders the passages."""
+def test_configured_cross_encoder_reranks_the_candidates(seeded: Settings, tmp_path: Path) -> None:
+    """A real CrossEncoder directory (built here from the packaged MiniLM weights, its
+    classification head initialised once and saved) orders the passages."""
+    from llama_index.core.schema import MetadataMode
+    from sentence_transformers import CrossEncoder
+
     from sinoqa.embedding import resolve_model_path
 
-    path = resolve_model_path("all-MiniLM-L6-v2")
+    model_dir = tmp_path / "cross-encoder"
+    CrossEncoder(resolve_model_path("all-MiniLM-L6-v2"), device="cpu").save(str(model_dir))
     settings = seeded.model_copy(
-        update={"retrieval": seeded.retrieval.model_copy(update={"reranker_model": path})}
+        update={"retrieval": seeded.retrieval.model_copy(update={"reranker_model": str(model_dir)})}
     )
-    p = get_pipeline(settings)
-    reranker = p._reranker()
-    assert reranker is not None
-    retriever = HybridRetriever(
-        open_index(settings), p.view(), p.embed_model, settings.retrieval, reranker=reranker
-    )
+    retriever = get_pipeline(settings).retriever()
     query = "Where did Wang Yi meet Jake Sullivan in September?"
     results = retriever.retrieve(QueryBundle(query_str=query))
     assert results
-    from llama_index.core.schema import MetadataMode
-
-    cross_encoder = pipeline._rerankers[(path, settings.retrieval.candidates)]._model  # type: ignore[attr-defined]
+    cross_encoder = CrossEncoder(str(model_dir), device="cpu")  # the same weights, apart
     expected = cross_encoder.predict(
         [(query, r.node.get_content(metadata_mode=MetadataMode.EMBED)) for r in results]
     )

@@ -61,6 +61,30 @@ def test_bad_settings_are_reported(tmp_path: Path) -> None:
     assert "invalid settings" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["askk", "x"], "No such command 'askk'"),
+        (["--help-me"], "No such option: --help-me"),
+        (["ask", "--bogus", "x"], "No such option: --bogus"),
+        (["ask", "--top-k", "abc", "x"], "Invalid value for '--top-k'"),
+        (["ask", "--top-k", "0", "x"], "Invalid value for '--top-k'"),
+        (["serve", "--port", "99999"], "Invalid value for '--port'"),
+        (["ingest", "--corpus", "/nonexistent/corpus"], "corpus folder /nonexistent/corpus"),
+        (["eval", "--questions", "/nonexistent/q.jsonl"], "/nonexistent/q.jsonl"),
+        (["ask", "x", "--as-of", "2023-13-01"], "is not a day"),
+    ],
+)
+def test_usage_errors_are_one_message_and_exit_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    command_exists = args[0] not in ("askk", "--help-me")
+    result = run(*args, "--index", tmp_path / "index") if command_exists else run(*args)
+    assert result.returncode == 2, (args, result.stdout, result.stderr)
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "index").exists()  # nothing was created on the way
+
+
 def test_help_comes_from_docstrings() -> None:
     result = run("ingest", "--help")
     assert result.returncode == 0

@@ -111,6 +111,20 @@ def test_partial_front_matter_keeps_what_is_there(tmp_path: Path) -> None:
     assert document.publisher is None
 
 
+def test_a_news_url_dates_an_undated_article_approximately(tmp_path: Path) -> None:
+    url = "https://www.cnn.com/2022/06/13/us/five-things-june-13"
+    undated = tmp_path / "undated.md"
+    undated.write_text(f"---\ntitle: Five things\nurl: {url}\n---\nBody.\n", encoding="utf-8")
+    document = read_file(undated)
+    assert (document.published, document.published_approx) == ("2022-06-13", True)
+    dated = tmp_path / "dated.md"
+    dated.write_text(f"---\nurl: {url}\npublished: 2022-06-14\n---\nBody.\n", encoding="utf-8")
+    assert (read_file(dated).published, read_file(dated).published_approx) == ("2022-06-14", False)
+    plain = tmp_path / "plain.md"
+    plain.write_text("---\nurl: https://example.com/about\n---\nBody.\n", encoding="utf-8")
+    assert read_file(plain).published is None
+
+
 def test_html_main_text_and_page_metadata(tmp_path: Path) -> None:
     path = tmp_path / "herald-trade.html"
     path.write_text(ARTICLE_HTML, encoding="utf-8")

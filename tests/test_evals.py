@@ -73,6 +73,15 @@ def test_question_files_are_validated(tmp_path: Path) -> None:
     missing = write_questions(tmp_path / "missing.jsonl", [{"id": "x"}])
     with pytest.raises(InvalidQuestionFile, match="question"):
         load_questions(missing)
+    dated = write_questions(
+        tmp_path / "dated.jsonl", [{**QUESTIONS[0], "question_date": "2022/06/16"}]
+    )
+    assert load_questions(dated)[0].question_date == "2022-06-16"  # as rtqa writes it
+    undated = write_questions(
+        tmp_path / "undated.jsonl", [{**QUESTIONS[0], "question_date": "June"}]
+    )
+    with pytest.raises(InvalidQuestionFile, match="not a day"):
+        load_questions(undated)
 
 
 @pytest.mark.parametrize(("name", "at_least"), [("questions", 80), ("holdout", 40)])

@@ -20,9 +20,7 @@ from sinoqa.scoring import (
     lexical_features,
     load_scorer,
 )
-
-REPO = Path(__file__).resolve().parents[1]
-RTQA_TRAIN = REPO.parent / "shared" / "rtqa-train"
+from tests.conftest import RTQA_TRAIN
 
 
 def _passage(doc_id: str, text: str, rank: int) -> NodeWithScore:

@@ -55,3 +55,33 @@ def test_the_configuration_doc_is_generated_from_the_schema() -> None:
     generated = text.split(marker, 1)[1].split("\n", 1)[1]
     assert generated == settings_table(), "docs/configuration.md is stale: run `make docs`"
     assert "SINOQA_ANSWER__NAMES_TOGETHER_MIN" in generated
+
+
+def test_the_readme_is_a_users_page_and_its_links_resolve() -> None:
+    import re
+
+    from tests.conftest import REPO
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(text) <= 12_000, "README.md is the user's page: move details to docs/"
+    for target in re.findall(r"\]\(((?:docs/)?[\w./-]+\.md)\)", text):
+        assert (REPO / target).is_file(), f"README links to a missing {target}"
+
+
+def test_the_evaluation_doc_shows_the_recorded_results() -> None:
+    """docs/evaluation.md's results table is generated from docs/results/ (`make docs`)."""
+    from sinoqa.evals import (
+        RESULTS_BEGIN,
+        RESULTS_END,
+        recorded_results,
+        results_table,
+    )
+    from tests.conftest import REPO
+
+    records = recorded_results()
+    assert {"seed", "rtqa-dev"} <= records.keys()
+    text = (REPO / "docs" / "evaluation.md").read_text(encoding="utf-8")
+    shown = text.split(RESULTS_BEGIN, 1)[1].split(RESULTS_END, 1)[0].lstrip("\n")
+    assert shown == results_table(records), "docs/evaluation.md is stale: run `make docs`"
+    for record in records.values():
+        assert record["command"].startswith("sinoqa eval")

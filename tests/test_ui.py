@@ -287,15 +287,15 @@ def test_llm_mode_streams_and_checks_through_the_ui(
 
 
 def test_llm_mode_is_disabled_with_a_reason_when_unreachable(served: tuple[str, Settings]) -> None:
-    from sinoqa_app.ui import _backend_choices
+    from sinoqa_app.ui import backend_choices
 
     _, base = served
     unreachable = base.answer.model_copy(
         update={"backend": "openai", "llm_base_url": f"http://127.0.0.1:{free_port()}/v1"}
     )
-    modes, info = _backend_choices(base.model_copy(update={"answer": unreachable}))
+    modes, info = backend_choices(base.model_copy(update={"answer": unreachable}))
     assert modes == ["extractive"] and "openai is unavailable: cannot reach" in info
-    modes, info = _backend_choices(base)
+    modes, info = backend_choices(base)
     assert modes == ["extractive"] and "no LLM backend is configured" in info
 
 

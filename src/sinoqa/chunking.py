@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
@@ -31,6 +32,14 @@ class PreparedDocument:
     document: Document
     cleaned_text: str
     nodes: list[TextNode]
+
+
+def day_of(value: int) -> dt.date | None:
+    """The day a YYYYMMDD integer (as :func:`published_bounds` gives) stands for."""
+    try:
+        return dt.date(value // 10_000, value // 100 % 100, value % 100)
+    except ValueError:
+        return None
 
 
 def published_bounds(published: str | None) -> tuple[int, int] | None:

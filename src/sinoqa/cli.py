@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from sinoqa import pipeline
+from sinoqa.corpus import CorpusNotFound
 from sinoqa.embedding import EmbeddingModelError
 from sinoqa.evals import InvalidQuestionFile, UnavailableConfiguration
 from sinoqa.index import IndexUnavailable, IngestReport
@@ -180,7 +181,8 @@ def ask(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
     top_k: Annotated[
-        int | None, typer.Option("--top-k", help="Passages to consider (default 6).")
+        int | None,
+        typer.Option("--top-k", min=1, max=50, help="Passages to consider (default 6)."),
     ] = None,
     publisher: Annotated[
         list[str] | None,
@@ -193,6 +195,14 @@ def ask(
     date_to: Annotated[
         str | None,
         typer.Option("--to", help="Only articles published on or before YYYY[-MM[-DD]]."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The day the question is asked, YYYY-MM-DD or today ('this week' then): "
+            "articles from just before it rank first. Default: age plays no part.",
+        ),
     ] = None,
     backend: Annotated[
         str | None,
@@ -221,6 +231,7 @@ def ask(
         "date_from": date_from,
         "date_to": date_to,
         "top_k": top_k,
+        "as_of": as_of,
     }
     if questions is not None:
         if question is not None:
@@ -248,7 +259,9 @@ def serve(
     host: Annotated[
         str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1).")
     ] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Port (default 7860).")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Port (default 7860).")
+    ] = None,
     corpus: CorpusOption = None,
     index: IndexOption = None,
 ) -> None:
@@ -316,6 +329,14 @@ def eval_command(
     limit: Annotated[
         int | None, typer.Option("--limit", help="Only the first N questions (quick looks).")
     ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Also keep the summary (command, day, each set's metrics) in this JSON file: "
+            "docs/results/NAME.json is what docs/evaluation.md shows (`make docs`).",
+        ),
+    ] = None,
 ) -> None:
     """Measure retrieval and answer quality on a question set.
 
@@ -345,6 +366,7 @@ def eval_command(
             check,
             thresholds,
             limit,
+            record,
         )
 
 
@@ -357,7 +379,9 @@ def _evaluate(
     check: bool,
     thresholds: Path,
     limit: int | None,
+    record: Path | None = None,
 ) -> None:
+    import datetime as dt
     import shlex
 
     from sinoqa import evals
@@ -408,13 +432,19 @@ def _evaluate(
             table.add_row(
                 run.name,
                 set_name,
-                *[evals._fmt(summary[m]) for m in evals.METRICS],
-                evals._fmt(summary["total_ms_p50"]),
+                *[evals.format_value(summary[m]) for m in evals.METRICS],
+                evals.format_value(summary["total_ms_p50"]),
             )
     (console if console.is_terminal else Console(width=160)).print(table)
     console.print(
         f"Report: {paths['report']}  Results: {paths['results']}  Chart: {paths['chart']}"
     )
+    if record is not None:
+        results = json.loads(paths["results"].read_text(encoding="utf-8"))
+        summary = evals.results_record(results, dt.date.today().isoformat())
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        console.print(f"Recorded: {record} (run `make docs` to update docs/evaluation.md)")
     if check:
         first_set = next(iter(runs[0].sets.values()))
         failures = evals.check_thresholds(first_set, thresholds, runs[0].sets)
@@ -482,7 +512,13 @@ def main() -> None:
     except (IndexUnavailable, EmbeddingModelError, ScorerError) as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(1)
-    except (InvalidQuestion, InvalidFilter, InvalidQuestionFile, UnavailableConfiguration) as exc:
+    except (
+        InvalidQuestion,
+        InvalidFilter,
+        InvalidQuestionFile,
+        UnavailableConfiguration,
+        CorpusNotFound,
+    ) as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(2)
     except ValidationError as exc:
@@ -496,13 +532,13 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors: a typo'd command, a bad option value
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()  # the usage line and the error, as click prints them
+        else:
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        sys.exit(exc.exit_code or 2)
 
 
 if __name__ == "__main__":

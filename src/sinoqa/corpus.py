@@ -21,7 +21,8 @@ HTML_SUFFIXES = frozenset({".html", ".htm"})
 PDF_SUFFIXES = frozenset({".pdf"})
 SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 
-_PARTIAL_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+#: An ISO 8601 date, possibly partial: "2021", "2021-02", "2021-02-01".
+PARTIAL_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _DOC_ID_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -69,6 +70,10 @@ class ReadResult:
     skipped: list[Skipped] = field(default_factory=list)
 
 
+class CorpusNotFound(ValueError):
+    """The corpus folder to synchronise from does not exist."""
+
+
 class UnreadableFile(Exception):
     """Raised by a reader with a message meant for the user."""
 
@@ -92,12 +97,21 @@ def normalize_published(value: object) -> str | None:
     text = str(value).strip()
     if not text:
         return None
-    if _PARTIAL_ISO_DATE.match(text):
+    if PARTIAL_ISO_DATE.match(text):
         return text
     try:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
     except ValueError:
         return None
+
+
+def date_from_url(url: str | None) -> str | None:
+    """The day a news URL's path gives (".../2022/06/13/..."), or None; htmldate's reading."""
+    if not url:
+        return None
+    from htmldate import find_date
+
+    return find_date("<html></html>", url=url, extensive_search=False)
 
 
 def _clean_str(value: object) -> str | None:
@@ -134,6 +148,12 @@ def read_markdown(path: Path, data: bytes) -> Document:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UnreadableFile(f"invalid front matter: {first_line}") from exc
     meta: dict[str, Any] = dict(post.metadata)
+    url = _clean_str(meta.get("url"))
+    published = normalize_published(meta.get("published") or meta.get("date"))
+    approx = _as_bool(meta.get("published_approx", False))
+    if published is None and (from_url := date_from_url(url)):
+        # Inferred, so marked approximate: a URL's date is usually, not always, the article's.
+        published, approx = from_url, True
     return Document(
         doc_id=_clean_str(meta.get("doc_id")) or doc_id_from_path(path),
         text=post.content,
@@ -142,9 +162,9 @@ def read_markdown(path: Path, data: bytes) -> Document:
         title=_clean_str(meta.get("title")),
         author=_clean_str(meta.get("author")),
         publisher=_clean_str(meta.get("publisher")),
-        published=normalize_published(meta.get("published") or meta.get("date")),
-        published_approx=_as_bool(meta.get("published_approx", False)),
-        url=_clean_str(meta.get("url")),
+        published=published,
+        published_approx=approx,
+        url=url,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -65,10 +66,17 @@ def load_embed_model(settings: EmbeddingSettings) -> HuggingFaceEmbedding:
 
 def token_counter(embed_model: HuggingFaceEmbedding) -> Callable[[str], list[Any]]:
     """Tokenize with the embedding model's own tokenizer, so chunk sizes fit its window."""
-    # HuggingFaceEmbedding keeps its SentenceTransformer private; the tokenizer is only read.
-    tokenizer = embed_model._model.tokenizer
+    tokenizer = _tokenizer(embed_model.model_name)
 
     def tokenize(text: str) -> list[Any]:
         return list(tokenizer.encode(text, add_special_tokens=False, verbose=False))
 
     return tokenize
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(path: str) -> Any:
+    """The tokenizer saved with a model (the one sentence-transformers loads with it)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)

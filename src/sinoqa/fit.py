@@ -97,7 +97,7 @@ def _example(
     )
 
 
-def _candidate_docs(question: EvalQuestion) -> list[str]:
+def candidate_docs(question: EvalQuestion) -> list[str]:
     """The articles a rtqa question is asked over: its own candidates, else the expected."""
     return list(getattr(question, "candidate_docs", None) or question.expected_docs)
 
@@ -119,7 +119,7 @@ def rtqa_examples(
     splitter = make_splitter(settings.chunking, token_counter(embed_model))
     chunks: dict[str, list[TextNode]] = {}
     for question in questions:
-        for doc_id in _candidate_docs(question):
+        for doc_id in candidate_docs(question):
             if doc_id in chunks:
                 continue
             try:
@@ -141,7 +141,7 @@ def rtqa_examples(
     for question, embedding in zip(questions, embeddings, strict=True):
         analysis = analyse(question.question)
         terms = lexicon.terms(analysis.content)
-        pool = [node for doc_id in _candidate_docs(question) for node in chunks.get(doc_id, [])]
+        pool = [node for doc_id in candidate_docs(question) for node in chunks.get(doc_id, [])]
         ranked = sorted(
             (
                 NodeWithScore(node=node, score=lexicon.coverage(terms, chunk_terms[node.node_id]))
@@ -202,7 +202,7 @@ def seed_examples(questions_path: Path, corpus: Path, settings: Settings) -> lis
     return examples
 
 
-def _fit(
+def fit_logistic(
     matrix: np.ndarray, labels: np.ndarray, weights: np.ndarray, names: Sequence[str], c: float
 ) -> LinearScorer:
     from sklearn.linear_model import LogisticRegression
@@ -262,7 +262,7 @@ def fit(
     lexical = np.vstack([e.lexical for e in examples])
     labels = np.concatenate([e.labels for e in examples])
     weights = _row_weights(examples, [len(e.labels) for e in examples])
-    shortlist = _fit(lexical, labels, weights, LEXICAL_FEATURES, c)
+    shortlist = fit_logistic(lexical, labels, weights, LEXICAL_FEATURES, c)
     kept = [
         shortlist_indices(e.quotes, shortlist.probability(e.lexical), settings.answer.shortlist)
         for e in examples
@@ -278,7 +278,7 @@ def fit(
         dense = matrix @ example.embedding
         features = np.column_stack([example.lexical[keep], dense])
         shortlisted.append(Shortlisted(example, keep, features, matrix))
-    full = _fit(
+    full = fit_logistic(
         np.vstack([s.features for s in shortlisted]),
         np.concatenate([e.labels[s.keep] for e, s in zip(examples, shortlisted, strict=True)]),
         _row_weights(examples, [len(k) for k in kept]),

@@ -32,7 +32,7 @@ from sinoqa.chunking import (
     prepare_document,
 )
 from sinoqa.clean import CLEANING_VERSION
-from sinoqa.corpus import Document, Skipped, read_corpus
+from sinoqa.corpus import CorpusNotFound, Document, Skipped, read_corpus
 from sinoqa.embedding import load_embed_model, token_counter
 from sinoqa.settings import Settings
 
@@ -480,6 +480,12 @@ def ingest(
     """
     started = time.perf_counter()
     sync = paths is None
+    if sync and not settings.corpus.dir.is_dir():
+        # Not an empty corpus: synchronising from it would be a mistake, not a no-op.
+        raise CorpusNotFound(
+            f"the corpus folder {settings.corpus.dir} does not exist; give --corpus or set "
+            "SINOQA_CORPUS__DIR"
+        )
     index = _open_for_writing(settings, rebuild)
     records = index.records()
     roots = list(paths) if paths is not None else [settings.corpus.dir]

@@ -6,6 +6,7 @@ classes, never a stage directly.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from sinoqa import index
 from sinoqa.index import IndexStatus, IngestReport, ProgressCallback
 from sinoqa.question import analyse
-from sinoqa.retrieve import Filters
+from sinoqa.retrieve import Filters, parse_day
 from sinoqa.schema import Answer
 from sinoqa.settings import RetrievalSettings, Settings
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore, QueryBundle
 
     from sinoqa.answer import Answerer
+    from sinoqa.ranking import ArticleRanker
     from sinoqa.retrieve import CorpusView, HybridRetriever
 
 
@@ -142,6 +144,7 @@ class Pipeline:
         self._view: CorpusView | None = None
         self._extractive: Answerer | None = None
         self._generative: dict[str, Answerer] = {}
+        self._answerers_version: str | None = None  # the index version they were built over
         self._checked_at = 0.0
 
     @property
@@ -163,8 +166,6 @@ class Pipeline:
                 self._checked_at = now
                 if self._view is None or self._index.version() != self._view.version:
                     self._view = CorpusView.load(self._index)
-                    self._extractive = None  # built on first use, over the new lexicon
-                    self._generative.clear()
             return self._view
 
     def publishers(self) -> list[str]:
@@ -181,11 +182,14 @@ class Pipeline:
         history: Sequence[Answer] = (),
         backend: str | None = None,
         on_token: Callable[[str], None] | None = None,
+        as_of: str | dt.date | None = None,
     ) -> Answer:
         """Answer one question (a follow-up when ``history`` holds the earlier turns).
 
         ``backend`` overrides the configured answer backend for this question; ``on_token``
-        receives an LLM's text as it is generated, before it is checked.
+        receives an LLM's text as it is generated, before it is checked. ``as_of`` is the
+        day the question is asked ("this week" then): retrieval prefers articles from just
+        before it. Without it, an article's age plays no part.
         """
         from sinoqa.answer import GroundedQueryEngine
 
@@ -194,9 +198,15 @@ class Pipeline:
         retrieval = self.settings.retrieval
         if top_k is not None:
             retrieval = retrieval.model_copy(update={"top_k": max(1, min(int(top_k), 50))})
-        filters = self.filters(publishers, date_from, date_to)
-        retriever = self.retriever(filters, retrieval)
-        answerer, answerer_notices = self.answerer(backend or self.settings.answer.backend)
+        day = as_of if isinstance(as_of, dt.date) or as_of is None else parse_day(as_of)
+        # One snapshot of the served corpus for every stage: an ingest landing meanwhile
+        # must not give the retriever and the answerer different versions.
+        view = self.view()
+        filters = self.filters(publishers, date_from, date_to, view=view)
+        retriever = self.retriever(filters, retrieval, day, view=view)
+        answerer, answerer_notices = self.answerer(
+            backend or self.settings.answer.backend, view=view
+        )
         notices.extend(answerer_notices)
         engine = GroundedQueryEngine(
             retriever=retriever,
@@ -204,7 +214,7 @@ class Pipeline:
             embed_model=self.embed_model,
             question=text,
             on_token=on_token,
-            analysis=self.view().analyse(text),
+            analysis=view.analyse(text),
         )
         query = self.condense(text, history, answerer)
         if query != text:  # a follow-up: keep to what the previous answer was about
@@ -225,39 +235,55 @@ class Pipeline:
         publishers: Iterable[str] = (),
         date_from: str | None = None,
         date_to: str | None = None,
+        *,
+        view: CorpusView | None = None,
     ) -> Filters:
         """Filters with outlet names matched to the indexed ones (case-insensitively)."""
-        resolved = self.view().resolve_publishers(publishers)
+        resolved = (view or self.view()).resolve_publishers(publishers)
         return Filters(publishers=resolved, date_from=date_from, date_to=date_to)
 
     def retriever(
-        self, filters: Filters | None = None, retrieval: RetrievalSettings | None = None
+        self,
+        filters: Filters | None = None,
+        retrieval: RetrievalSettings | None = None,
+        as_of: dt.date | None = None,
+        *,
+        view: CorpusView | None = None,
     ) -> HybridRetriever:
-        """The configured retriever over the served corpus (``retrieval`` overrides settings)."""
+        """The configured retriever over the served corpus (``retrieval`` overrides settings;
+        ``as_of`` is the day the question is asked, when known)."""
         from sinoqa.retrieve import HybridRetriever
 
-        view = self.view()
+        view = view or self.view()
         assert self._index is not None
+        retrieval = retrieval or self.settings.retrieval
         return HybridRetriever(
             self._index,
             view,
             self.embed_model,
-            retrieval or self.settings.retrieval,
+            retrieval,
             filters,
             reranker=self._reranker(),
+            ranker=self._ranker(retrieval),
+            as_of=as_of,
         )
 
-    def answerer(self, backend: str) -> tuple[Answerer, list[str]]:
+    def answerer(
+        self, backend: str, *, view: CorpusView | None = None
+    ) -> tuple[Answerer, list[str]]:
         """The answerer for ``backend``; the extractive one, with a notice, if it cannot load."""
         from sinoqa.answer import ExtractiveAnswerer
         from sinoqa.generate import GenerativeAnswerer, LLMUnavailable, make_llm
 
-        self.view()
+        view = view or self.view()
         with self._lock:
-            if self._extractive is None:  # over the view loaded now, not one read before
-                assert self._view is not None
+            if self._answerers_version != view.version:  # built over the lexicon of a version
+                self._extractive = None
+                self._generative.clear()
+                self._answerers_version = view.version
+            if self._extractive is None:
                 self._extractive = ExtractiveAnswerer(
-                    self.settings.answer, self.embed_model, self._view.lexicon
+                    self.settings.answer, self.embed_model, view.lexicon
                 )
             extractive = self._extractive
         if backend == "extractive":
@@ -288,6 +314,13 @@ class Pipeline:
         except Exception:  # the answer step reports LLM failures; retrieval must go on
             return heuristic
         return f"{rewritten} {question}" if rewritten != question else heuristic
+
+    def _ranker(self, retrieval: RetrievalSettings) -> ArticleRanker | None:
+        from sinoqa.ranking import DEFAULT_RANKER, load_ranker
+
+        if not retrieval.article_ranker:
+            return None
+        return load_ranker(retrieval.ranker_path or DEFAULT_RANKER)
 
     def _reranker(self):  # type: ignore[no-untyped-def]
         model = self.settings.retrieval.reranker_model
@@ -336,6 +369,7 @@ def ask(
     date_to: str | None = None,
     top_k: int | None = None,
     backend: str | None = None,
+    as_of: str | dt.date | None = None,
 ) -> Answer:
     """Answer ``question`` from the indexed articles, with citations (or a refusal)."""
     return get_pipeline(settings).ask(
@@ -345,6 +379,7 @@ def ask(
         date_to=date_to,
         top_k=top_k,
         backend=backend,
+        as_of=as_of,
     )
 
 
@@ -357,6 +392,7 @@ class ChatSession:
     date_from: str | None = None
     date_to: str | None = None
     backend: str | None = None
+    as_of: str | dt.date | None = None
     history: list[Answer] = field(default_factory=list)
 
     def ask(self, question: str, *, top_k: int | None = None) -> Answer:
@@ -368,6 +404,7 @@ class ChatSession:
             top_k=top_k,
             history=self.history,
             backend=self.backend,
+            as_of=self.as_of,
         )
         self.history.append(answer)
         return answer

@@ -22,6 +22,7 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from sinoqa.chunking import published_bounds
+from sinoqa.corpus import PARTIAL_ISO_DATE
 from sinoqa.index import ChromaIndex, DocRecord
 from sinoqa.question import QuestionAnalysis, analyse, initialism
 from sinoqa.settings import RetrievalSettings
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from llama_index.core.vector_stores.types import MetadataFilters
     from llama_index.retrievers.bm25 import BM25Retriever
 
-_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+    from sinoqa.ranking import ArticleRanker
+
 _TOKEN = re.compile(r"(?u)\b\w\w+\b|\$?\d[\d,.]*")
 _LETTER_HYPHEN = re.compile(r"\b([A-Z])-(?=[A-Z]+\b)")
 
@@ -109,7 +111,7 @@ class Filters:
 
 
 def _valid_date(value: str) -> bool:
-    if not _DATE.match(value):
+    if not PARTIAL_ISO_DATE.match(value):
         return False
     parts = [int(p) for p in value.split("-")] + [1, 1]
     try:
@@ -117,6 +119,16 @@ def _valid_date(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def parse_day(value: str) -> dt.date:
+    """A day given as YYYY-MM-DD (or YYYY/MM/DD, as question sets write it), or "today"."""
+    if value.strip().lower() == "today":
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value.strip().replace("/", "-"))
+    except ValueError:
+        raise InvalidFilter(f"as of {value!r} is not a day; use YYYY-MM-DD or today") from None
 
 
 class Lexicon:
@@ -181,6 +193,7 @@ class CorpusView:
     publishers: list[str] = field(default_factory=list)
     _masks: dict[Filters, list[int]] = field(default_factory=dict, repr=False)
     _analyses: dict[str, QuestionAnalysis] = field(default_factory=dict, repr=False)
+    _terms: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, index: ChromaIndex) -> CorpusView:
@@ -203,6 +216,19 @@ class CorpusView:
                     names.append(value)
                     names.append(initialism(value))  # "South China Morning Post" -> SCMP
         return Lexicon((node.get_content() for node in self.nodes), names)
+
+    @cached_property
+    def _texts(self) -> dict[str, str]:
+        return {node.node_id: node.get_content() for node in self.nodes}
+
+    def chunk_terms(self, node_id: str) -> frozenset[str]:
+        """A served chunk's stemmed terms, computed once per chunk."""
+        found = self._terms.get(node_id)
+        if found is None:
+            if len(self._terms) >= 20_000:  # a server must not grow forever
+                self._terms.clear()
+            found = self._terms[node_id] = frozenset(self.lexicon.terms(self._texts[node_id]))
+        return found
 
     @cached_property
     def bm25(self) -> BM25Retriever | None:
@@ -339,7 +365,11 @@ class HybridRetriever(BaseRetriever):
         settings: RetrievalSettings,
         filters: Filters | None = None,
         reranker: Callable[[list[NodeWithScore], QueryBundle], list[NodeWithScore]] | None = None,
+        ranker: ArticleRanker | None = None,
+        as_of: dt.date | None = None,
     ) -> None:
+        """``ranker`` orders the articles (:mod:`sinoqa.ranking`) when the day the question is
+        asked (``as_of``) is known; ``reranker`` then reorders passages."""
         super().__init__()
         self._index = index
         self._view = view
@@ -347,6 +377,8 @@ class HybridRetriever(BaseRetriever):
         self._settings = settings
         self._filters = filters or Filters()
         self._reranker = reranker
+        self._ranker = ranker
+        self._as_of = as_of
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         if not self._view.nodes:
@@ -387,23 +419,36 @@ class HybridRetriever(BaseRetriever):
         others = [item for item in ranked if item.node.metadata.get("publisher") not in named]
         return first + cap_per_document(others, cap, top_k - len(first))
 
+    def candidates(
+        self, query_bundle: QueryBundle, filters: Filters | None = None
+    ) -> tuple[list[NodeWithScore], list[NodeWithScore], list[NodeWithScore]]:
+        """The fused candidate passages, and the dense and BM25 lists they came from."""
+        filters = filters or self._filters
+        mode = self._settings.mode
+        dense = self._dense(query_bundle, filters) if mode in ("hybrid", "dense") else []
+        bm25 = self._bm25(query_bundle, filters) if mode in ("hybrid", "bm25") else []
+        if mode == "hybrid":
+            weights = [self._settings.dense_weight, 1 - self._settings.dense_weight]
+            fused = fuse([dense, bm25], weights, self._settings.fusion, self._settings.rrf_k)
+        else:
+            fused = dense or bm25
+        return support_by_article(fused, self._settings.article_support), dense, bm25
+
+    def coverage(self, question: str) -> Callable[[Sequence[str]], float]:
+        """How much of ``question``'s vocabulary some chunks (by id) hold between them."""
+        terms = self._view.lexicon.terms(self._view.analyse(question).content)
+
+        def held(chunk_ids: Sequence[str]) -> float:
+            together = frozenset().union(*(self._view.chunk_terms(c) for c in chunk_ids))
+            return self._view.lexicon.coverage(terms, together)
+
+        return held
+
     def _ranked(self, query_bundle: QueryBundle, filters: Filters) -> list[NodeWithScore]:
-        lists: list[list[NodeWithScore]] = []
-        weights: list[float] = []
-        if self._settings.mode in ("hybrid", "dense"):
-            lists.append(self._dense(query_bundle, filters))
-            weights.append(self._settings.dense_weight if self._settings.mode == "hybrid" else 1)
-        if self._settings.mode in ("hybrid", "bm25"):
-            lists.append(self._bm25(query_bundle, filters))
-            weights.append(
-                1 - self._settings.dense_weight if self._settings.mode == "hybrid" else 1
-            )
-        ranked = (
-            lists[0]
-            if len(lists) == 1
-            else fuse(lists, weights, self._settings.fusion, self._settings.rrf_k)
-        )
-        ranked = support_by_article(ranked, self._settings.article_support)
+        ranked, dense, bm25 = self.candidates(query_bundle, filters)
+        if self._ranker is not None and self._as_of is not None:  # see sinoqa.ranking
+            coverage = self.coverage(query_bundle.query_str)
+            ranked = self._ranker.rank(ranked, dense, bm25, coverage, self._as_of)
         if self._reranker is not None:
             ranked = self._reranker(ranked[: self._settings.candidates], query_bundle)
         return ranked

@@ -101,6 +101,17 @@ class RetrievalSettings(_Stage):
     max_chunks_per_doc: int = Field(
         2, ge=1, description="At most this many passages from one article reach the answerer."
     )
+    article_ranker: bool = Field(
+        True,
+        description="When the day a question is asked is known (--as-of), order the "
+        "candidate articles by the fitted article ranker (their passages together, and their "
+        "age on that day) before choosing passages.",
+    )
+    ranker_path: Path | None = Field(
+        None,
+        description="Article ranker fitted by `make fit-ranker` (JSON); unset: the one that "
+        "ships with sinoqa (sinoqa/models/article_ranker.json).",
+    )
     reranker_model: str | None = Field(
         None,
         description="Local path of a sentence-transformers CrossEncoder to rerank candidates; "
