@@ -196,6 +196,28 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         publishers = gr.update(choices=engine.publishers())
         return "\n\n".join(lines) or "Nothing changed.", _corpus_rows(settings), publishers
 
+    def add_by_url(text: str, progress: gr.Progress | None = None) -> tuple[Any, ...]:
+        urls = [line.strip() for line in (text or "").split() if line.strip()]
+        if not urls:
+            return "Paste one or more article URLs first.", gr.skip(), gr.skip()
+        tracker = progress or gr.Progress()
+        tracker(0, desc="Fetching")
+
+        def show(done: int, total: int) -> None:
+            tracker((done, max(total, 1)), desc="Embedding articles")
+
+        report = pipeline.add_urls(settings, urls, progress=show)
+        lines = [
+            f"✅ Added **{escape_markdown(doc_id)}** from {escape_markdown(url)}"
+            for url, doc_id in report.added
+        ]
+        lines += [
+            f"❌ Rejected {escape_markdown(url)}: {escape_markdown(reason)}"
+            for url, reason in report.rejected
+        ]
+        publishers = gr.update(choices=engine.publishers())
+        return "\n\n".join(lines) or "Nothing changed.", _corpus_rows(settings), publishers
+
     def export(state: list[dict[str, Any]]) -> str | None:
         if not state:
             return None
@@ -251,6 +273,13 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 elem_id="upload",
             )
             add = gr.Button("Add to index", elem_id="add")
+            url_box = gr.Textbox(
+                label="Add by URL: article links, one per line (fetched once, then kept under "
+                "corpus/web/)",
+                lines=2,
+                elem_id="url-box",
+            )
+            add_urls = gr.Button("Fetch and add", elem_id="add-urls")
             upload_status = gr.Markdown(elem_id="upload-status")
             corpus_table = gr.Dataframe(
                 headers=["title", "outlet", "date", "chunks", "doc_id"],
@@ -279,6 +308,12 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             inputs=upload,
             outputs=[upload_status, corpus_table, publishers],
             api_name="add_articles",
+        )
+        add_urls.click(
+            add_by_url,
+            inputs=url_box,
+            outputs=[upload_status, corpus_table, publishers],
+            api_name="add_urls",
         )
         gr.api(ask_api, api_name="ask")
     return demo

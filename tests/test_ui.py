@@ -128,6 +128,22 @@ def test_bad_uploads_are_rejected_and_change_nothing(
     assert sorted(p.name for p in settings.corpus.dir.rglob("*") if p.is_file()) == corpus_before
 
 
+def test_add_by_url_cannot_reach_internal_addresses(served: tuple[str, Settings]) -> None:
+    url, settings = served
+    before = pipeline.status(settings).records
+    client = Client(url, verbose=False)
+    status, _, _ = client.predict(
+        f"{url}gradio_api/info\nhttp://169.254.169.254/latest/meta-data/\nfile:///etc/passwd",
+        api_name="/add_urls",
+    )
+    status = status.replace("\\", "")
+    assert status.count("Rejected") == 3
+    assert "loopback, private or link-local address: refused" in status
+    assert "only http and https URLs" in status
+    assert pipeline.status(settings).records == before
+    assert not (settings.corpus.dir / "web").exists()
+
+
 def test_upload_names_are_sanitised(tmp_path: Path) -> None:
     assert safe_file_name("../../etc/passwd.md") == "passwd.md"
     assert safe_file_name("..\\..\\win.ini.txt") == "win.ini.txt"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +26,7 @@ from sinoqa import pipeline
 from sinoqa.corpus import CorpusNotFound
 from sinoqa.embedding import EmbeddingModelError
 from sinoqa.evals import InvalidQuestionFile, UnavailableConfiguration
-from sinoqa.index import IndexUnavailable, IngestReport
+from sinoqa.index import IndexBusy, IndexUnavailable, IngestReport, ProgressCallback
 from sinoqa.pipeline import InvalidQuestion
 from sinoqa.retrieve import InvalidFilter
 from sinoqa.schema import Answer, Source, published_label
@@ -57,6 +58,38 @@ def _settings(corpus: Path | None, index: Path | None) -> Settings:
     return Settings().with_paths(corpus=corpus, index=index)
 
 
+NoWaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-wait",
+        help="If another ingest is writing the index, exit (code 3) instead of waiting.",
+    ),
+]
+
+
+def _say_waiting() -> None:
+    err_console.print("Another ingest is running on this index, waiting for it to finish...")
+
+
+@contextlib.contextmanager
+def _embedding_progress(disabled: bool) -> Iterator[ProgressCallback]:
+    with Progress(
+        TextColumn("Embedding articles"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=disabled or not err_console.is_terminal,
+    ) as bar:
+        task = bar.add_task("embed", total=None)
+
+        def show(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield show
+
+
 @app.command()
 def ingest(
     paths: Annotated[
@@ -69,33 +102,92 @@ def ingest(
         bool, typer.Option("--rebuild", help="Drop the index and build it again from scratch.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    no_wait: NoWaitOption = False,
 ) -> None:
     """Clean, chunk and embed articles into the index.
 
     With no PATHS the corpus directory is synchronised: new and edited articles are embedded,
     unchanged ones are skipped without any embedding work, and articles deleted from the
     corpus are removed from the index. Files that cannot be read are listed with the reason.
+    One ingest writes an index at a time: another waits for it (or, with --no-wait, exits).
     """
     settings = _settings(corpus, index)
-    with Progress(
-        TextColumn("Embedding articles"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=as_json or not err_console.is_terminal,
-    ) as bar:
-        task = bar.add_task("embed", total=None)
-
-        def show(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        report = pipeline.ingest(settings, paths or None, rebuild=rebuild, progress=show)
+    with _embedding_progress(disabled=as_json) as show:
+        report = pipeline.ingest(
+            settings,
+            paths or None,
+            rebuild=rebuild,
+            progress=show,
+            wait=not no_wait,
+            on_wait=_say_waiting,
+        )
     if as_json:
         print(json.dumps(asdict(report), indent=2))
     else:
         _print_ingest_report(report)
+
+
+@app.command()
+def add(
+    urls: Annotated[
+        list[str] | None, typer.Argument(help="Article URLs (http or https) to add.")
+    ] = None,
+    urls_file: Annotated[
+        Path | None, typer.Option("--urls", help="A file of article URLs, one per line.")
+    ] = None,
+    feed: Annotated[
+        list[str] | None,
+        typer.Option("--feed", help="An RSS or Atom feed: add every article it links to."),
+    ] = None,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Re-read the feeds added before; add what is new.")
+    ] = False,
+    corpus: CorpusOption = None,
+    index: IndexOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    no_wait: NoWaitOption = False,
+) -> None:
+    """Add articles from the web: pages by URL, or every article of a feed.
+
+    Each page is fetched (http or https only, with a time and size limit; addresses on
+    loopback and private networks are refused unless SINOQA_FETCH__ALLOW_PRIVATE=true), its
+    main text and publication facts are extracted and stored under corpus/web/ as Markdown
+    with front matter, and it is indexed at once. Later ingests need no network. A URL that
+    fails is listed with the reason and changes nothing else.
+    """
+    settings = _settings(corpus, index)
+    given = list(urls or [])
+    if urls_file is not None:
+        try:
+            lines = urls_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise typer.BadParameter(f"{urls_file}: {exc.strerror or exc}") from None
+        given += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    if not (given or feed or refresh):
+        raise typer.BadParameter("give URLs, --urls FILE, --feed URL or --refresh")
+    report = pipeline.AddReport()
+    with _embedding_progress(disabled=as_json) as show:
+        for part in (
+            pipeline.add_urls(settings, given, show, wait=not no_wait) if given else None,
+            pipeline.add_feeds(settings, feed, show, wait=not no_wait) if feed else None,
+            pipeline.refresh_feeds(settings, show, wait=not no_wait) if refresh else None,
+        ):
+            if part is not None:
+                report.added += part.added
+                report.rejected += part.rejected
+                report.feeds += part.feeds
+    if as_json:
+        print(json.dumps(asdict(report), indent=2))
+        return
+    for url, doc_id in report.added:
+        console.print(f"[green]added[/green]    {doc_id}  {url}")
+    for url, reason in report.rejected:
+        console.print(f"[yellow]rejected[/yellow] {url}: {reason}")
+    console.print(
+        f"{len(report.added)} added, {len(report.rejected)} rejected"
+        + (f"; {len(report.feeds)} feed(s) read" if report.feeds else "")
+        + "."
+    )
 
 
 def _print_ingest_report(report: IngestReport) -> None:
@@ -512,6 +604,9 @@ def main() -> None:
     except (IndexUnavailable, EmbeddingModelError, ScorerError) as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(1)
+    except IndexBusy as exc:
+        err_console.print(f"[red]busy:[/red] {escape(str(exc))}")
+        sys.exit(3)
     except (
         InvalidQuestion,
         InvalidFilter,

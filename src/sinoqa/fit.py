@@ -166,39 +166,50 @@ def rtqa_examples(
 
 def seed_examples(questions_path: Path, corpus: Path, settings: Settings) -> list[Example]:
     """Examples from the seed tuning questions, through a real index and the real retriever."""
-    from llama_index.core.schema import QueryBundle
-
-    from sinoqa.pipeline import Pipeline, ingest
+    from sinoqa.pipeline import ingest
 
     questions = load_questions(questions_path)
     if any("holdout" in q.tags for q in questions):
         raise SystemExit(f"{questions_path} holds holdout questions: they are never fitted on")
-    questions = [q for q in questions if q.answerable and q.facts]
-    examples = []
     with tempfile.TemporaryDirectory(prefix="sinoqa-fit-index-") as index_dir:
         indexed = settings.with_paths(corpus=corpus, index=Path(index_dir))
         ingest(indexed)
-        pipeline = Pipeline(indexed)
-        retriever = pipeline.retriever()
-        view = pipeline.view()
-        for question in questions:
-            bundle = QueryBundle(question.question)
-            passages = retriever.retrieve(bundle)
-            embedding = bundle.embedding or pipeline.embed_model.get_query_embedding(
-                question.question
-            )
-            example = _example(
-                "seed",
-                question,
-                view.analyse(question.question),
-                passages,
-                view.lexicon,
-                np.asarray(embedding),
-                settings.answer.common_name_share,
-            )
-            if example is not None:
-                examples.append(example)
-    print(f"seed: {len(examples)} of {len(questions)} questions have a fact in a sentence")
+        examples = indexed_examples("seed", questions, indexed)
+    print(f"seed: {len(examples)} questions have a fact in a sentence")
+    return examples
+
+
+def indexed_examples(
+    split: str, questions: Sequence[EvalQuestion], indexed: Settings
+) -> list[Example]:
+    """Examples from questions answered over a real index by the real retriever, each asked
+    as of its ``question_date`` when it has one, as ``sinoqa eval`` asks it."""
+    from llama_index.core.schema import QueryBundle
+
+    from sinoqa.pipeline import Pipeline
+    from sinoqa.retrieve import parse_day
+
+    pipeline = Pipeline(indexed)
+    view = pipeline.view()
+    examples = []
+    for question in questions:
+        if not (question.answerable and question.facts):
+            continue
+        as_of = parse_day(question.question_date) if question.question_date else None
+        bundle = QueryBundle(question.question)
+        passages = pipeline.retriever(as_of=as_of).retrieve(bundle)
+        embedding = bundle.embedding or pipeline.embed_model.get_query_embedding(question.question)
+        example = _example(
+            split,
+            question,
+            view.analyse(question.question),
+            passages,
+            view.lexicon,
+            np.asarray(embedding),
+            indexed.answer.common_name_share,
+        )
+        if example is not None:
+            examples.append(example)
     return examples
 
 

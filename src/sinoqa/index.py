@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -465,27 +466,83 @@ def _open_for_writing(settings: Settings, rebuild: bool) -> ChromaIndex:
     return ChromaIndex(settings, create=True)
 
 
+class IndexBusy(RuntimeError):
+    """Another ingest is writing this index (and the caller chose not to wait)."""
+
+
+def _lock_path(settings: Settings) -> Path:
+    """Beside a local index (not in it: --rebuild wipes the folder); for a server, one per
+    URL and collection in the temporary folder (so one machine's processes take turns)."""
+    if settings.index.chroma_url:
+        key = hashlib.sha256(
+            f"{settings.index.chroma_url}|{settings.index.collection_prefix}".encode()
+        ).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"sinoqa-ingest-{key}.lock"
+    folder = settings.index.dir.resolve()
+    return folder.parent / f".{folder.name}.ingest.lock"
+
+
+@contextmanager
+def writing(
+    settings: Settings, wait: bool = True, on_wait: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold the index's ingest lock: one writer at a time, across processes. Readers (the
+    served questions) go on: they read the last committed version."""
+    from filelock import FileLock, Timeout
+
+    path = _lock_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if not wait:
+            raise IndexBusy(
+                f"another ingest is running on {describe_location(settings)}; try again when "
+                "it has finished (or leave out --no-wait to wait for it)"
+            ) from None
+        if on_wait:
+            on_wait()
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def ingest(
     settings: Settings,
     paths: Sequence[Path] | None = None,
     *,
     rebuild: bool = False,
     progress: ProgressCallback | None = None,
+    wait: bool = True,
+    on_wait: Callable[[], None] | None = None,
 ) -> IngestReport:
     """Bring the index in line with the corpus (or add/update just ``paths``).
 
     With no ``paths`` the corpus directory is synchronised: articles no longer there are
     removed. Unchanged articles cost nothing; a changed one reuses the vectors of chunks
-    whose text did not change.
+    whose text did not change. One ingest at a time writes an index (:func:`writing`).
     """
-    started = time.perf_counter()
-    sync = paths is None
-    if sync and not settings.corpus.dir.is_dir():
+    if paths is None and not settings.corpus.dir.is_dir():
         # Not an empty corpus: synchronising from it would be a mistake, not a no-op.
         raise CorpusNotFound(
             f"the corpus folder {settings.corpus.dir} does not exist; give --corpus or set "
             "SINOQA_CORPUS__DIR"
         )
+    with writing(settings, wait, on_wait):
+        return _ingest(settings, paths, rebuild, progress)
+
+
+def _ingest(
+    settings: Settings,
+    paths: Sequence[Path] | None,
+    rebuild: bool,
+    progress: ProgressCallback | None,
+) -> IngestReport:
+    started = time.perf_counter()
+    sync = paths is None
     index = _open_for_writing(settings, rebuild)
     records = index.records()
     roots = list(paths) if paths is not None else [settings.corpus.dir]

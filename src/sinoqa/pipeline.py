@@ -44,9 +44,21 @@ def ingest(
     *,
     rebuild: bool = False,
     progress: ProgressCallback | None = None,
+    wait: bool = True,
+    on_wait: Callable[[], None] | None = None,
 ) -> IngestReport:
-    """Read, clean, chunk and embed the corpus (or just ``paths``) into the index."""
-    return index.ingest(settings or Settings(), paths, rebuild=rebuild, progress=progress)
+    """Read, clean, chunk and embed the corpus (or just ``paths``) into the index.
+
+    One ingest writes an index at a time (across processes): another waits for it, calling
+    ``on_wait`` once, or with ``wait=False`` raises :class:`index.IndexBusy`."""
+    return index.ingest(
+        settings or Settings(),
+        paths,
+        rebuild=rebuild,
+        progress=progress,
+        wait=wait,
+        on_wait=on_wait,
+    )
 
 
 @dataclass
@@ -101,6 +113,105 @@ def add_files(
             path.unlink(missing_ok=True)
     report.added, report.updated = ingested.added, ingested.updated
     return report
+
+
+@dataclass
+class AddReport:
+    """What happened to each URL given to :func:`add_urls` (or found in a feed)."""
+
+    added: list[tuple[str, str]] = field(default_factory=list)  # (URL, doc_id) now searchable
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (URL, reason)
+    feeds: list[str] = field(default_factory=list)  # feeds read
+
+
+def add_urls(
+    settings: Settings,
+    urls: Sequence[str],
+    progress: ProgressCallback | None = None,
+    *,
+    wait: bool = True,
+) -> AddReport:
+    """Fetch each page, store it under ``corpus/web/`` as Markdown with front matter, and
+    index it. A URL already added (by canonical or requested URL) or whose text another
+    article has is rejected with the reason; a failure changes nothing for the others."""
+    import datetime as dt
+
+    from sinoqa import fetch, web
+
+    report = AddReport()
+    directory = web.web_dir(settings.corpus.dir)
+    known = web.known_urls(directory)
+    stored: dict[Path, str] = {}
+    for url in dict.fromkeys(u.strip() for u in urls if u.strip()):
+        if url in known:
+            report.rejected.append((url, f"already added as '{known[url]}'"))
+            continue
+        try:
+            page = fetch.fetch(url, settings.fetch)
+            meta, text = web.page_article(
+                page, dt.datetime.now(dt.UTC), settings.fetch.min_text_chars
+            )
+        except fetch.FetchError as exc:
+            report.rejected.append((url, str(exc)))
+            continue
+        if meta["url"] in known:
+            report.rejected.append((url, f"already added as '{known[meta['url']]}'"))
+            continue
+        path = web.write_article(directory, meta, text)
+        known[url] = known[meta["url"]] = meta["doc_id"]
+        stored[path] = url
+    if stored:
+        ingested = ingest(settings, list(stored), progress=progress, wait=wait)
+        skipped = {Path(s.path): s.reason for s in ingested.skipped}
+        for path, url in stored.items():
+            if path in skipped:  # the same text as an indexed article: keep the corpus = index
+                report.rejected.append((url, skipped[path]))
+                path.unlink(missing_ok=True)
+            else:
+                report.added.append((url, path.stem))
+    return report
+
+
+def add_feeds(
+    settings: Settings,
+    feeds: Sequence[str],
+    progress: ProgressCallback | None = None,
+    *,
+    wait: bool = True,
+) -> AddReport:
+    """Every article an RSS or Atom feed links to, added as :func:`add_urls` adds pages; the
+    feeds are remembered for :func:`refresh_feeds`."""
+    from sinoqa import fetch, web
+
+    links: list[str] = []
+    rejected: list[tuple[str, str]] = []
+    read: list[str] = []
+    for feed in dict.fromkeys(f.strip() for f in feeds if f.strip()):
+        try:
+            fetched = fetch.fetch(feed, settings.fetch, accept=fetch.FEED_TYPES)
+            links += web.feed_links(fetched, settings.fetch.max_feed_items)
+        except fetch.FetchError as exc:
+            rejected.append((feed, str(exc)))
+            continue
+        read.append(feed)
+    web.remember_feeds(web.web_dir(settings.corpus.dir), read)
+    # Already-added links are not news here: a refresh reports only what is new.
+    known = web.known_urls(web.web_dir(settings.corpus.dir))
+    report = add_urls(settings, [u for u in links if u not in known], progress, wait=wait)
+    report.rejected = rejected + report.rejected
+    report.feeds = read
+    return report
+
+
+def refresh_feeds(
+    settings: Settings, progress: ProgressCallback | None = None, *, wait: bool = True
+) -> AddReport:
+    """Fetch every feed added before and add the articles that are new."""
+    from sinoqa import web
+
+    return add_feeds(
+        settings, web.stored_feeds(web.web_dir(settings.corpus.dir)), progress, wait=wait
+    )
 
 
 def status(settings: Settings | None = None) -> IndexStatus:

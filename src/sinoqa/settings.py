@@ -59,6 +59,32 @@ class EmbeddingSettings(_Stage):
     device: str = Field("cpu", description="Torch device for the embedding model.")
 
 
+class FetchSettings(_Stage):
+    allow_private: bool = Field(
+        False,
+        description="Let `sinoqa add` fetch from loopback, private and link-local addresses "
+        "(checked after DNS resolution and on every redirect). Off, the UI cannot be used to "
+        "reach internal services.",
+    )
+    timeout_s: float = Field(
+        20.0, gt=0, description="Longest a page or feed may take to arrive, in all."
+    )
+    max_bytes: int = Field(5_000_000, gt=0, description="Pages or feeds larger are refused.")
+    max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed per URL.")
+    min_text_chars: int = Field(
+        200,
+        ge=1,
+        description="A page whose main text is shorter is not an article (a menu, a login "
+        "wall, a cookie notice) and is refused.",
+    )
+    max_feed_items: int = Field(
+        200, ge=1, description="At most this many articles are added from one feed."
+    )
+    user_agent: str = Field(
+        "sinoqa (+https://github.com/sinoqa)", description="User-Agent header sent."
+    )
+
+
 class IndexSettings(_Stage):
     dir: Path = Field(Path("index"), description="Where the embedded Chroma store lives.")
     chroma_url: str | None = Field(
@@ -298,6 +324,7 @@ class Settings(BaseSettings):
     )
 
     corpus: CorpusSettings = CorpusSettings()
+    fetch: FetchSettings = FetchSettings()
     chunking: ChunkSettings = ChunkSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     index: IndexSettings = IndexSettings()
