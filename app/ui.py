@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,49 +174,47 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             raise gr.Error(str(exc)) from exc
         return answer.model_dump(mode="json")
 
+    def embedding_progress(progress: gr.Progress | None, first: str) -> Callable[[int, int], None]:
+        tracker = progress or gr.Progress()
+        tracker(0, desc=first)
+
+        def show(done: int, total: int) -> None:
+            tracker((done, max(total, 1)), desc="Embedding articles")
+
+        return show
+
+    def corpus_changed(added: list[str], rejected: list[tuple[str, str]]) -> tuple[Any, ...]:
+        """The status message, the corpus table and the outlets, after an addition."""
+        lines = added + [
+            f"❌ Rejected {escape_markdown(name)}: {escape_markdown(reason)}"
+            for name, reason in rejected
+        ]
+        publishers = gr.update(choices=engine.publishers())
+        return "\n\n".join(lines) or "Nothing changed.", _corpus_rows(settings), publishers
+
     def add_articles(
         files: list[str] | None, progress: gr.Progress | None = None
     ) -> tuple[Any, ...]:
         if not files:
             return "Choose one or more files first.", gr.skip(), gr.skip()
-        tracker = progress or gr.Progress()
-        tracker(0, desc="Indexing")
-
-        def show(done: int, total: int) -> None:
-            tracker((done, max(total, 1)), desc="Embedding articles")
-
+        show = embedding_progress(progress, "Indexing")
         uploads = [(Path(f), Path(f).name) for f in files]
         report = pipeline.add_files(settings, uploads, progress=show)
-        lines = [f"✅ Added **{escape_markdown(d)}**" for d in report.added]
-        lines += [f"✅ Updated **{escape_markdown(d)}**" for d in report.updated]
-        lines += [
-            f"❌ Rejected {escape_markdown(name)}: {escape_markdown(reason)}"
-            for name, reason in report.rejected
-        ]
-        publishers = gr.update(choices=engine.publishers())
-        return "\n\n".join(lines) or "Nothing changed.", _corpus_rows(settings), publishers
+        added = [f"✅ Added **{escape_markdown(d)}**" for d in report.added]
+        added += [f"✅ Updated **{escape_markdown(d)}**" for d in report.updated]
+        return corpus_changed(added, report.rejected)
 
     def add_by_url(text: str, progress: gr.Progress | None = None) -> tuple[Any, ...]:
         urls = [line.strip() for line in (text or "").split() if line.strip()]
         if not urls:
             return "Paste one or more article URLs first.", gr.skip(), gr.skip()
-        tracker = progress or gr.Progress()
-        tracker(0, desc="Fetching")
-
-        def show(done: int, total: int) -> None:
-            tracker((done, max(total, 1)), desc="Embedding articles")
-
+        show = embedding_progress(progress, "Fetching")
         report = pipeline.add_urls(settings, urls, progress=show)
-        lines = [
+        added = [
             f"✅ Added **{escape_markdown(doc_id)}** from {escape_markdown(url)}"
             for url, doc_id in report.added
         ]
-        lines += [
-            f"❌ Rejected {escape_markdown(url)}: {escape_markdown(reason)}"
-            for url, reason in report.rejected
-        ]
-        publishers = gr.update(choices=engine.publishers())
-        return "\n\n".join(lines) or "Nothing changed.", _corpus_rows(settings), publishers
+        return corpus_changed(added, report.rejected)
 
     def export(state: list[dict[str, Any]]) -> str | None:
         if not state:
