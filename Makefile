@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run ask test lint browser docs fit fit-ranker eval-record eval-rtqa bench load clean-index
+.PHONY: run ask test lint browser docs fit fit-ranker eval-record eval-rtqa bench bench-scale load clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,7 @@ docs: $(VENV)/.runtime-installed
 	{ sed '/^<!-- generated/q' docs/configuration.md; $(BIN)/sinoqa settings; } > docs/configuration.md.new
 	mv docs/configuration.md.new docs/configuration.md
 	$(BIN)/python -c "from sinoqa.evals import update_evaluation_doc; update_evaluation_doc()"
+	$(BIN)/python -c "from benchmarks.report import update_doc; update_doc()"
 
 ## fit: re-fit the answer's sentence scorer (rtqa-train + the seed tuning questions; ~5 min)
 RTQA_TRAIN ?= ../shared/rtqa-train
@@ -86,6 +87,10 @@ RTQA ?= ../shared/rtqa-dev
 eval-rtqa: $(VENV)/.runtime-installed
 	$(BIN)/sinoqa eval --questions $(RTQA)/questions.jsonl --corpus $(RTQA)/corpus \
 	  --index .rtqa-index --out eval-rtqa
+
+## bench-scale: ingest rtqa-train + rtqa-dev (8,591 articles) and time questions (~1 h)
+bench-scale: $(VENV)/.runtime-installed
+	$(BIN)/python -m benchmarks.scale
 
 ## bench: speed, scale and memory (1k/10k/50k chunks of real news; about an hour here)
 bench: $(VENV)/.runtime-installed

@@ -117,14 +117,20 @@ def unchanged_reingest(settings: Settings, repeats: int) -> dict[str, float]:
 # --- queries -------------------------------------------------------------------------------
 
 
-def query_latency(settings: Settings, warmup: QuestionList, questions: QuestionList) -> dict:
-    """Per-stage latency of the extractive answerer, warm (model and index loaded)."""
+def query_latency(
+    settings: Settings,
+    warmup: QuestionList,
+    questions: QuestionList,
+    days: Sequence[str | None] | None = None,
+) -> dict:
+    """Per-stage latency of the extractive answerer, warm (model and index loaded); each
+    question asked on its day in ``days`` when given (the article ranker runs then)."""
     pipe = pipeline.get_pipeline(settings)
     for question in warmup:
         pipe.ask(question)
     stages: dict[str, list[float]] = {"retrieve": [], "answer": [], "total": []}
-    for question in questions:
-        answer = pipe.ask(question)
+    for question, day in zip(questions, days or [None] * len(questions), strict=True):
+        answer = pipe.ask(question, as_of=day)
         for stage in stages:
             stages[stage].append(answer.timings_ms[stage])
     result: dict[str, Any] = {"questions": len(questions)}
@@ -188,7 +194,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 def sinoqa_command(
-    settings: Settings, *args: str, check: bool = False
+    settings: Settings, *args: str, check: bool = False, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sinoqa.cli", *args],
@@ -196,7 +202,7 @@ def sinoqa_command(
         capture_output=True,
         text=True,
         check=check,
-        timeout=600,
+        timeout=timeout,
     )
 
 

@@ -55,3 +55,33 @@ def test_load_script_runs_concurrent_sessions_without_errors(tmp_path: Path) -> 
         (4, 8, 0),
     ]
     assert "| 4 | 8 | 0 |" in (out / "load.md").read_text()
+
+
+@pytest.mark.skipif(not (RTQA / "questions.jsonl").is_file(), reason="needs ../shared/rtqa-dev")
+def test_scale_benchmark_ingests_both_sets_and_times_questions(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "benchmarks.scale", "--limit", "8", "--questions", "3"]
+    done = subprocess.run(
+        [*command, "--work", str(tmp_path / "work"), "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((out / "scale.json").read_text())
+    train, both = results["train_ingest"], results["combined_ingest"]
+    assert train["articles"] == 8 and 0 < train["chunks"] < both["chunks"]
+    assert train["peak_rss_mib"] > 100 and results["index_mib"] > 0
+    assert results["latency"]["questions"] == 3
+    assert 0 < results["latency"]["retrieve_p50_ms"] <= results["latency"]["total_p50_ms"]
+    assert f"| ingest rtqa-train | 8 | {train['chunks']} |" in (out / "scale.md").read_text()
+
+
+def test_the_benchmarks_doc_shows_the_committed_reports() -> None:
+    from benchmarks.report import DOC, DOC_BEGIN, doc_section
+
+    shown = DOC.read_text(encoding="utf-8").split(DOC_BEGIN, 1)[1].lstrip("\n")
+    assert shown == doc_section(), "docs/benchmarks.md is stale: run `make docs`"
+    assert "\n## Query latency by corpus size" not in shown  # demoted under each report
+    assert "### Query latency by corpus size" in shown
