@@ -12,9 +12,7 @@ import gradio as gr
 from sinoqa_app.render import answer_markdown, conversation_markdown, escape_markdown, sources_html
 
 from sinoqa import pipeline
-from sinoqa.index import IndexUnavailable
-from sinoqa.pipeline import InvalidQuestion
-from sinoqa.retrieve import InvalidFilter
+from sinoqa.pipeline import IndexUnavailable, InvalidFilter, InvalidQuestion
 from sinoqa.schema import Answer, published_label
 from sinoqa.settings import Settings
 
@@ -56,10 +54,8 @@ def _messages(answers: list[Answer]) -> list[dict[str, Any]]:
 
 
 def backend_choices(settings: Settings) -> tuple[list[str], str]:
-    from sinoqa.generate import backend_problem
-
     backend = settings.answer.backend
-    problem = backend_problem(settings.answer)
+    problem = pipeline.llm_problem(settings)
     if backend != "extractive" and problem is None:
         return ["extractive", backend], f"{backend}: the LLM writes, sinoqa checks every sentence."
     reason = problem or ""

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sinoqa.corpus import Document, read_file
+from sinoqa.settings import ChunkSettings, Settings
 
-# Chunks are 192 model tokens with 24 overlapping: about 168 new tokens each, and news English
-# runs about 1.3 tokens per word.
-_WORDS_PER_CHUNK = 168 / 1.3
+# News English runs about 1.3 model tokens per word; each chunk adds its size less the overlap.
+_TOKENS_PER_WORD = 1.3
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
 
 
@@ -28,8 +28,11 @@ class Article:
     estimated_chunks: int
 
 
-def estimate_chunks(text: str) -> int:
-    return max(1, round(len(text.split()) / _WORDS_PER_CHUNK + 0.5))
+def estimate_chunks(text: str, chunking: ChunkSettings | None = None) -> int:
+    """Chunks ``text`` will make with the chunk settings in use (the configured ones)."""
+    chunking = chunking or Settings().chunking
+    new_tokens_per_chunk = chunking.chunk_size - chunking.chunk_overlap
+    return max(1, round(len(text.split()) * _TOKENS_PER_WORD / new_tokens_per_chunk + 0.5))
 
 
 def read_corpus(corpus: Path) -> list[tuple[Path, Document]]:

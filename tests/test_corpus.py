@@ -80,7 +80,9 @@ def test_seed_front_matter_round_trips() -> None:
 
 def test_corpus_holds_the_seeds_as_captured() -> None:
     """The corpus bodies are the seed captures byte for byte, front matter added on top."""
-    for seed in sorted(SEEDS.glob("0*.txt")):
+    seeds = sorted(SEEDS.glob("0*.txt"))
+    assert len(seeds) == len(list(CORPUS.glob("*.md"))) == 5, f"seed captures under {SEEDS}"
+    for seed in seeds:
         captured = seed.read_text(encoding="utf-8")
         matches = [
             p for p in CORPUS.glob("*.md") if p.read_text(encoding="utf-8").endswith(captured)

@@ -16,7 +16,7 @@ import pytest
 
 from sinoqa import pipeline
 from sinoqa.fetch import FetchError, check_url
-from sinoqa.index import IndexBusy, writing
+from sinoqa.ingest import IndexBusy, writing
 from sinoqa.settings import Settings
 from tests.conftest import run_sinoqa
 from tests.servers import free_port

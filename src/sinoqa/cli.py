@@ -26,7 +26,8 @@ from sinoqa import pipeline
 from sinoqa.corpus import CorpusNotFound
 from sinoqa.embedding import EmbeddingModelError
 from sinoqa.evals import InvalidQuestionFile, UnavailableConfiguration
-from sinoqa.index import IndexBusy, IndexUnavailable, IngestReport, ProgressCallback
+from sinoqa.index import IndexUnavailable
+from sinoqa.ingest import IndexBusy, IngestReport, ProgressCallback
 from sinoqa.pipeline import InvalidQuestion
 from sinoqa.retrieve import InvalidFilter
 from sinoqa.schema import Answer, Source, published_label

@@ -16,11 +16,9 @@ import datetime as dt
 import hashlib
 import json
 import shutil
-import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,12 +27,8 @@ from urllib.parse import urlparse
 from sinoqa.chunking import (
     PreparedDocument,
     document_metadata,
-    make_splitter,
-    prepare_document,
 )
 from sinoqa.clean import CLEANING_VERSION
-from sinoqa.corpus import CorpusNotFound, Document, Skipped, read_corpus
-from sinoqa.embedding import load_embed_model, token_counter
 from sinoqa.settings import Settings
 
 if TYPE_CHECKING:
@@ -46,9 +40,6 @@ if TYPE_CHECKING:
 #: Bump when the layout of records changes: old collections are then left alone.
 SCHEMA_VERSION = 1
 _ID_PAGE = 5000  # ids fetched per Chroma call when scanning a whole collection
-
-ProgressCallback = Callable[[int, int], None]
-"""Called with (articles embedded so far, articles to embed in this run)."""
 
 
 class IndexUnavailable(RuntimeError):
@@ -96,24 +87,6 @@ class DocRecord:
 
 def _opt(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
-
-
-@dataclass
-class IngestReport:
-    """What one ingest run did."""
-
-    location: str
-    collection: str
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    chunks_total: int = 0
-    chunks_embedded: int = 0
-    chunks_reused: int = 0
-    orphans_removed: int = 0
-    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -454,7 +427,7 @@ def _wipe_local_index(path: Path) -> None:
     shutil.rmtree(path)
 
 
-def _open_for_writing(settings: Settings, rebuild: bool) -> ChromaIndex:
+def open_for_writing(settings: Settings, rebuild: bool) -> ChromaIndex:
     if rebuild:
         if settings.index.chroma_url:
             ChromaIndex(settings, create=True).drop()
@@ -464,174 +437,3 @@ def _open_for_writing(settings: Settings, rebuild: bool) -> ChromaIndex:
             except IndexUnavailable:
                 _wipe_local_index(settings.index.dir)  # unreadable: start over from the corpus
     return ChromaIndex(settings, create=True)
-
-
-class IndexBusy(RuntimeError):
-    """Another ingest is writing this index (and the caller chose not to wait)."""
-
-
-def _lock_path(settings: Settings) -> Path:
-    """Beside a local index (not in it: --rebuild wipes the folder); for a server, one per
-    URL and collection in the temporary folder (so one machine's processes take turns)."""
-    if settings.index.chroma_url:
-        key = hashlib.sha256(
-            f"{settings.index.chroma_url}|{settings.index.collection_prefix}".encode()
-        ).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"sinoqa-ingest-{key}.lock"
-    folder = settings.index.dir.resolve()
-    return folder.parent / f".{folder.name}.ingest.lock"
-
-
-@contextmanager
-def writing(
-    settings: Settings, wait: bool = True, on_wait: Callable[[], None] | None = None
-) -> Iterator[None]:
-    """Hold the index's ingest lock: one writer at a time, across processes. Readers (the
-    served questions) go on: they read the last committed version."""
-    from filelock import FileLock, Timeout
-
-    path = _lock_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if not wait:
-            raise IndexBusy(
-                f"another ingest is running on {describe_location(settings)}; try again when "
-                "it has finished (or leave out --no-wait to wait for it)"
-            ) from None
-        if on_wait:
-            on_wait()
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def ingest(
-    settings: Settings,
-    paths: Sequence[Path] | None = None,
-    *,
-    rebuild: bool = False,
-    progress: ProgressCallback | None = None,
-    wait: bool = True,
-    on_wait: Callable[[], None] | None = None,
-) -> IngestReport:
-    """Bring the index in line with the corpus (or add/update just ``paths``).
-
-    With no ``paths`` the corpus directory is synchronised: articles no longer there are
-    removed. Unchanged articles cost nothing; a changed one reuses the vectors of chunks
-    whose text did not change. One ingest at a time writes an index (:func:`writing`).
-    """
-    if paths is None and not settings.corpus.dir.is_dir():
-        # Not an empty corpus: synchronising from it would be a mistake, not a no-op.
-        raise CorpusNotFound(
-            f"the corpus folder {settings.corpus.dir} does not exist; give --corpus or set "
-            "SINOQA_CORPUS__DIR"
-        )
-    with writing(settings, wait, on_wait):
-        return _ingest(settings, paths, rebuild, progress)
-
-
-def _ingest(
-    settings: Settings,
-    paths: Sequence[Path] | None,
-    rebuild: bool,
-    progress: ProgressCallback | None,
-) -> IngestReport:
-    started = time.perf_counter()
-    sync = paths is None
-    index = _open_for_writing(settings, rebuild)
-    records = index.records()
-    roots = list(paths) if paths is not None else [settings.corpus.dir]
-    read = read_corpus(roots, max_bytes=settings.corpus.max_file_bytes, prefer=records.keys())
-    report = IngestReport(location=index.location, collection=index.name, skipped=read.skipped)
-    report.orphans_removed = index.remove_orphans(index.live_chunk_ids(records.values()))
-
-    seen = {document.doc_id for document in read.documents}
-    # An article ingested from outside the corpus stays while its file exists.
-    leaving = (
-        {d for d, r in records.items() if d not in seen and not Path(r.source).is_file()}
-        if sync
-        else set()
-    )
-    staying_texts = {r.text_hash: d for d, r in records.items() if d not in leaving}
-    changed: list[Document] = []
-    for document in read.documents:
-        record = records.get(document.doc_id)
-        twin = staying_texts.get(document.text_hash)
-        if record is None and twin is not None and twin != document.doc_id:
-            reason = f"same text as the indexed article '{twin}'"
-            report.skipped.append(Skipped(document.source, reason))
-        elif record is not None and record.content_hash == document.content_hash:
-            report.unchanged.append(document.doc_id)
-        else:
-            changed.append(document)
-    for doc_id in sorted(leaving):
-        index.remove(records[doc_id])
-        report.removed.append(doc_id)
-
-    if changed:
-        _embed_and_commit(settings, index, changed, records, report, progress)
-    index.mark_ingested()
-    report.chunks_total = len(index.live_chunk_ids())
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def _embed_and_commit(
-    settings: Settings,
-    index: ChromaIndex,
-    documents: list[Document],
-    records: dict[str, DocRecord],
-    report: IngestReport,
-    progress: ProgressCallback | None,
-) -> None:
-    """Prepare, embed and commit articles in groups, so work is saved as it goes."""
-    from llama_index.core.schema import MetadataMode
-
-    embed_model = load_embed_model(settings.embedding)
-    splitter = make_splitter(settings.chunking, token_counter(embed_model))
-    if progress:
-        progress(0, len(documents))
-    group: list[PreparedDocument] = []
-    pending: list[TextNode] = []
-    group_size = max(settings.embedding.batch_size * 4, 1)
-    for position, document in enumerate(documents, start=1):
-        item = prepare_document(document, splitter)
-        if not item.nodes:
-            report.skipped.append(Skipped(document.source, "no article text left after cleaning"))
-        else:
-            # Vectors of chunks whose text is unchanged are reused, not recomputed.
-            previous = records.get(document.doc_id)
-            known = index.embeddings_by_hash(previous.chunk_ids) if previous else {}
-            for node in item.nodes:
-                node.embedding = known.get(node.metadata["embed_hash"])
-            pending.extend(node for node in item.nodes if node.embedding is None)
-            group.append(item)
-        if len(pending) < group_size and position < len(documents):
-            continue
-        if pending:
-            # Similar lengths in each model batch: less padding (what encode() does itself
-            # when it gets all texts at once).
-            by_length = sorted(
-                ((n.get_content(metadata_mode=MetadataMode.EMBED), n) for n in pending),
-                key=lambda pair: len(pair[0]),
-            )
-            vectors = embed_model.get_text_embedding_batch([text for text, _ in by_length])
-            for (_, node), vector in zip(by_length, vectors, strict=True):
-                node.embedding = vector
-        pending_ids = {n.node_id for n in pending}
-        index.commit([(ready, records.get(ready.document.doc_id)) for ready in group])
-        for ready in group:
-            doc_id = ready.document.doc_id
-            previous = records.get(doc_id)
-            (report.updated if previous else report.added).append(doc_id)
-            fresh = sum(1 for n in ready.nodes if n.node_id in pending_ids)
-            report.chunks_embedded += fresh
-            report.chunks_reused += len(ready.nodes) - fresh
-        group, pending = [], []
-        if progress:
-            progress(position, len(documents))

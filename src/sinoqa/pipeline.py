@@ -17,9 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sinoqa import index
-from sinoqa.index import IndexStatus, IngestReport, ProgressCallback
+from sinoqa import ingest as ingest_stage
+
+# IndexUnavailable and InvalidFilter are re-exported: callers (the UI) catch them from here.
+from sinoqa.index import IndexStatus
+from sinoqa.index import IndexUnavailable as IndexUnavailable
+from sinoqa.ingest import IngestReport, ProgressCallback
 from sinoqa.question import analyse
 from sinoqa.retrieve import Filters, parse_day
+from sinoqa.retrieve import InvalidFilter as InvalidFilter
 from sinoqa.schema import Answer
 from sinoqa.settings import RetrievalSettings, Settings
 
@@ -50,8 +56,8 @@ def ingest(
     """Read, clean, chunk and embed the corpus (or just ``paths``) into the index.
 
     One ingest writes an index at a time (across processes): another waits for it, calling
-    ``on_wait`` once, or with ``wait=False`` raises :class:`index.IndexBusy`."""
-    return index.ingest(
+    ``on_wait`` once, or with ``wait=False`` raises :class:`sinoqa.ingest.IndexBusy`."""
+    return ingest_stage.ingest(
         settings or Settings(),
         paths,
         rebuild=rebuild,
@@ -212,6 +218,13 @@ def refresh_feeds(
     return add_feeds(
         settings, web.stored_feeds(web.web_dir(settings.corpus.dir)), progress, wait=wait
     )
+
+
+def llm_problem(settings: Settings) -> str | None:
+    """Why the configured LLM backend cannot answer right now, or None if it can."""
+    from sinoqa.generate import backend_problem
+
+    return backend_problem(settings.answer)
 
 
 def status(settings: Settings | None = None) -> IndexStatus:
