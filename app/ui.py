@@ -61,7 +61,7 @@ def backend_choices(settings: Settings) -> tuple[list[str], str]:
     reason = problem or ""
     if backend != "extractive":
         reason = f"{backend} is unavailable: {problem}"
-    return ["extractive"], f"Extractive quotes the articles. LLM mode off: {reason}."
+    return ["extractive"], f"Extractive quotes the articles. No LLM backend: {reason}."
 
 
 def _corpus_rows(settings: Settings) -> list[list[str]]:
@@ -81,9 +81,9 @@ def _corpus_rows(settings: Settings) -> list[list[str]]:
 def build_app(settings: Settings | None = None) -> gr.Blocks:
     """The chat UI over the index described by ``settings`` (which must exist)."""
     settings = settings or Settings()
-    engine = pipeline.get_pipeline(settings)
-    engine.view()  # fail now, with "run sinoqa ingest", rather than on the first question
-    modes, mode_info = backend_choices(settings)
+    pipe = pipeline.get_pipeline(settings)
+    pipe.view()  # fail now, with "run sinoqa ingest", rather than on the first question
+    backends, backend_info = backend_choices(settings)
 
     def respond(
         message: str,
@@ -92,7 +92,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         date_from: str,
         date_to: str,
         top_k: float,
-        mode: str,
+        backend: str,
     ) -> Iterator[tuple[Any, ...]]:
         history = _messages(_answers(state))
         history.append({"role": "user", "content": escape_markdown(message or "")})
@@ -103,14 +103,14 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
 
         def work() -> None:
             try:
-                outcome["answer"] = engine.ask(
+                outcome["answer"] = pipe.ask(
                     message or "",
                     publishers=publishers or (),
                     date_from=(date_from or "").strip() or None,
                     date_to=(date_to or "").strip() or None,
                     top_k=int(top_k),
                     history=_answers(state),
-                    backend=mode or "extractive",
+                    backend=backend or "extractive",
                     on_token=tokens.put,
                 )
             except Exception as exc:  # shown to the user below, or re-raised
@@ -158,7 +158,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     ) -> dict[str, Any]:
         """Answer one question; returns the same Answer JSON as `sinoqa ask --json`."""
         try:
-            answer = engine.ask(
+            answer = pipe.ask(
                 question,
                 publishers=publishers or (),
                 date_from=date_from or None,
@@ -185,7 +185,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             f"❌ Rejected {escape_markdown(name)}: {escape_markdown(reason)}"
             for name, reason in rejected
         ]
-        publishers = gr.update(choices=engine.publishers())
+        publishers = gr.update(choices=pipe.publishers())
         return "\n\n".join(lines) or "Nothing changed.", _corpus_rows(settings), publishers
 
     def add_articles(
@@ -243,10 +243,10 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                     download = gr.DownloadButton("Download conversation (.md)")
             with gr.Column(scale=2):
                 sources = gr.HTML(sources_html(None, 0), elem_id="sources")
-        with gr.Accordion("Filters and answer mode", open=False):
+        with gr.Accordion("Filters and answer backend", open=False):
             with gr.Row():
                 publishers = gr.Dropdown(
-                    choices=engine.publishers(), multiselect=True, label="Outlets", value=[]
+                    choices=pipe.publishers(), multiselect=True, label="Outlets", value=[]
                 )
                 date_from = gr.Textbox(
                     "", label="Published from", placeholder="YYYY, YYYY-MM or YYYY-MM-DD"
@@ -258,7 +258,9 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 top_k = gr.Slider(
                     1, 20, value=settings.retrieval.top_k, step=1, label="Passages to read (top-k)"
                 )
-                mode = gr.Radio(modes, value="extractive", label="Answer mode", info=mode_info)
+                backend = gr.Radio(
+                    backends, value="extractive", label="Answer backend", info=backend_info
+                )
         with gr.Accordion("Corpus: add your own articles", open=False):
             upload = gr.File(
                 file_count="multiple",
@@ -287,7 +289,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         gr.on(
             triggers=[question.submit, send.click],
             fn=respond,
-            inputs=[question, state, publishers, date_from, date_to, top_k, mode],
+            inputs=[question, state, publishers, date_from, date_to, top_k, backend],
             outputs=[chatbot, sources, state, last_answer, question],
             api_name="chat",
         )

@@ -496,7 +496,7 @@ def test_a_change_between_two_years_quotes_both(seeded: Settings) -> None:
 
 
 def _quote(start: int, text: str) -> Quote:
-    return Quote(passage=0, start=start, end=start + len(text), text=text, doc_id="d")
+    return Quote(passage_index=0, start=start, end=start + len(text), text=text, doc_id="d")
 
 
 def test_a_sentence_comes_with_what_it_needs_to_be_understood() -> None:

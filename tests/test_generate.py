@@ -95,7 +95,7 @@ def test_supported_sentence_is_verified_and_quoted_verbatim(
 ) -> None:
     scripted.reply = "Wang Yi met Jake Sullivan in Malta in September. [1]"
     answer = pipeline.ask(QUESTION, seeded, backend="openai")
-    assert answer.mode == "openai" and not answer.refused
+    assert answer.backend == "openai" and not answer.refused
     assert answer.sentences[0].verified and answer.sentences[0].citations == [1]
     citation = answer.citations[0]
     assert "Malta" in citation.quote and citation.quote in citation.passage
@@ -110,7 +110,7 @@ def test_invented_citations_are_removed_and_unsupported_sentences_flagged(
         "Everyone celebrated with fireworks."
     )
     answer = pipeline.ask(QUESTION, seeded, backend="openai")
-    assert answer.mode == "openai"
+    assert answer.backend == "openai"
     assert any("[9]" in notice for notice in answer.notices)
     assert "[9]" not in answer.answer
     verified = {s.text: s.verified for s in answer.sentences}
@@ -151,7 +151,7 @@ def test_generated_text_streams_before_it_is_checked(
     tokens: list[str] = []
     answer = get_pipeline(seeded).ask(QUESTION, backend="openai", on_token=tokens.append)
     assert len(tokens) > 3 and "".join(tokens) == scripted.reply
-    assert answer.mode == "openai" and answer.sentences[0].verified
+    assert answer.backend == "openai" and answer.sentences[0].verified
 
 
 def test_failing_llm_falls_back_to_extractive_with_notice(
@@ -159,7 +159,7 @@ def test_failing_llm_falls_back_to_extractive_with_notice(
 ) -> None:
     scripted.error = "connection refused"
     answer = pipeline.ask(QUESTION, seeded, backend="openai")
-    assert answer.mode == "extractive" and "Malta" in answer.answer
+    assert answer.backend == "extractive" and "Malta" in answer.answer
     assert any("openai LLM failed (connection refused)" in n for n in answer.notices)
 
 
@@ -169,7 +169,7 @@ def test_unsupported_or_empty_output_falls_back(
 ) -> None:
     scripted.reply = garbage
     answer = pipeline.ask(QUESTION, seeded, backend="openai")
-    assert answer.mode == "extractive" and "Malta" in answer.answer
+    assert answer.backend == "extractive" and "Malta" in answer.answer
     assert any(n.startswith("Showing the extractive answer") for n in answer.notices)
 
 
@@ -191,7 +191,7 @@ def test_llm_condenses_follow_ups(seeded: Settings, scripted: ScriptedLLM) -> No
 
 def test_missing_gguf_file_is_a_notice_not_a_crash(seeded: Settings) -> None:
     answer = pipeline.ask(QUESTION, seeded, backend="llamacpp")
-    assert answer.mode == "extractive"
+    assert answer.backend == "extractive"
     assert any("GGUF" in notice for notice in answer.notices)
 
 

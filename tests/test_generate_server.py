@@ -25,7 +25,7 @@ def test_real_model_answer_is_checked(seeded: Settings, model_server: str) -> No
     settings = llm_settings(seeded, model_server, llm_timeout_s=120.0)
     answer = pipeline.ask(QUESTION, settings)
     assert not answer.refused or answer.nearest_sources
-    if answer.mode == "openai":
+    if answer.backend == "openai":
         # What the model wrote went through the checks: only real passages are cited, each
         # citation quotes its passage verbatim, and every sentence carries a verdict.
         numbers = {c.n for c in answer.citations}
@@ -38,7 +38,7 @@ def test_real_model_answer_is_checked(seeded: Settings, model_server: str) -> No
         assert any(s.verified for s in answer.sentences)
     else:
         # Nothing the model wrote could be verified: the extractive answer, with the reason.
-        assert answer.mode == "extractive" and "Malta" in answer.answer
+        assert answer.backend == "extractive" and "Malta" in answer.answer
         assert any(n.startswith("Showing the extractive answer") for n in answer.notices)
 
 
@@ -72,7 +72,7 @@ def test_real_model_output_gets_invented_citations_removed(
         f"{generated} Wang Yi met Jake Sullivan in Malta in September [{malta}][42].",
         fallback,
     )
-    assert checked.mode == "openai"
+    assert checked.backend == "openai"
     assert "[42]" not in checked.answer
     assert any("[42]" in notice for notice in checked.notices)
     added = next(s for s in checked.sentences if s.text.startswith("Wang Yi met Jake Sullivan"))
@@ -86,18 +86,18 @@ def test_real_model_streams_tokens(seeded: Settings, model_server: str) -> None:
     tokens: list[str] = []
     answer = pipeline.get_pipeline(settings).ask(QUESTION, on_token=tokens.append)
     assert len(tokens) > 1  # the server streamed its answer piece by piece
-    assert answer.mode in ("openai", "extractive")
+    assert answer.backend in ("openai", "extractive")
 
 
 def test_slow_server_times_out_to_extractive(seeded: Settings, model_server: str) -> None:
     settings = llm_settings(seeded, model_server, llm_timeout_s=0.001)
     answer = pipeline.ask(QUESTION, settings)
-    assert answer.mode == "extractive" and "Malta" in answer.answer
+    assert answer.backend == "extractive" and "Malta" in answer.answer
     assert any("openai LLM failed" in notice for notice in answer.notices)
 
 
 def test_unreachable_server_falls_back_cleanly(seeded: Settings) -> None:
     settings = llm_settings(seeded, f"http://127.0.0.1:{free_port()}/v1", llm_timeout_s=5.0)
     answer = pipeline.ask(QUESTION, settings)
-    assert answer.mode == "extractive" and "Malta" in answer.answer
+    assert answer.backend == "extractive" and "Malta" in answer.answer
     assert any("openai LLM failed" in notice for notice in answer.notices)

@@ -45,7 +45,7 @@ def test_injected_instructions_change_nothing_in_extractive_answers(
 
     # Asked about the notice itself, the answer quotes it as what the blog says: data.
     quoted = pipeline.ask("What does the notice to AI systems on the blog say?", hostile)
-    assert not quoted.refused and quoted.mode == "extractive"
+    assert not quoted.refused and quoted.backend == "extractive"
     assert {c.doc_id for c in quoted.citations} == {"hostile-notice"}
     for sentence in quoted.sentences:
         assert sentence.text in quoted.citations[sentence.citations[0] - 1].passage

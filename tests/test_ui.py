@@ -271,7 +271,7 @@ def test_browser_hostile_article_runs_nothing(
     page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
 
 
-def test_llm_mode_streams_and_checks_through_the_ui(
+def test_llm_backend_streams_and_checks_through_the_ui(
     served: tuple[str, Settings], model_server: str
 ) -> None:
     """With a reachable LLM server the mode is offered; its answer arrives checked."""
@@ -288,13 +288,13 @@ def test_llm_mode_streams_and_checks_through_the_ui(
     try:
         client = Client(f"http://127.0.0.1:{settings.ui.port}/", verbose=False)
         job = client.submit(
-            "Where did Wang Yi meet Jake Sullivan in September?", mode="openai", api_name="/chat"
+            "Where did Wang Yi meet Jake Sullivan in September?", backend="openai", api_name="/chat"
         )
         _, _, answer, _ = job.result(timeout=180)
         updates = job.outputs()
         assert len(updates) >= 3  # searching, drafting (streamed), final
-        assert answer["mode"] in ("openai", "extractive")
-        if answer["mode"] == "extractive":
+        assert answer["backend"] in ("openai", "extractive")
+        if answer["backend"] == "extractive":
             assert any(n.startswith("Showing the extractive answer") for n in answer["notices"])
         for citation in answer["citations"]:
             assert citation["quote"] in citation["passage"]
@@ -302,17 +302,17 @@ def test_llm_mode_streams_and_checks_through_the_ui(
         demo.close()
 
 
-def test_llm_mode_is_disabled_with_a_reason_when_unreachable(served: tuple[str, Settings]) -> None:
+def test_llm_backend_is_disabled_with_a_reason_when_unreachable(served: tuple[str, Settings]) -> None:
     from sinoqa_app.ui import backend_choices
 
     _, base = served
     unreachable = base.answer.model_copy(
         update={"backend": "openai", "llm_base_url": f"http://127.0.0.1:{free_port()}/v1"}
     )
-    modes, info = backend_choices(base.model_copy(update={"answer": unreachable}))
-    assert modes == ["extractive"] and "openai is unavailable: cannot reach" in info
-    modes, info = backend_choices(base)
-    assert modes == ["extractive"] and "no LLM backend is configured" in info
+    backends, info = backend_choices(base.model_copy(update={"answer": unreachable}))
+    assert backends == ["extractive"] and "openai is unavailable: cannot reach" in info
+    backends, info = backend_choices(base)
+    assert backends == ["extractive"] and "no LLM backend is configured" in info
 
 
 def test_login_is_required_when_configured(served: tuple[str, Settings]) -> None:

@@ -174,7 +174,7 @@ class AnswerRequest:
 class Answerer(ABC):
     """Turns retrieved passages into an :class:`Answer`. Subclasses fill :meth:`_compose`."""
 
-    mode = "extractive"
+    backend = "extractive"
 
     def __init__(self, settings: AnswerSettings) -> None:
         self.settings = settings
@@ -202,7 +202,7 @@ class Answerer(ABC):
             question=question,
             answer=REFUSAL,
             refused=True,
-            mode=self.mode,
+            backend=self.backend,
             nearest_sources=[to_source(p) for p in passages[:NEAREST_SOURCES]],
             confidence=confidence,
             confidence_parts=dict(parts or {}),
@@ -225,9 +225,9 @@ class Answerer(ABC):
         for text, cited, verified in sentences:
             refs = []
             for quote in cited:
-                n = numbers.setdefault(quote.passage, len(numbers) + 1)
-                if quote not in quotes.setdefault(quote.passage, []):
-                    quotes[quote.passage].append(quote)
+                n = numbers.setdefault(quote.passage_index, len(numbers) + 1)
+                if quote not in quotes.setdefault(quote.passage_index, []):
+                    quotes[quote.passage_index].append(quote)
                 if n not in refs:
                     refs.append(n)
             rendered.append(AnswerSentence(text=text, citations=refs, verified=verified))
@@ -253,7 +253,7 @@ class Answerer(ABC):
             question=question,
             answer=text,
             refused=False,
-            mode=self.mode,
+            backend=self.backend,
             citations=citations,
             sentences=rendered,
             confidence=confidence,
@@ -406,7 +406,8 @@ class ExtractiveAnswerer(Answerer):
             return None
         total = sum(weight for weight, _ in names)
         said = [
-            terms | {str(year) for year in publication_years(passages[q.passage].node.metadata)}
+            terms
+            | {str(year) for year in publication_years(passages[q.passage_index].node.metadata)}
             for q, terms in zip(quotes, words, strict=True)
         ]
         best = 0.0
@@ -465,10 +466,10 @@ def order_for_reading(
     """Chronologically for "how did X change" questions; otherwise article by article."""
 
     def date(quote: Quote) -> int:
-        return int(passages[quote.passage].node.metadata.get("published_min") or 0)
+        return int(passages[quote.passage_index].node.metadata.get("published_min") or 0)
 
     def doc(quote: Quote) -> str:
-        return str(passages[quote.passage].node.metadata["doc_id"])
+        return str(passages[quote.passage_index].node.metadata["doc_id"])
 
     if question.temporal:
         return sorted(quotes, key=lambda q: (date(q), doc(q), q.start))

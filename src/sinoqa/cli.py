@@ -318,7 +318,7 @@ def ask(
             update={"answer": settings.answer.model_copy(update={"backend": backend})}
         )
         settings = Settings.model_validate(settings.model_dump())  # reject unknown backends
-    session = pipeline.get_pipeline(settings)
+    pipe = pipeline.get_pipeline(settings)
     options = {
         "publishers": tuple(publisher or ()),
         "date_from": date_from,
@@ -333,14 +333,14 @@ def ask(
             if not line.strip():
                 continue
             try:
-                answer = session.ask(line, **options)  # type: ignore[arg-type]
+                answer = pipe.ask(line, **options)  # type: ignore[arg-type]
                 print(answer.model_dump_json(), flush=True)
             except pipeline.InvalidQuestion as exc:
                 print(json.dumps({"question": line, "error": str(exc)}), flush=True)
         return
     if question is None:
         raise typer.BadParameter("give a QUESTION (in quotes) or --questions FILE")
-    answer = session.ask(question, **options)  # type: ignore[arg-type]
+    answer = pipe.ask(question, **options)  # type: ignore[arg-type]
     if as_json:
         print(answer.model_dump_json(indent=2))
     else:
@@ -394,9 +394,9 @@ def eval_command(
         ),
     ] = None,
     index: IndexOption = None,
-    mode: Annotated[
+    backend: Annotated[
         str | None,
-        typer.Option("--mode", help="Answer backend: extractive (default) or an LLM backend."),
+        typer.Option("--backend", help="Answer backend: extractive (default) or an LLM backend."),
     ] = None,
     compare: Annotated[
         str | None,
@@ -453,7 +453,7 @@ def eval_command(
         _evaluate(
             settings,
             questions or [path for path in DEFAULT_QUESTIONS if path.exists()] or DEFAULT_QUESTIONS,
-            mode,
+            backend,
             compare,
             out,
             check,
@@ -466,7 +466,7 @@ def eval_command(
 def _evaluate(
     settings: Settings,
     questions: list[Path],
-    mode: str | None,
+    backend: str | None,
     compare: str | None,
     out: Path,
     check: bool,
@@ -479,9 +479,12 @@ def _evaluate(
 
     from sinoqa import evals
 
-    if mode:
+    if backend:
         settings = Settings.model_validate(
-            {**settings.model_dump(), "answer": {**settings.answer.model_dump(), "backend": mode}}
+            {
+                **settings.model_dump(),
+                "answer": {**settings.answer.model_dump(), "backend": backend},
+            }
         )
     items = {name: qs[:limit] for name, qs in evals.question_sets(questions).items()}
     names = [n.strip() for n in (compare or "hybrid").split(",") if n.strip()]

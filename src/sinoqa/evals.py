@@ -242,7 +242,7 @@ def _citation_support(answer: Answer) -> float:
     for sentence in cited:
         passages = [by_number[n].passage for n in sentence.citations if n in by_number]
         verbatim = any(_normal(sentence.text) in _normal(p) for p in passages)
-        if verbatim or (answer.mode != "extractive" and sentence.verified):
+        if verbatim or (answer.backend != "extractive" and sentence.verified):
             supported += 1
     return supported / len(cited)
 
@@ -402,7 +402,7 @@ def run_configuration(
     from sinoqa.pipeline import get_pipeline
 
     started = time.perf_counter()
-    engine = get_pipeline(settings)
+    pipe = get_pipeline(settings)
     ranking = settings.retrieval.model_copy(
         update={"top_k": RANKING_DEPTH, "max_chunks_per_doc": 1}
     )
@@ -411,8 +411,8 @@ def run_configuration(
     results = []
     for done, (set_name, question) in enumerate(items, start=1):
         as_of = parse_day(question.question_date) if question.question_date else None
-        retrieved = engine.retriever(None, ranking, as_of).retrieve(QueryBundle(question.question))
-        answer = engine.ask(question.question, as_of=as_of)
+        retrieved = pipe.retriever(None, ranking, as_of).retrieve(QueryBundle(question.question))
+        answer = pipe.ask(question.question, as_of=as_of)
         docs = [str(item.node.metadata["doc_id"]) for item in retrieved]
         result = score_question(question, docs, answer)
         result.question_set = set_name

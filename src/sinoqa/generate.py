@@ -151,7 +151,7 @@ class GenerativeAnswerer(Answerer):
 
     def __init__(self, settings: AnswerSettings, llm: LLM, extractive: ExtractiveAnswerer) -> None:
         super().__init__(settings)
-        self.mode = settings.backend
+        self.backend = settings.backend
         self.llm = llm
         self.extractive = extractive
 
@@ -195,9 +195,9 @@ class GenerativeAnswerer(Answerer):
         try:
             generated = self.generate(question, passages, request.on_token)
         except Exception as exc:  # connection refused, time-out, server error, bad JSON...
-            return self._fall_back(fallback, f"the {self.mode} LLM failed ({_brief(exc)})")
+            return self._fall_back(fallback, f"the {self.backend} LLM failed ({_brief(exc)})")
         if not generated:
-            return self._fall_back(fallback, f"the {self.mode} LLM returned an empty answer")
+            return self._fall_back(fallback, f"the {self.backend} LLM returned an empty answer")
         if _REFUSAL_HINT.search(generated) and not _CITATION.search(generated):
             return self.refusal(question, passages, fallback.confidence)  # the LLM's refusal
         return self.verify(question, passages, generated, fallback)
@@ -213,7 +213,7 @@ class GenerativeAnswerer(Answerer):
         candidates = candidate_quotes(passages)
         by_passage: dict[int, list[Quote]] = {}
         for quote in candidates:
-            by_passage.setdefault(quote.passage, []).append(quote)
+            by_passage.setdefault(quote.passage_index, []).append(quote)
         notices: list[str] = []
         checked: list[tuple[str, list[Quote], bool]] = []
         generated = _TRAILING_CITATIONS.sub(r"\2\1", generated)
@@ -235,7 +235,7 @@ class GenerativeAnswerer(Answerer):
             checked.append((text, quotes, verified))
         if not any(verified for _, _, verified in checked):
             return self._fall_back(
-                fallback, f"the {self.mode} LLM's answer was not supported by the passages"
+                fallback, f"the {self.backend} LLM's answer was not supported by the passages"
             )
         if self.settings.drop_unverified:
             dropped = sum(1 for _, _, ok in checked if not ok)

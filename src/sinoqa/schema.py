@@ -55,7 +55,7 @@ class Answer(_Frozen):
     question: str
     answer: str
     refused: bool
-    mode: str = Field(description="'extractive', or the LLM backend that wrote the answer.")
+    backend: str = Field(description="'extractive', or the LLM backend that wrote the answer.")
     citations: list[Citation] = Field(default_factory=list)
     nearest_sources: list[Source] = Field(
         default_factory=list,

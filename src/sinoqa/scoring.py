@@ -180,7 +180,7 @@ def lexical_features(
     titles: dict[str, float] = {}
     rows = []
     for i, quote in enumerate(quotes):
-        passage = passages[quote.passage]
+        passage = passages[quote.passage_index]
         neighbours = [
             coverage[j]
             for j in (i - 1, i + 1)
@@ -197,7 +197,7 @@ def lexical_features(
                 max(neighbours, default=0.0),
                 titles[quote.doc_id],
                 len(words[i] - asked) / max(len(words[i]), 1),
-                1.0 - quote.passage / max(len(passages), 1),
+                1.0 - quote.passage_index / max(len(passages), 1),
                 1.0 - article_order.index(quote.doc_id) / max(len(article_order), 1),
                 float(has_new_answer(question.kind, quote.text, question.text)),
                 min(len(new), 3) / 3,

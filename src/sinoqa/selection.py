@@ -46,7 +46,7 @@ _ANNOUNCES = re.compile(
 class Quote:
     """One sentence of a retrieved passage."""
 
-    passage: int  # index into the retrieved passages
+    passage_index: int  # which of the retrieved passages it is from
     start: int  # offsets in the cleaned article
     end: int
     text: str
