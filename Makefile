@@ -92,9 +92,12 @@ eval-rtqa: $(VENV)/.runtime-installed
 bench-scale: $(VENV)/.runtime-installed
 	$(BIN)/python -m benchmarks.scale
 
-## bench: speed, scale and memory (1k/10k/50k chunks of real news; about an hour here)
+## bench: speed, scale and memory (1k/10k/50k chunks of real news, then rtqa-train +
+## rtqa-dev whole; about two and a half hours here)
 bench: $(VENV)/.runtime-installed
 	$(BIN)/python -m benchmarks --rtqa $(RTQA)
+	$(BIN)/python -m benchmarks.scale --dev $(RTQA)
+	$(MAKE) docs
 
 ## load: 1, 4, 16 and 32 concurrent chat sessions against `sinoqa serve`
 load: $(VENV)/.runtime-installed

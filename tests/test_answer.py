@@ -114,9 +114,30 @@ def test_answers_cite_the_right_article_and_contain_the_fact(
 @pytest.mark.parametrize("question", UNANSWERABLE)
 def test_questions_the_corpus_cannot_answer_are_refused(seeded: Settings, question: str) -> None:
     answer = pipeline.ask(question, seeded)
-    assert answer.refused and answer.answer == REFUSAL
+    assert answer.refused and answer.answer.endswith(REFUSAL)
+    if answer.unsupported_terms:  # the refusal says first what no article mentions
+        assert answer.answer.startswith("No indexed article mentions ")
     assert answer.citations == [] and answer.sentences == []
     assert 1 <= len(answer.nearest_sources) <= 3  # shown apart, never as support
+
+
+def test_a_premise_no_article_contains_is_named(seeded: Settings) -> None:
+    wrong_place = pipeline.ask("What did Yang Jiechi say to Blinken in Anchorage?", seeded)
+    assert wrong_place.unsupported_terms == ["Anchorage"]
+    assert wrong_place.answer.startswith("No indexed article mentions Anchorage.")
+    assert wrong_place.nearest_sources  # what the articles do report, apart
+    numbers = pipeline.ask("Why did China buy 7,777 jets from Boeing in 2019?", seeded)
+    assert numbers.unsupported_terms == ["Boeing", "7,777", "2019"]
+    assert "No indexed article mentions Boeing, 7,777 or 2019." in numbers.answer
+    supported = pipeline.ask("Where did Wang Yi meet Jake Sullivan in September?", seeded)
+    assert supported.unsupported_terms == [] and not supported.notices
+    # Answered although a detail is not in the corpus: the answer carries a notice.
+    answered = pipeline.ask(
+        "Did Wang Yi meet Jake Sullivan in Malta before the Hanoi talks?", seeded
+    )
+    assert not answered.refused and "Malta" in answered.answer
+    assert answered.unsupported_terms == ["Hanoi"]
+    assert answered.notices[0].startswith("No indexed article mentions Hanoi.")
 
 
 @pytest.mark.parametrize(

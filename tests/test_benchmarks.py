@@ -39,16 +39,7 @@ def test_benchmark_command_writes_tables_and_chart(tmp_path: Path) -> None:
 
 
 def test_load_script_runs_concurrent_sessions_without_errors(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "benchmarks.load", "--levels", "1,4", "--turns", "2"]
-    done = subprocess.run(
-        [*command, "--work", str(tmp_path / "work"), "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = _run_module(tmp_path, "benchmarks.load", "--levels", "1,4", "--turns", "2")
     levels = json.loads((out / "load.json").read_text())["levels"]
     assert [(row["sessions"], row["requests"], row["errors"]) for row in levels] == [
         (1, 2, 0),
@@ -59,16 +50,7 @@ def test_load_script_runs_concurrent_sessions_without_errors(tmp_path: Path) -> 
 
 @pytest.mark.skipif(not (RTQA / "questions.jsonl").is_file(), reason="needs ../shared/rtqa-dev")
 def test_scale_benchmark_ingests_both_sets_and_times_questions(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "benchmarks.scale", "--limit", "8", "--questions", "3"]
-    done = subprocess.run(
-        [*command, "--work", str(tmp_path / "work"), "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = _run_module(tmp_path, "benchmarks.scale", "--limit", "8", "--questions", "3")
     results = json.loads((out / "scale.json").read_text())
     train, both = results["train_ingest"], results["combined_ingest"]
     assert train["articles"] == 8 and 0 < train["chunks"] < both["chunks"]
@@ -85,3 +67,17 @@ def test_the_benchmarks_doc_shows_the_committed_reports() -> None:
     assert shown == doc_section(), "docs/benchmarks.md is stale: run `make docs`"
     assert "\n## Query latency by corpus size" not in shown  # demoted under each report
     assert "### Query latency by corpus size" in shown
+
+
+def _run_module(tmp_path: Path, module: str, *args: str) -> Path:
+    """``python -m module ARGS --work ... --out ...`` from the repository; the out folder."""
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args, "--work", str(tmp_path / "work"), "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out

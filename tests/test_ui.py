@@ -302,7 +302,9 @@ def test_llm_backend_streams_and_checks_through_the_ui(
         demo.close()
 
 
-def test_llm_backend_is_disabled_with_a_reason_when_unreachable(served: tuple[str, Settings]) -> None:
+def test_llm_backend_is_disabled_with_a_reason_when_unreachable(
+    served: tuple[str, Settings],
+) -> None:
     from sinoqa_app.ui import backend_choices
 
     _, base = served

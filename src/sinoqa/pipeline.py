@@ -246,6 +246,11 @@ def normalize_question(question: str, max_chars: int) -> tuple[str, list[str]]:
     return text, notices
 
 
+def _listed(terms: Sequence[str]) -> str:
+    """ "A", "A or B", "A, B or C" """
+    return terms[0] if len(terms) == 1 else f"{', '.join(terms[:-1])} or {terms[-1]}"
+
+
 def condense(question: str, history: Sequence[Answer]) -> str:
     """A retrieval query for a follow-up: it carries the previous question's terms.
 
@@ -348,11 +353,20 @@ class Pipeline:
         answer: Answer = response.metadata["answer"]  # type: ignore[index]
         if filters.active and not response.source_nodes:
             notices.append("No indexed article matches the filters.")
+        notices = notices + answer.notices
+        update: dict[str, object] = {"question": text}
+        unsupported = view.unsupported_terms(text)
+        if unsupported:  # say so plainly: the question's premise is not in the corpus
+            said = f"No indexed article mentions {_listed(unsupported)}."
+            update["unsupported_terms"] = unsupported
+            if answer.refused:
+                update["answer"] = f"{said} {answer.answer}"
+            else:
+                notices.append(f"{said} The answer quotes what they say on the rest.")
         timings = dict(answer.timings_ms)
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
-        return answer.model_copy(
-            update={"question": text, "notices": notices + answer.notices, "timings_ms": timings}
-        )
+        update.update(notices=notices, timings_ms=timings)
+        return answer.model_copy(update=update)
 
     def filters(
         self,

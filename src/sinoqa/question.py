@@ -238,6 +238,16 @@ def unknown_candidates(question: str) -> list[str]:
     return list(dict.fromkeys(w for w in words if len(w) > 1))
 
 
+_NUMBER = re.compile(r"\$?\d[\d,.]*\d%?|\b\d{2,}\b")
+
+
+def premise_terms(question: str) -> list[str]:
+    """What a question asserts that the articles should contain: the names it uses (capitalised
+    words past its first) and its numbers and years ("$345 million", "1,300", "2019")."""
+    numbers = [m.group().rstrip(".,") for m in _NUMBER.finditer(question)]
+    return list(dict.fromkeys([*unknown_candidates(question), *numbers]))
+
+
 def referenced_years(question: str) -> frozenset[int]:
     """Years the question uses to point at articles: "the 2023 reports", "the 2021 SCMP
     column", "the autumn-2023 assessment"."""

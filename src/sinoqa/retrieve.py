@@ -24,7 +24,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from sinoqa.chunking import published_bounds
 from sinoqa.corpus import PARTIAL_ISO_DATE
 from sinoqa.index import ChromaIndex, DocRecord
-from sinoqa.question import QuestionAnalysis, analyse, initialism
+from sinoqa.question import QuestionAnalysis, analyse, initialism, premise_terms
 from sinoqa.settings import RetrievalSettings
 
 if TYPE_CHECKING:
@@ -263,6 +263,11 @@ class CorpusView:
                 self._analyses.clear()
             found = self._analyses[question] = analyse(question, self._sources)
         return found
+
+    def unsupported_terms(self, question: str) -> list[str]:
+        """The names, numbers and years of ``question`` that no indexed article contains (in
+        its text, title, outlet or author): a premise the corpus cannot confirm."""
+        return [term for term in premise_terms(question) if not self.lexicon.known(term)]
 
     def resolve_publishers(self, names: Iterable[str]) -> tuple[str, ...]:
         """Match outlet names case-insensitively against the indexed ones."""

@@ -69,5 +69,9 @@ class Answer(_Frozen):
         "kind_missing, unknown_names, names_apart (why an answer was refused).",
     )
     retrieval_query: str = Field("", description="The query retrieval ran (after follow-ups).")
+    unsupported_terms: list[str] = Field(
+        default_factory=list,
+        description="Names, numbers and years of the question that no indexed article contains.",
+    )
     notices: list[str] = Field(default_factory=list, description="Truncation, fallbacks, etc.")
     timings_ms: dict[str, float] = Field(default_factory=dict)
