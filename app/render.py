@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
+import json
 import re
 from collections.abc import Sequence
 
@@ -107,17 +109,26 @@ def sources_html(answer: Answer | None, turn: int) -> str:
     return "".join(cards) or '<div class="sources-empty">No sources.</div>'
 
 
+def cited_sources(answers: Sequence[Answer]) -> list[Source]:
+    """Every cited article once, in the order of its first citation."""
+    sources: dict[str, Source] = {}
+    for answer in answers:
+        for citation in answer.citations:
+            sources.setdefault(citation.doc_id, citation)
+    return list(sources.values())
+
+
 def conversation_markdown(answers: Sequence[Answer]) -> str:
     """The conversation as Markdown with a numbered bibliography of every cited article."""
-    bibliography: dict[str, int] = {}
-    entries: dict[str, Source] = {}
+    cited = cited_sources(answers)
+    bibliography = {source.doc_id: number for number, source in enumerate(cited, start=1)}
+    entries = {source.doc_id: source for source in cited}
     lines = ["# sinoqa conversation", ""]
     for turn, answer in enumerate(answers, start=1):
         lines += [f"## {turn}. {answer.question}", ""]
         lines += [answer.answer, ""]
         for citation in answer.citations:
-            number = bibliography.setdefault(citation.doc_id, len(bibliography) + 1)
-            entries.setdefault(citation.doc_id, citation)
+            number = bibliography[citation.doc_id]
             lines.append(f"- [{citation.n}] → bibliography {number}: “{citation.quote}”")
         if answer.refused and answer.nearest_sources:
             lines.append(
@@ -141,3 +152,67 @@ def conversation_markdown(answers: Sequence[Answer]) -> str:
                 entry += f" {source.url}"
             lines.append(f"{number}. {entry} (doc_id `{doc_id}`)")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _date_parts(published: str | None) -> list[int]:
+    return [int(part) for part in published.split("-")] if published else []
+
+
+def bibliography_csl(answers: Sequence[Answer], accessed: dt.date) -> str:
+    """The cited articles as CSL-JSON (for Zotero, pandoc, citeproc)."""
+    items = []
+    for source in cited_sources(answers):
+        item: dict[str, object] = {
+            "id": source.doc_id,
+            "type": "article-newspaper",
+            "title": source.title,
+            "accessed": {"date-parts": [[accessed.year, accessed.month, accessed.day]]},
+        }
+        if source.publisher:
+            item["container-title"] = source.publisher
+        if source.author:
+            item["author"] = [{"literal": source.author}]
+        if source.published:
+            issued: dict[str, object] = {"date-parts": [_date_parts(source.published)]}
+            if source.published_approx:
+                issued["circa"] = True
+            item["issued"] = issued
+        if source.url:
+            item["URL"] = source.url
+        items.append(item)
+    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+
+
+_BIBTEX_SPECIAL = re.compile(r"([{}\\%&#$_~^])")
+
+
+def _bibtex(value: str) -> str:
+    return _BIBTEX_SPECIAL.sub(lambda m: "\\" + m.group(1), value)
+
+
+def bibliography_bibtex(answers: Sequence[Answer], accessed: dt.date) -> str:
+    """The cited articles as BibTeX (@online entries, keyed by doc_id)."""
+    entries = []
+    for source in cited_sources(answers):
+        fields = {"title": source.title, "organization": source.publisher}
+        if source.author:
+            fields["author"] = "{" + _bibtex(source.author) + "}"  # a name as given, unparsed
+        parts = _date_parts(source.published)
+        if parts:
+            fields["year"] = str(parts[0])
+        if len(parts) > 1:
+            fields["month"] = str(parts[1])
+        if len(parts) > 2:
+            fields["date"] = source.published
+        if source.published_approx:
+            fields["note"] = "publication date approximate"
+        fields["url"] = source.url
+        fields["urldate"] = accessed.isoformat()
+        body = ",\n".join(
+            f"  {name} = {{{value if name in ('author', 'url') else _bibtex(value)}}}"
+            for name, value in fields.items()
+            if value
+        )
+        key = re.sub(r"[^A-Za-z0-9_:-]", "-", source.doc_id)
+        entries.append(f"@online{{{key},\n{body}\n}}")
+    return "\n\n".join(entries) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -9,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from sinoqa_app.render import answer_markdown, conversation_markdown, escape_markdown, sources_html
+from sinoqa_app.render import (
+    answer_markdown,
+    bibliography_bibtex,
+    bibliography_csl,
+    conversation_markdown,
+    escape_markdown,
+    sources_html,
+)
 
 from sinoqa import pipeline
 from sinoqa.pipeline import IndexUnavailable, InvalidFilter, InvalidQuestion
@@ -212,12 +220,23 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         ]
         return corpus_changed(added, report.rejected)
 
-    def export(state: list[dict[str, Any]]) -> str | None:
-        if not state:
-            return None
-        path = Path(_export_dir()) / "sinoqa-conversation.md"
-        path.write_text(conversation_markdown(_answers(state)), encoding="utf-8")
-        return str(path)
+    def exporter(name: str, render: Callable[[list[Answer]], str]) -> Callable[..., str | None]:
+        def export(state: list[dict[str, Any]]) -> str | None:
+            if not state:
+                return None
+            path = Path(_export_dir()) / name
+            path.write_text(render(_answers(state)), encoding="utf-8")
+            return str(path)
+
+        return export
+
+    export_markdown = exporter("sinoqa-conversation.md", conversation_markdown)
+    export_bibtex = exporter(
+        "sinoqa-sources.bib", lambda answers: bibliography_bibtex(answers, dt.date.today())
+    )
+    export_csl = exporter(
+        "sinoqa-sources.json", lambda answers: bibliography_csl(answers, dt.date.today())
+    )
 
     with gr.Blocks(title="sinoqa") as demo:
         gr.Markdown(
@@ -241,6 +260,8 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 with gr.Row():
                     clear = gr.Button("New conversation")
                     download = gr.DownloadButton("Download conversation (.md)")
+                    download_bib = gr.DownloadButton("Sources (BibTeX)")
+                    download_csl = gr.DownloadButton("Sources (CSL-JSON)")
             with gr.Column(scale=2):
                 sources = gr.HTML(sources_html(None, 0), elem_id="sources")
         with gr.Accordion("Filters and answer backend", open=False):
@@ -298,7 +319,11 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             outputs=[chatbot, sources, state, last_answer],
             api_visibility="private",
         )
-        download.click(export, inputs=state, outputs=download, api_visibility="private")
+        download.click(export_markdown, inputs=state, outputs=download, api_visibility="private")
+        download_bib.click(
+            export_bibtex, inputs=state, outputs=download_bib, api_visibility="private"
+        )
+        download_csl.click(export_csl, inputs=state, outputs=download_csl, api_visibility="private")
         add.click(
             add_articles,
             inputs=upload,

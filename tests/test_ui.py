@@ -199,6 +199,54 @@ def test_export_has_a_numbered_bibliography(served: tuple[str, Settings]) -> Non
     assert "Financial Times, Demetri Sevastopulo, 2023-08-04 (approx.)" in text
 
 
+def test_bibliographies_list_each_cited_article_once(served: tuple[str, Settings]) -> None:
+    import datetime as dt
+    import json
+
+    from sinoqa_app.render import bibliography_bibtex, bibliography_csl
+
+    _, settings = served
+    chat = pipeline.ChatSession(settings=settings)
+    chat.ask("Where did Wang Yi meet Jake Sullivan in September?")
+    chat.ask("What did the Financial Times report about the communication lines?")
+    chat.ask("Where did Wang Yi meet Jake Sullivan in September?")  # the same sources again
+    cited = list(dict.fromkeys(c.doc_id for a in chat.history for c in a.citations))
+    accessed = dt.date(2026, 12, 1)
+    items = json.loads(bibliography_csl(chat.history, accessed))
+    assert [item["id"] for item in items] == cited
+    eir = next(item for item in items if item["id"] == "eir-2023-new-balance")
+    assert eir["container-title"] == "E-International Relations"
+    assert eir["author"] == [{"literal": "He Xiaoheng Derek"}]
+    assert eir["issued"] == {"date-parts": [[2023, 10, 16]]}
+    assert eir["URL"].startswith("https://www.e-ir.info/")
+    assert eir["accessed"] == {"date-parts": [[2026, 12, 1]]}
+    ft = next(item for item in items if item["id"] == "ft-2023-communication-lines")
+    assert ft["issued"] == {"date-parts": [[2023, 8, 4]], "circa": True}  # approximate
+    bib = bibliography_bibtex(chat.history, accessed)
+    assert bib.count("@online{") == len(cited)
+    assert "@online{eir-2023-new-balance," in bib and "  urldate = {2026-12-01}" in bib
+    assert "  author = {{He Xiaoheng Derek}}" in bib and "  year = {2023}" in bib
+    assert "publication date approximate" in bib
+
+
+def test_bibtex_escapes_what_articles_put_in_titles() -> None:
+    import datetime as dt
+
+    from sinoqa_app.render import bibliography_bibtex
+
+    from sinoqa.schema import Answer, Citation
+
+    citation = Citation(
+        n=1, doc_id="odd", title="Tariffs {up} 10% & more_now", chunk_id="odd-1", passage="x",
+        start_char=0, end_char=1, score=1.0, quote="x", spans=[(0, 1)], publisher="A & B",
+    )  # fmt: skip
+    answer = Answer(question="q", answer="x [1]", refused=False, backend="extractive",
+                    citations=[citation])  # fmt: skip
+    bib = bibliography_bibtex([answer], dt.date(2026, 12, 1))
+    assert r"title = {Tariffs \{up\} 10\% \& more\_now}" in bib
+    assert r"organization = {A \& B}" in bib
+
+
 @pytest.fixture
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
