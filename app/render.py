@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from sinoqa.schema import Answer, Citation, Source, published_label
+from sinoqa.schema import Answer, Citation, Source, Timeline, published_label
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 
@@ -216,3 +216,23 @@ def bibliography_bibtex(answers: Sequence[Answer], accessed: dt.date) -> str:
         key = re.sub(r"[^A-Za-z0-9_:-]", "-", source.doc_id)
         entries.append(f"@online{{{key},\n{body}\n}}")
     return "\n\n".join(entries) + "\n"
+
+
+def timeline_markdown(timeline: Timeline) -> str:
+    """The timeline grouped by month; every value from an article escaped."""
+    if not timeline.entries:
+        return "No indexed article is on this query."
+    lines: list[str] = []
+    month = None
+    for entry in timeline.entries:
+        period = (entry.date or "undated")[:7]
+        if period != month:
+            month = period
+            lines += ["", f"#### {escape_markdown(period)}", ""]
+        date = escape_markdown(published_label(entry.date, entry.date_approx))
+        outlet = escape_markdown(entry.publisher or "Unknown outlet")
+        title = escape_markdown(entry.title)
+        link = safe_url(entry.url)
+        title = f"[{title}]({link.replace('(', '%28').replace(')', '%29')})" if link else title
+        lines.append(f"- **{date}**, {outlet}: {title}  \n  “{escape_markdown(entry.quote)}”")
+    return "\n".join(lines).strip() + "\n"

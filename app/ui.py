@@ -17,11 +17,12 @@ from sinoqa_app.render import (
     conversation_markdown,
     escape_markdown,
     sources_html,
+    timeline_markdown,
 )
 
 from sinoqa import pipeline
 from sinoqa.pipeline import IndexUnavailable, InvalidFilter, InvalidQuestion
-from sinoqa.schema import Answer, published_label
+from sinoqa.schema import Answer, Timeline, published_label
 from sinoqa.settings import Settings
 
 EXAMPLES = [
@@ -178,6 +179,41 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             raise gr.Error(str(exc)) from exc
         return answer.model_dump(mode="json")
 
+    def timeline_api(
+        query: str,
+        publishers: list[str] | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+    ) -> dict[str, Any]:
+        """The articles on a query in publication order; the Timeline JSON of `sinoqa
+        timeline --json`."""
+        try:
+            result = pipe.timeline(
+                query,
+                publishers=publishers or (),
+                date_from=date_from or None,
+                date_to=date_to or None,
+            )
+        except (InvalidQuestion, InvalidFilter, IndexUnavailable) as exc:
+            raise gr.Error(str(exc)) from exc
+        return result.model_dump(mode="json")
+
+    def show_timeline(
+        query: str, publishers: list[str] | None, date_from: str, date_to: str
+    ) -> tuple[str, Any]:
+        import pandas as pd
+
+        result = Timeline.model_validate(
+            timeline_api(query, publishers, date_from.strip(), date_to.strip())
+        )
+        chart = pd.DataFrame(
+            {
+                "month": [c.period for c in result.coverage],
+                "articles": [c.articles for c in result.coverage],
+            }
+        )
+        return timeline_markdown(result), chart
+
     def embedding_progress(progress: gr.Progress | None, first: str) -> Callable[[int, int], None]:
         tracker = progress or gr.Progress()
         tracker(0, desc=first)
@@ -282,6 +318,17 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 backend = gr.Radio(
                     backends, value="extractive", label="Answer backend", info=backend_info
                 )
+        with gr.Accordion("Timeline: how a story developed", open=False):
+            with gr.Row():
+                timeline_query = gr.Textbox(
+                    label="Story", placeholder="e.g. talks between US and Chinese officials",
+                    scale=4, elem_id="timeline-query",
+                )  # fmt: skip
+                timeline_go = gr.Button("Show timeline", scale=1, elem_id="timeline-go")
+            timeline_chart = gr.BarPlot(
+                x="month", y="articles", label="Articles per month", elem_id="timeline-chart"
+            )
+            timeline_list = gr.Markdown(elem_id="timeline")
         with gr.Accordion("Corpus: add your own articles", open=False):
             upload = gr.File(
                 file_count="multiple",
@@ -336,7 +383,15 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             outputs=[upload_status, corpus_table, publishers],
             api_name="add_urls",
         )
+        gr.on(
+            triggers=[timeline_query.submit, timeline_go.click],
+            fn=show_timeline,
+            inputs=[timeline_query, publishers, date_from, date_to],
+            outputs=[timeline_list, timeline_chart],
+            api_visibility="private",
+        )
         gr.api(ask_api, api_name="ask")
+        gr.api(timeline_api, api_name="timeline")
     return demo
 
 

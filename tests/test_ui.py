@@ -290,6 +290,33 @@ def test_browser_question_answer_and_source_card(
     assert (tmp_path / "answer.png").stat().st_size > 10_000
 
 
+def test_browser_timeline_lists_articles_by_month(
+    served: tuple[str, Settings], browser: object, tmp_path: Path
+) -> None:
+    url, _ = served
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(url)
+    page.get_by_text("Timeline: how a story developed").click()
+    page.locator("#timeline-query textarea").fill("talks between US and Chinese officials")
+    page.locator("#timeline-go").click()
+    page.locator("#timeline").get_by_text("2021-02", exact=False).first.wait_for(timeout=60_000)
+    text = page.locator("#timeline").inner_text()
+    months = [line for line in text.splitlines() if line[:2] == "20" and len(line) <= 7]
+    assert months == sorted(months) and len(months) >= 3  # month headings, in order
+    assert "2021-02 (approx.)" in text and "Financial Times" in text
+    page.screenshot(path=str(tmp_path / "timeline.png"), full_page=True)
+
+
+def test_timeline_endpoint_returns_the_cli_json(served: tuple[str, Settings]) -> None:
+    url, _ = served
+    client = Client(url, verbose=False)
+    result = client.predict(query="talks between US and Chinese officials", api_name="/timeline")
+    dates = [entry["date"] for entry in result["entries"]]
+    assert dates == sorted(dates) and result["coverage"]
+    with pytest.raises(AppError, match="no indexed article is from"):
+        client.predict(query="talks", publishers=["Daily Planet"], api_name="/timeline")
+
+
 def test_browser_hostile_article_runs_nothing(
     served: tuple[str, Settings], browser: object, tmp_path: Path
 ) -> None:

@@ -348,6 +348,67 @@ def ask(
 
 
 @app.command()
+def timeline(
+    query: Annotated[str, typer.Argument(help="What the story is about, in words.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Timeline as JSON.")] = False,
+    publisher: Annotated[
+        list[str] | None,
+        typer.Option("--publisher", help="Only articles from this outlet (repeatable)."),
+    ] = None,
+    date_from: Annotated[
+        str | None,
+        typer.Option("--from", help="Only articles published on or after YYYY[-MM[-DD]]."),
+    ] = None,
+    date_to: Annotated[
+        str | None,
+        typer.Option("--to", help="Only articles published on or before YYYY[-MM[-DD]]."),
+    ] = None,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Also draw articles per month to this PNG.")
+    ] = None,
+    corpus: CorpusOption = None,
+    index: IndexOption = None,
+) -> None:
+    """How a story developed: the articles on QUERY in publication order, grouped by month.
+
+    Each article contributes its sentence closest to the query, quoted verbatim with outlet,
+    date (marked approx. when inferred) and title; then the number of articles per month.
+    """
+    from rich.markup import escape
+
+    from sinoqa.timeline import write_chart
+
+    pipe = pipeline.get_pipeline(_settings(corpus, index))
+    result = pipe.timeline(
+        query, publishers=tuple(publisher or ()), date_from=date_from, date_to=date_to
+    )
+    if chart is not None:
+        write_chart(result, chart)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    if not result.entries:
+        console.print("No indexed article is on this query.")
+        return
+    month = None
+    for entry in result.entries:
+        period = (entry.date or "undated")[:7]
+        if period != month:
+            month = period
+            console.print(f"\n[bold]{escape(period)}[/bold]")
+        date = published_label(entry.date, entry.date_approx)
+        console.print(
+            f"  {escape(date)}  {escape(entry.publisher or 'Unknown outlet')}: "
+            f"{escape(entry.title)}\n    “{escape(entry.quote)}”"
+        )
+    console.print(
+        "\nArticles per month: "
+        + ", ".join(f"{c.period} {c.articles}" for c in result.coverage)
+        + (f"\nChart: {chart}" if chart else "")
+    )
+
+
+@app.command()
 def serve(
     host: Annotated[
         str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1).")

@@ -26,7 +26,7 @@ from sinoqa.ingest import IngestReport, ProgressCallback
 from sinoqa.question import analyse
 from sinoqa.retrieve import Filters, parse_day
 from sinoqa.retrieve import InvalidFilter as InvalidFilter
-from sinoqa.schema import Answer
+from sinoqa.schema import Answer, Timeline
 from sinoqa.settings import RetrievalSettings, Settings
 
 if TYPE_CHECKING:
@@ -367,6 +367,36 @@ class Pipeline:
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
         update.update(notices=notices, timings_ms=timings)
         return answer.model_copy(update=update)
+
+    def timeline(
+        self,
+        query: str,
+        *,
+        publishers: Iterable[str] = (),
+        date_from: str | None = None,
+        date_to: str | None = None,
+        articles: int = 30,
+    ) -> Timeline:
+        """The articles on ``query`` in publication order, one quoted sentence each, and
+        their count per month (:mod:`sinoqa.timeline`)."""
+        from llama_index.core.schema import QueryBundle
+
+        from sinoqa.timeline import build_timeline
+
+        text, _ = normalize_question(query, self.settings.answer.max_question_chars)
+        view = self.view()
+        filters = self.filters(publishers, date_from, date_to, view=view)
+        retrieval = self.settings.retrieval.model_copy(
+            update={
+                "top_k": articles,
+                "max_chunks_per_doc": 2,
+                "candidates": max(self.settings.retrieval.candidates, 2 * articles),
+            }
+        )
+        with index.reachable(self.settings):
+            passages = self.retriever(filters, retrieval, view=view).retrieve(QueryBundle(text))
+        terms = view.lexicon.terms(view.analyse(text).content)
+        return build_timeline(text, terms, passages, view.lexicon)
 
     def filters(
         self,

@@ -75,3 +75,31 @@ class Answer(_Frozen):
     )
     notices: list[str] = Field(default_factory=list, description="Truncation, fallbacks, etc.")
     timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class TimelineEntry(_Frozen):
+    """One article's sentence on a query, placed by its publication date."""
+
+    date: str | None = Field(description="Publication date (ISO, possibly partial).")
+    date_approx: bool = False
+    doc_id: str
+    publisher: str | None = None
+    title: str
+    url: str | None = None
+    chunk_id: str
+    quote: str = Field(description="The article's sentence closest to the query, verbatim.")
+
+
+class CoveragePeriod(_Frozen):
+    period: str = Field(description="YYYY-MM (YYYY for year-only dates), or 'undated'.")
+    articles: int
+
+
+class Timeline(_Frozen):
+    """How a story developed: one quoted sentence per article, in publication order."""
+
+    query: str
+    entries: list[TimelineEntry] = Field(default_factory=list)
+    coverage: list[CoveragePeriod] = Field(
+        default_factory=list, description="Articles on the query per month, in order."
+    )

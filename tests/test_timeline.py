@@ -1,0 +1,65 @@
+"""Timelines over the real seed index: order, grouping, approximate dates, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sinoqa.pipeline import InvalidQuestion, Pipeline
+from sinoqa.retrieve import InvalidFilter
+from sinoqa.settings import Settings
+from sinoqa.timeline import period_of
+from tests.conftest import run_sinoqa
+
+STORY = "talks between US and Chinese officials"
+
+
+def test_articles_in_publication_order_one_verbatim_sentence_each(seeded: Settings) -> None:
+    pipe = Pipeline(seeded)
+    timeline = pipe.timeline(STORY)
+    dates = [entry.date for entry in timeline.entries]
+    assert len(dates) >= 3 and dates == sorted(dates)  # all seed articles are dated
+    assert len({entry.doc_id for entry in timeline.entries}) == len(timeline.entries)
+    chunks = {node.node_id: node.get_content() for node in pipe.view().nodes}
+    for entry in timeline.entries:
+        assert entry.quote in chunks[entry.chunk_id]
+    by_id = {entry.doc_id: entry for entry in timeline.entries}
+    assert by_id["teneo-2021-first-contact"].date_approx  # "approx. 2021-02" in the manifest
+    assert not by_id["eir-2023-new-balance"].date_approx
+    # Coverage counts the entries per month, in the same order.
+    assert [c.period for c in timeline.coverage] == list(dict.fromkeys(period_of(d) for d in dates))
+    assert sum(c.articles for c in timeline.coverage) == len(timeline.entries)
+
+
+def test_filters_and_bad_input(seeded: Settings) -> None:
+    pipe = Pipeline(seeded)
+    only_ft = pipe.timeline(STORY, publishers=["financial times"])
+    assert {e.publisher for e in only_ft.entries} == {"Financial Times"}
+    in_2023 = pipe.timeline(STORY, date_from="2023", date_to="2023-12")
+    assert in_2023.entries and all(e.date and e.date.startswith("2023") for e in in_2023.entries)
+    assert pipe.timeline("zebra marmalade quokka").entries == []  # no article shares a word
+    with pytest.raises(InvalidQuestion, match="empty"):
+        pipe.timeline("   ")
+    with pytest.raises(InvalidFilter, match="no indexed article is from"):
+        pipe.timeline(STORY, publishers=["Daily Planet"])
+    with pytest.raises(InvalidFilter, match="is after"):
+        pipe.timeline(STORY, date_from="2023-12", date_to="2023-01")
+
+
+def test_timeline_command_prints_json_and_draws_the_chart(seeded: Settings, tmp_path: Path) -> None:
+    chart = tmp_path / "coverage.png"
+    args = ["--corpus", seeded.corpus.dir, "--index", seeded.index.dir]
+    done = run_sinoqa("timeline", STORY, "--json", "--chart", chart, *args)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["query"] == STORY and set(result) == {"query", "entries", "coverage"}
+    assert set(result["entries"][0]) == {
+        "date", "date_approx", "doc_id", "publisher", "title", "url", "chunk_id", "quote"
+    }  # fmt: skip
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5_000
+    text = run_sinoqa("timeline", STORY, *args)
+    assert "2021-02 (approx.)" in text.stdout and "Articles per month:" in text.stdout
+    bad = run_sinoqa("timeline", STORY, "--from", "2024", "--to", "2023", *args)
+    assert bad.returncode == 2 and "is after" in bad.stderr
