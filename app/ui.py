@@ -198,6 +198,13 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             raise gr.Error(str(exc)) from exc
         return result.model_dump(mode="json")
 
+    def compare_api(question: str, publishers: list[str]) -> dict[str, Any]:
+        """Each outlet's own answer side by side; the Comparison JSON of `sinoqa compare`."""
+        try:
+            return pipe.compare(question, publishers).model_dump(mode="json")
+        except (InvalidQuestion, InvalidFilter, IndexUnavailable) as exc:
+            raise gr.Error(str(exc)) from exc
+
     def show_timeline(
         query: str, publishers: list[str] | None, date_from: str, date_to: str
     ) -> tuple[str, Any]:
@@ -392,6 +399,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         )
         gr.api(ask_api, api_name="ask")
         gr.api(timeline_api, api_name="timeline")
+        gr.api(compare_api, api_name="compare")
     return demo
 
 

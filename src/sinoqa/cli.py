@@ -348,6 +348,43 @@ def ask(
 
 
 @app.command()
+def compare(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    publisher: Annotated[
+        list[str] | None,
+        typer.Option("--publisher", help="An outlet to compare (give two or more)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Comparison as JSON.")] = False,
+    corpus: CorpusOption = None,
+    index: IndexOption = None,
+) -> None:
+    """Each outlet's own cited answer to QUESTION, side by side, and where they disagree.
+
+    Every outlet answers from its own articles only (or says they don't answer it). Names
+    that the answers give different numbers or dates for are flagged to check.
+    """
+    from rich.markup import escape
+
+    pipe = pipeline.get_pipeline(_settings(corpus, index))
+    result = pipe.compare(question, publisher or [])
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    for column in result.columns:
+        console.print(f"\n[bold]{escape(column.publisher)}[/bold]")
+        if column.refused:
+            console.print("  This outlet's articles don't answer this.")
+            continue
+        console.print(f"  {escape(column.answer)}")
+        for citation in column.citations:
+            date = published_label(citation.published, citation.published_approx)
+            console.print(f"  [{citation.n}] {escape(date)}: {escape(citation.title)}")
+    for conflict in result.conflicts:
+        said = "; ".join(f"{o}: {', '.join(v)}" for o, v in conflict.values.items())
+        console.print(f"\n[yellow]differ on {escape(conflict.subject)}[/yellow] ({escape(said)})")
+
+
+@app.command()
 def timeline(
     query: Annotated[str, typer.Argument(help="What the story is about, in words.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the Timeline as JSON.")] = False,

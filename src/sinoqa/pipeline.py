@@ -26,7 +26,7 @@ from sinoqa.ingest import IngestReport, ProgressCallback
 from sinoqa.question import analyse
 from sinoqa.retrieve import Filters, parse_day
 from sinoqa.retrieve import InvalidFilter as InvalidFilter
-from sinoqa.schema import Answer, Timeline
+from sinoqa.schema import Answer, Comparison, Timeline
 from sinoqa.settings import RetrievalSettings, Settings
 
 if TYPE_CHECKING:
@@ -367,6 +367,23 @@ class Pipeline:
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
         update.update(notices=notices, timings_ms=timings)
         return answer.model_copy(update=update)
+
+    def compare(self, question: str, publishers: Sequence[str]) -> Comparison:
+        """Each outlet's own answer to ``question`` (from its articles only) side by side, and
+        the names their answers give different numbers or dates for."""
+        from sinoqa.compare import compare_answers
+
+        outlets = list(dict.fromkeys(self.view().resolve_publishers(publishers)))
+        if len(outlets) < 2:
+            raise InvalidFilter("compare needs two or more different outlets (--publisher)")
+        text, _ = normalize_question(question, self.settings.answer.max_question_chars)
+        answers = [(outlet, self.ask(text, publishers=[outlet])) for outlet in outlets]
+        lexicon, share = self.view().lexicon, self.settings.answer.common_name_share
+
+        def common(name: str) -> bool:
+            return all(lexicon.share(term) >= share for term in lexicon.terms(name))
+
+        return compare_answers(text, answers, common)
 
     def timeline(
         self,

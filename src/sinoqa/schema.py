@@ -103,3 +103,25 @@ class Timeline(_Frozen):
     coverage: list[CoveragePeriod] = Field(
         default_factory=list, description="Articles on the query per month, in order."
     )
+
+
+class OutletColumn(_Frozen):
+    """One outlet's own answer to a question, from its articles only."""
+
+    publisher: str
+    answer: str
+    refused: bool
+    citations: list[Citation] = Field(default_factory=list)
+
+
+class Conflict(_Frozen):
+    """A name the outlets' answers give different numbers or dates for."""
+
+    subject: str
+    values: dict[str, list[str]] = Field(description="Per outlet, the values its answer gives.")
+
+
+class Comparison(_Frozen):
+    question: str
+    columns: list[OutletColumn] = Field(default_factory=list)
+    conflicts: list[Conflict] = Field(default_factory=list)
