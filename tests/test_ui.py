@@ -317,6 +317,21 @@ def test_timeline_endpoint_returns_the_cli_json(served: tuple[str, Settings]) ->
         client.predict(query="talks", publishers=["Daily Planet"], api_name="/timeline")
 
 
+def test_compare_endpoint_returns_the_cli_json(served: tuple[str, Settings]) -> None:
+    url, _ = served
+    client = Client(url, verbose=False)
+    outlets = ["E-International Relations", "The Islamabad Telegraph"]
+    result = client.predict(
+        question="Where did Wang Yi and Jake Sullivan meet?",
+        publishers=outlets,
+        api_name="/compare",
+    )
+    assert [c["publisher"] for c in result["columns"]] == outlets
+    assert all(not c["refused"] and c["citations"] for c in result["columns"])
+    with pytest.raises(AppError, match="two or more"):
+        client.predict(question="Who met?", publishers=outlets[:1], api_name="/compare")
+
+
 def test_browser_hostile_article_runs_nothing(
     served: tuple[str, Settings], browser: object, tmp_path: Path
 ) -> None:
