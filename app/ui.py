@@ -198,6 +198,29 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             raise gr.Error(str(exc)) from exc
         return result.model_dump(mode="json")
 
+    def give_feedback(
+        rating: str, comment_text: str, state: list[dict[str, Any]]
+    ) -> tuple[str, str]:
+        """A 👍 / 👎 on the last answer of this conversation (kept for the maintainers)."""
+        if not state:
+            return "Ask a question first; the 👍 / 👎 is about the last answer.", comment_text
+        pipeline.record_feedback(
+            settings, Answer.model_validate(state[-1]), rating, comment_text or ""
+        )
+        return "Thank you: kept for the maintainers' evals.", ""
+
+    def feedback_api(
+        rating: str, comment_text: str = "", answer: dict[str, Any] | None = None
+    ) -> str:
+        """Feedback on an Answer JSON (as /ask returns): rating 'up' or 'down'."""
+        if answer is None:
+            raise gr.Error("give the Answer JSON the feedback is about")
+        try:
+            pipeline.record_feedback(settings, Answer.model_validate(answer), rating, comment_text)
+        except InvalidQuestion as exc:
+            raise gr.Error(str(exc)) from exc
+        return "kept"
+
     def compare_api(question: str, publishers: list[str]) -> dict[str, Any]:
         """Each outlet's own answer side by side; the Comparison JSON of `sinoqa compare`."""
         try:
@@ -301,6 +324,14 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 gr.Examples(EXAMPLES, inputs=question, label="Try")
                 with gr.Row():
+                    comment = gr.Textbox(
+                        placeholder="What was wrong or right with the last answer? (optional)",
+                        show_label=False, scale=4, elem_id="feedback-comment",
+                    )  # fmt: skip
+                    thumbs_up = gr.Button("👍", scale=0, min_width=60, elem_id="thumbs-up")
+                    thumbs_down = gr.Button("👎", scale=0, min_width=60, elem_id="thumbs-down")
+                feedback_status = gr.Markdown(elem_id="feedback-status")
+                with gr.Row():
                     clear = gr.Button("New conversation")
                     download = gr.DownloadButton("Download conversation (.md)")
                     download_bib = gr.DownloadButton("Sources (BibTeX)")
@@ -400,6 +431,14 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         gr.api(ask_api, api_name="ask")
         gr.api(timeline_api, api_name="timeline")
         gr.api(compare_api, api_name="compare")
+        gr.api(feedback_api, api_name="feedback")
+        for button, rating in ((thumbs_up, "up"), (thumbs_down, "down")):
+            button.click(
+                lambda text, state, rating=rating: give_feedback(rating, text, state),
+                inputs=[comment, state],
+                outputs=[feedback_status, comment],
+                api_visibility="private",
+            )
     return demo
 
 

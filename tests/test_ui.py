@@ -332,6 +332,30 @@ def test_compare_endpoint_returns_the_cli_json(served: tuple[str, Settings]) -> 
         client.predict(question="Who met?", publishers=outlets[:1], api_name="/compare")
 
 
+def test_browser_thumbs_down_with_a_comment_is_kept(
+    served: tuple[str, Settings], browser: object
+) -> None:
+    from sinoqa.feedback import entries
+
+    url, settings = served
+    before = len(entries(settings))
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(url)
+    page.locator("#question textarea").fill("Who won the 2022 FIFA World Cup?")
+    page.locator("#ask").click()
+    page.locator("#sources").get_by_text("Nearest sources", exact=False).first.wait_for(
+        timeout=60_000
+    )
+    page.locator("#feedback-comment textarea").fill("Say that the corpus is not about sport.")
+    page.locator("#thumbs-down").click()
+    page.locator("#feedback-status").get_by_text("Thank you", exact=False).wait_for()
+    kept = entries(settings)[before:]
+    assert [(e["rating"], e["question"]) for e in kept] == [
+        ("down", "Who won the 2022 FIFA World Cup?")
+    ]
+    assert kept[0]["comment"] == "Say that the corpus is not about sport." and kept[0]["refused"]
+
+
 def test_browser_hostile_article_runs_nothing(
     served: tuple[str, Settings], browser: object, tmp_path: Path
 ) -> None:

@@ -347,6 +347,50 @@ def ask(
         print_answer(answer)
 
 
+feedback_app = typer.Typer(
+    help="The 👍 / 👎 given in the chat: list it, or export it as eval question drafts.",
+    no_args_is_help=True,
+)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("list")
+def feedback_list(index: IndexOption = None) -> None:
+    """List the feedback given on answers, newest last."""
+    from rich.markup import escape
+
+    from sinoqa import feedback
+
+    given = feedback.entries(_settings(None, index))
+    if not given:
+        console.print("No feedback yet.")
+        return
+    for entry in given:
+        mark = "👍" if entry["rating"] == "up" else "👎"
+        console.print(f"{entry['time']} {mark} {escape(entry['question'])}")
+        if entry["comment"]:
+            console.print(f"    “{escape(entry['comment'])}”")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out: Annotated[Path, typer.Option("--out", help="The JSON Lines file to write.")],
+    index: IndexOption = None,
+) -> None:
+    """Write the feedback as eval question drafts (run them with `sinoqa eval --questions`).
+
+    A 👍 answer's cited articles become the question's expected_docs; a 👎 is tagged
+    `review`, for a maintainer to say what the right answer is.
+    """
+    from sinoqa import feedback
+
+    drafts = feedback.eval_drafts(feedback.entries(_settings(None, index)))
+    out.write_text(
+        "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in drafts), encoding="utf-8"
+    )
+    console.print(f"{len(drafts)} drafts written to {out}.")
+
+
 @app.command()
 def compare(
     question: Annotated[str, typer.Argument(help="The question, in quotes.")],

@@ -220,6 +220,17 @@ def refresh_feeds(
     )
 
 
+def record_feedback(
+    settings: Settings, answer: Answer, rating: str, comment: str = ""
+) -> dict[str, object]:
+    """Keep a 👍 ("up") or 👎 ("down") on ``answer``, with an optional comment."""
+    from sinoqa import feedback
+
+    if rating not in ("up", "down"):
+        raise InvalidQuestion(f"feedback is 'up' or 'down', not {rating!r}")
+    return feedback.record(settings, answer, rating, comment)  # type: ignore[arg-type]
+
+
 def llm_problem(settings: Settings) -> str | None:
     """Why the configured LLM backend cannot answer right now, or None if it can."""
     from sinoqa.generate import backend_problem

@@ -301,6 +301,14 @@ class AnswerSettings(_Stage):
     )
 
 
+class FeedbackSettings(_Stage):
+    path: Path | None = Field(
+        None,
+        description="JSON Lines file the 👍 / 👎 feedback is appended to; unset: "
+        "feedback.jsonl beside the index directory.",
+    )
+
+
 class UISettings(_Stage):
     host: str = Field(
         "127.0.0.1", description="Address the chat UI binds to; 0.0.0.0 exposes it to the network."
@@ -330,6 +338,7 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
     ui: UISettings = UISettings()
 
     def with_paths(self, corpus: Path | None = None, index: Path | None = None) -> Settings:
