@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from sinoqa.schema import Answer, Citation, Source, Timeline, published_label
+from sinoqa.schema import Answer, Citation, Comparison, Source, Timeline, published_label
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 
@@ -236,3 +236,34 @@ def timeline_markdown(timeline: Timeline) -> str:
         title = f"[{title}]({link.replace('(', '%28').replace(')', '%29')})" if link else title
         lines.append(f"- **{date}**, {outlet}: {title}  \n  “{escape_markdown(entry.quote)}”")
     return "\n".join(lines).strip() + "\n"
+
+
+def comparison_html(comparison: Comparison) -> str:
+    """One column per outlet with its own answer and citations; then the disagreements."""
+    columns = []
+    for column in comparison.columns:
+        if column.refused:
+            body = "<p class='refused'>This outlet's articles don't answer this.</p>"
+        else:
+            cited = "".join(
+                f"<li>[{c.n}] {html.escape(published_label(c.published, c.published_approx))}: "
+                f"{html.escape(c.title)}</li>"
+                for c in column.citations
+            )
+            body = f"<p>{html.escape(column.answer)}</p><ul>{cited}</ul>"
+        columns.append(
+            f"<div class='outlet-column'><h4>{html.escape(column.publisher)}</h4>{body}</div>"
+        )
+    conflicts = "".join(
+        f"<li>{html.escape(c.subject)}: "
+        + "; ".join(f"{html.escape(o)}: {html.escape(', '.join(v))}" for o, v in c.values.items())
+        + "</li>"
+        for c in comparison.conflicts
+    )
+    differ = f"<p><b>The outlets differ on</b></p><ul class='conflicts'>{conflicts}</ul>"
+    return (
+        "<div class='comparison' style='display:flex;gap:1em'>"
+        + "".join(columns)
+        + "</div>"
+        + (differ if conflicts else "")
+    )

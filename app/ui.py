@@ -14,6 +14,7 @@ from sinoqa_app.render import (
     answer_markdown,
     bibliography_bibtex,
     bibliography_csl,
+    comparison_html,
     conversation_markdown,
     escape_markdown,
     sources_html,
@@ -22,7 +23,7 @@ from sinoqa_app.render import (
 
 from sinoqa import pipeline
 from sinoqa.pipeline import IndexUnavailable, InvalidFilter, InvalidQuestion
-from sinoqa.schema import Answer, Timeline, published_label
+from sinoqa.schema import Answer, Comparison, Timeline, published_label
 from sinoqa.settings import Settings
 
 EXAMPLES = [
@@ -367,6 +368,15 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 x="month", y="articles", label="Articles per month", elem_id="timeline-chart"
             )
             timeline_list = gr.Markdown(elem_id="timeline")
+        with gr.Accordion("Compare outlets", open=False):
+            with gr.Row():
+                compare_question = gr.Textbox(label="Question", scale=3, elem_id="compare-question")
+                compare_outlets = gr.Dropdown(
+                    choices=pipe.publishers(), multiselect=True, label="Outlets (two or more)",
+                    scale=2, elem_id="compare-outlets",
+                )  # fmt: skip
+                compare_go = gr.Button("Compare", scale=1, elem_id="compare-go")
+            comparison = gr.HTML(elem_id="comparison")
         with gr.Accordion("Corpus: add your own articles", open=False):
             upload = gr.File(
                 file_count="multiple",
@@ -431,6 +441,14 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         gr.api(ask_api, api_name="ask")
         gr.api(timeline_api, api_name="timeline")
         gr.api(compare_api, api_name="compare")
+        compare_go.click(
+            lambda q, outlets: comparison_html(
+                Comparison.model_validate(compare_api(q, outlets or []))
+            ),
+            inputs=[compare_question, compare_outlets],
+            outputs=comparison,
+            api_visibility="private",
+        )
         gr.api(feedback_api, api_name="feedback")
         for button, rating in ((thumbs_up, "up"), (thumbs_down, "down")):
             button.click(

@@ -229,6 +229,32 @@ def test_bibliographies_list_each_cited_article_once(served: tuple[str, Settings
     assert "publication date approximate" in bib
 
 
+def test_timeline_and_comparison_views_escape_article_text() -> None:
+    from sinoqa_app.render import comparison_html, timeline_markdown
+
+    from sinoqa.schema import Comparison, OutletColumn, Timeline, TimelineEntry
+
+    hostile = "<img src=x onerror=alert(1)> [click](javascript:alert(2))"
+    timeline = Timeline(
+        query="q",
+        entries=[
+            TimelineEntry(
+                date="2023", date_approx=True, doc_id="d", title=hostile,
+                url="javascript:alert(3)", chunk_id="c", quote=hostile,
+            )
+        ],
+    )  # fmt: skip
+    shown = timeline_markdown(timeline)
+    assert "<img" not in shown and "](javascript" not in shown
+    assert r"**2023 \(approx.\)**" in shown  # Markdown-escaped, shown as "2023 (approx.)"
+    comparison = Comparison(
+        question="q",
+        columns=[OutletColumn(publisher=hostile, answer=hostile, refused=False)],
+    )
+    html_out = comparison_html(comparison)
+    assert "<img" not in html_out and "&lt;img src=x onerror=alert(1)&gt;" in html_out
+
+
 def test_bibtex_escapes_what_articles_put_in_titles() -> None:
     import datetime as dt
 
@@ -354,6 +380,26 @@ def test_browser_thumbs_down_with_a_comment_is_kept(
         ("down", "Who won the 2022 FIFA World Cup?")
     ]
     assert kept[0]["comment"] == "Say that the corpus is not about sport." and kept[0]["refused"]
+
+
+def test_browser_compare_puts_outlets_side_by_side(
+    served: tuple[str, Settings], browser: object
+) -> None:
+    url, _ = served
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(url)
+    page.get_by_text("Compare outlets").click()
+    page.locator("#compare-question textarea").fill("Where did Wang Yi and Jake Sullivan meet?")
+    outlets = page.locator("#compare-outlets input")
+    for outlet in ("E-International Relations", "Teneo, via Speevr"):
+        outlets.click()
+        page.get_by_role("option", name=outlet, exact=True).click()
+    page.locator("#compare-go").click()
+    columns = page.locator("#comparison .outlet-column")
+    columns.first.wait_for(timeout=60_000)
+    assert columns.count() == 2
+    assert "Malta" in columns.nth(0).inner_text()
+    assert "don't answer this" in columns.nth(1).inner_text()  # an outlet with no answer
 
 
 def test_browser_hostile_article_runs_nothing(
