@@ -699,3 +699,15 @@ def test_a_comparison_prefers_an_article_it_does_not_quote_yet() -> None:
     found = Evidence(quotes, np.array([1.0, 0.92, 0.9]), np.eye(3), np.zeros(3, bool), words, 0.9)
     assert answerer.select(found, spans_articles=True) == [quotes[0], quotes[2]]
     assert answerer.select(found, spans_articles=False) == [quotes[0], quotes[1]]
+
+
+def test_questions_made_for_another_view_are_pointed_at_it(seeded: Settings) -> None:
+    changed = pipeline.ask("How did US-China relations change between 2021 and 2023?", seeded)
+    assert changed.unsupported_terms == []  # the years are the articles' own
+    assert any("sinoqa timeline" in n for n in changed.notices)
+    two = pipeline.ask("How do the Financial Times and the SCMP describe the talks?", seeded)
+    assert any(
+        "sinoqa compare" in n and '--publisher "South China Morning Post"' in n for n in two.notices
+    )
+    plain = pipeline.ask("Who is Li Shangfu?", seeded)
+    assert not any("sinoqa timeline" in n or "sinoqa compare" in n for n in plain.notices)

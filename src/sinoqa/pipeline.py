@@ -23,7 +23,7 @@ from sinoqa import ingest as ingest_stage
 from sinoqa.index import IndexStatus
 from sinoqa.index import IndexUnavailable as IndexUnavailable
 from sinoqa.ingest import IngestReport, ProgressCallback
-from sinoqa.question import analyse
+from sinoqa.question import QuestionAnalysis, analyse
 from sinoqa.retrieve import Filters, parse_day
 from sinoqa.retrieve import InvalidFilter as InvalidFilter
 from sinoqa.schema import Answer, Comparison, Timeline
@@ -257,6 +257,24 @@ def normalize_question(question: str, max_chars: int) -> tuple[str, list[str]]:
     return text, notices
 
 
+def _other_views(question: QuestionAnalysis) -> list[str]:
+    """Point a question that asks how something developed, or names several outlets, at the
+    view made for it."""
+    offers = []
+    if question.temporal:
+        offers.append(
+            "How this developed, article by article: the Timeline panel, or "
+            f'`sinoqa timeline "{question.content.strip(" ?")}"`.'
+        )
+    if len(question.outlets) >= 2:
+        flags = " ".join(f'--publisher "{outlet}"' for outlet in question.outlets)
+        offers.append(
+            f"Each outlet's own answer, side by side: the Compare outlets panel, or "
+            f'`sinoqa compare "{question.text}" {flags}`.'
+        )
+    return offers
+
+
 def _listed(terms: Sequence[str]) -> str:
     """ "A", "A or B", "A, B or C" """
     return terms[0] if len(terms) == 1 else f"{', '.join(terms[:-1])} or {terms[-1]}"
@@ -374,6 +392,7 @@ class Pipeline:
                 update["answer"] = f"{said} {answer.answer}"
             else:
                 notices.append(f"{said} The answer quotes what they say on the rest.")
+        notices += _other_views(view.analyse(text))
         timings = dict(answer.timings_ms)
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
         update.update(notices=notices, timings_ms=timings)

@@ -266,8 +266,18 @@ class CorpusView:
 
     def unsupported_terms(self, question: str) -> list[str]:
         """The names, numbers and years of ``question`` that no indexed article contains (in
-        its text, title, outlet or author): a premise the corpus cannot confirm."""
-        return [term for term in premise_terms(question) if not self.lexicon.known(term)]
+        its text, title, outlet, author or, for a year, its date): a premise the corpus
+        cannot confirm."""
+        return [
+            term
+            for term in premise_terms(question)
+            if not self.lexicon.known(term) and term not in self._publication_years
+        ]
+
+    @cached_property
+    def _publication_years(self) -> frozenset[str]:
+        """Years articles were published in: "in 2023" is supported by their dates too."""
+        return frozenset(r.published[:4] for r in self.records.values() if r.published)
 
     def resolve_publishers(self, names: Iterable[str]) -> tuple[str, ...]:
         """Match outlet names case-insensitively against the indexed ones."""
