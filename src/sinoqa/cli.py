@@ -49,6 +49,18 @@ CorpusOption = Annotated[
     Path | None,
     typer.Option("--corpus", help="Corpus directory (default: SINOQA_CORPUS__DIR or ./corpus)."),
 ]
+PublisherOption = Annotated[
+    list[str] | None,
+    typer.Option("--publisher", help="Only articles from this outlet (repeatable)."),
+]
+DateFromOption = Annotated[
+    str | None,
+    typer.Option("--from", help="Only articles published on or after YYYY[-MM[-DD]]."),
+]
+DateToOption = Annotated[
+    str | None,
+    typer.Option("--to", help="Only articles published on or before YYYY[-MM[-DD]]."),
+]
 IndexOption = Annotated[
     Path | None,
     typer.Option("--index", help="Index directory (default: SINOQA_INDEX__DIR or ./index)."),
@@ -277,18 +289,9 @@ def ask(
         int | None,
         typer.Option("--top-k", min=1, max=50, help="Passages to consider (default 6)."),
     ] = None,
-    publisher: Annotated[
-        list[str] | None,
-        typer.Option("--publisher", help="Only articles from this outlet (repeatable)."),
-    ] = None,
-    date_from: Annotated[
-        str | None,
-        typer.Option("--from", help="Only articles published on or after YYYY[-MM[-DD]]."),
-    ] = None,
-    date_to: Annotated[
-        str | None,
-        typer.Option("--to", help="Only articles published on or before YYYY[-MM[-DD]]."),
-    ] = None,
+    publisher: PublisherOption = None,
+    date_from: DateFromOption = None,
+    date_to: DateToOption = None,
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -432,18 +435,9 @@ def compare(
 def timeline(
     query: Annotated[str, typer.Argument(help="What the story is about, in words.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the Timeline as JSON.")] = False,
-    publisher: Annotated[
-        list[str] | None,
-        typer.Option("--publisher", help="Only articles from this outlet (repeatable)."),
-    ] = None,
-    date_from: Annotated[
-        str | None,
-        typer.Option("--from", help="Only articles published on or after YYYY[-MM[-DD]]."),
-    ] = None,
-    date_to: Annotated[
-        str | None,
-        typer.Option("--to", help="Only articles published on or before YYYY[-MM[-DD]]."),
-    ] = None,
+    publisher: PublisherOption = None,
+    date_from: DateFromOption = None,
+    date_to: DateToOption = None,
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Also draw articles per month to this PNG.")
     ] = None,
