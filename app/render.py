@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 
 from sinoqa.schema import Answer, Citation, Comparison, Source, Timeline, published_label
+from sinoqa.timeline import period_of
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 
@@ -225,7 +226,7 @@ def timeline_markdown(timeline: Timeline) -> str:
     lines: list[str] = []
     month = None
     for entry in timeline.entries:
-        period = (entry.date or "undated")[:7]
+        period = period_of(entry.date)
         if period != month:
             month = period
             lines += ["", f"#### {escape_markdown(period)}", ""]

@@ -451,7 +451,7 @@ def timeline(
     """
     from rich.markup import escape
 
-    from sinoqa.timeline import write_chart
+    from sinoqa.timeline import period_of, write_chart
 
     pipe = pipeline.get_pipeline(_settings(corpus, index))
     result = pipe.timeline(
@@ -467,7 +467,7 @@ def timeline(
         return
     month = None
     for entry in result.entries:
-        period = (entry.date or "undated")[:7]
+        period = period_of(entry.date)
         if period != month:
             month = period
             console.print(f"\n[bold]{escape(period)}[/bold]")

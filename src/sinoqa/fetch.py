@@ -18,9 +18,13 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from sinoqa.settings import FetchSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Content types of an article page, and of a feed.
 PAGE_TYPES = ("text/html", "application/xhtml+xml")
@@ -111,11 +115,10 @@ def _kind(accept: tuple[str, ...]) -> str:
     return "an HTML page" if accept == PAGE_TYPES else "an RSS or Atom feed"
 
 
-def _read(response: object, max_bytes: int, deadline: float) -> bytes:
+def _read(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
     """The body, refused past ``max_bytes`` or the deadline (a trickling server included)."""
     import httpx
 
-    assert isinstance(response, httpx.Response)
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(f"larger than {max_bytes:,} bytes")
