@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sinoqa.settings import Settings
 from tests.conftest import run_sinoqa
 
 SINOQA = [sys.executable, "-m", "sinoqa.cli"]
@@ -157,3 +158,36 @@ def test_a_missing_sentence_scorer_is_one_clear_line(tmp_path: Path, corpus_dir:
     )
     assert result.returncode == 1
     assert "cannot read the sentence scorer" in result.stderr and "Traceback" not in result.stderr
+
+
+def _readme_examples() -> list[tuple[list[str], list[str]]]:
+    """The README's `$ sinoqa ...` examples: each command's words and the lines shown."""
+    import re
+    import shlex
+
+    from tests.conftest import REPO
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    examples: list[tuple[list[str], list[str]]] = []
+    for block in re.split(r"^ *```.*$", text, flags=re.MULTILINE)[1::2]:
+        for example in re.split(r"^\$ ", block, flags=re.MULTILINE)[1:]:
+            command, *shown = example.replace("\\\n", " ").splitlines()
+            examples.append((shlex.split(command), shown))
+    return examples
+
+
+def test_the_readme_examples_are_what_the_commands_print(seeded: Settings, tmp_path: Path) -> None:
+    """Every line the README shows under a `$ sinoqa` example is printed by that command on the
+    seed corpus; "..." marks what the README leaves out."""
+    examples = _readme_examples()
+    assert {words[1] for words, _ in examples} >= {"ask", "timeline", "compare"}
+    for words, shown in examples:
+        assert words[0] == "sinoqa"
+        result = run(*words[1:], "--index", seeded.index.dir, cwd=tmp_path)
+        assert result.returncode == 0, (words, result.stderr)
+        printed = " ".join(result.stdout.split())
+        for line in shown:
+            for fragment in line.split("..."):
+                fragment = " ".join(fragment.split())
+                assert fragment in printed, (words, fragment)
+    assert (tmp_path / "months.png").stat().st_size > 1000  # the timeline's --chart
