@@ -143,7 +143,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         # Bad input, or an index that is missing or unreachable: say so, keep the question.
         if isinstance(error, InvalidQuestion | InvalidFilter | IndexUnavailable):
             history[-1] = {"role": "assistant", "content": f"⚠️ {escape_markdown(str(error))}"}
-            yield history, gr.skip(), state, gr.skip(), message
+            yield history, gr.skip(), state, None, message  # no answer this time
             return
         if error is not None:
             raise error
@@ -221,6 +221,18 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         except InvalidQuestion as exc:
             raise gr.Error(str(exc)) from exc
         return "kept"
+
+    def prepare_views(answer: dict[str, Any] | None) -> tuple[Any, ...]:
+        """Open the Timeline or Compare panel, filled in, for a question that asks how
+        something developed or names several outlets (the answer's notice offers them)."""
+        views = pipe.other_views(str(answer["question"])) if answer else None
+        timeline: tuple[Any, ...] = (gr.skip(), gr.skip())
+        compare: tuple[Any, ...] = (gr.skip(), gr.skip(), gr.skip())
+        if views and views.timeline_query:
+            timeline = (views.timeline_query, gr.Accordion(open=True))
+        if views and views.compare_outlets:
+            compare = (views.question, views.compare_outlets, gr.Accordion(open=True))
+        return (*timeline, *compare)
 
     def compare_api(question: str, publishers: list[str]) -> dict[str, Any]:
         """Each outlet's own answer side by side; the Comparison JSON of `sinoqa compare`."""
@@ -357,7 +369,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 backend = gr.Radio(
                     backends, value="extractive", label="Answer backend", info=backend_info
                 )
-        with gr.Accordion("Timeline: how a story developed", open=False):
+        with gr.Accordion("Timeline: how a story developed", open=False) as timeline_panel:
             with gr.Row():
                 timeline_query = gr.Textbox(
                     label="Story", placeholder="e.g. talks between US and Chinese officials",
@@ -368,7 +380,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 x="month", y="articles", label="Articles per month", elem_id="timeline-chart"
             )
             timeline_list = gr.Markdown(elem_id="timeline")
-        with gr.Accordion("Compare outlets", open=False):
+        with gr.Accordion("Compare outlets", open=False) as compare_panel:
             with gr.Row():
                 compare_question = gr.Textbox(label="Question", scale=3, elem_id="compare-question")
                 compare_outlets = gr.Dropdown(
@@ -408,6 +420,17 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             inputs=[question, state, publishers, date_from, date_to, top_k, backend],
             outputs=[chatbot, sources, state, last_answer, question],
             api_name="chat",
+        ).then(
+            prepare_views,
+            inputs=last_answer,
+            outputs=[
+                timeline_query,
+                timeline_panel,
+                compare_question,
+                compare_outlets,
+                compare_panel,
+            ],
+            api_visibility="private",
         )
         clear.click(
             lambda: ([], sources_html(None, 0), [], None),

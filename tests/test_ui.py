@@ -333,6 +333,35 @@ def test_browser_timeline_lists_articles_by_month(
     page.screenshot(path=str(tmp_path / "timeline.png"), full_page=True)
 
 
+def test_browser_chat_opens_the_view_a_question_asks_for(
+    served: tuple[str, Settings], browser: object
+) -> None:
+    """A question about change fills in and opens the Timeline panel; one naming two outlets,
+    the Compare panel."""
+    url, _ = served
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(url)
+    timeline_query = page.locator("#timeline-query textarea")
+    assert not timeline_query.is_visible()  # the panel starts closed
+    page.locator("#question textarea").fill(
+        "How did talks between US and Chinese officials change from 2021 to 2023?"
+    )
+    page.locator("#ask").click()
+    timeline_query.wait_for(state="visible", timeout=60_000)
+    assert "talks between US and Chinese officials" in timeline_query.input_value()
+    assert "Timeline panel" in page.locator("#chat").inner_text()
+
+    page.locator("#question textarea").fill(
+        "What do the Financial Times and E-IR say about the Malta meeting?"
+    )
+    page.locator("#ask").click()
+    compare_question = page.locator("#compare-question textarea")
+    compare_question.wait_for(state="visible", timeout=60_000)
+    assert compare_question.input_value().startswith("What do the Financial Times and E-IR")
+    outlets = page.locator("#compare-outlets").inner_text()
+    assert "Financial Times" in outlets and "E-International Relations" in outlets
+
+
 def test_timeline_endpoint_returns_the_cli_json(served: tuple[str, Settings]) -> None:
     url, _ = served
     client = Client(url, verbose=False)

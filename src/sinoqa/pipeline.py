@@ -26,7 +26,7 @@ from sinoqa.ingest import IngestReport, ProgressCallback
 from sinoqa.question import QuestionAnalysis, analyse
 from sinoqa.retrieve import Filters, parse_day
 from sinoqa.retrieve import InvalidFilter as InvalidFilter
-from sinoqa.schema import Answer, Comparison, Timeline
+from sinoqa.schema import Answer, Comparison, OtherViews, Timeline
 from sinoqa.settings import RetrievalSettings, Settings
 
 if TYPE_CHECKING:
@@ -257,22 +257,14 @@ def normalize_question(question: str, max_chars: int) -> tuple[str, list[str]]:
     return text, notices
 
 
-def _other_views(question: QuestionAnalysis) -> list[str]:
-    """Point a question that asks how something developed, or names several outlets, at the
-    view made for it."""
-    offers = []
-    if question.temporal:
-        offers.append(
-            "How this developed, article by article: the Timeline panel, or "
-            f'`sinoqa timeline "{question.content.strip(" ?")}"`.'
-        )
-    if len(question.outlets) >= 2:
-        flags = " ".join(f'--publisher "{outlet}"' for outlet in question.outlets)
-        offers.append(
-            f"Each outlet's own answer, side by side: the Compare outlets panel, or "
-            f'`sinoqa compare "{question.text}" {flags}`.'
-        )
-    return offers
+def _other_views(question: QuestionAnalysis) -> OtherViews:
+    """The views made for ``question``: a timeline when it asks how something developed, the
+    outlets side by side when it names several."""
+    return OtherViews(
+        question=question.text,
+        timeline_query=question.content.strip(" ?") if question.temporal else None,
+        compare_outlets=list(question.outlets) if len(question.outlets) >= 2 else [],
+    )
 
 
 def _listed(terms: Sequence[str]) -> str:
@@ -392,11 +384,17 @@ class Pipeline:
                 update["answer"] = f"{said} {answer.answer}"
             else:
                 notices.append(f"{said} The answer quotes what they say on the rest.")
-        notices += _other_views(view.analyse(text))
+        notices += _other_views(view.analyse(text)).notices()
         timings = dict(answer.timings_ms)
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
         update.update(notices=notices, timings_ms=timings)
         return answer.model_copy(update=update)
+
+    def other_views(self, question: str) -> OtherViews:
+        """The timeline and outlet comparison made for ``question`` (see :func:`_other_views`),
+        for a UI to prepare beside the answer."""
+        text, _ = normalize_question(question, self.settings.answer.max_question_chars)
+        return _other_views(self.view().analyse(text))
 
     def compare(self, question: str, publishers: Sequence[str]) -> Comparison:
         """Each outlet's own answer to ``question`` (from its articles only) side by side, and

@@ -125,3 +125,30 @@ class Comparison(_Frozen):
     question: str
     columns: list[OutletColumn] = Field(default_factory=list)
     conflicts: list[Conflict] = Field(default_factory=list)
+
+
+class OtherViews(_Frozen):
+    """The views made for a question, offered beside its answer: the timeline of a story
+    ("how did X change"), and the outlets it names side by side."""
+
+    question: str
+    timeline_query: str | None = Field(None, description="Set for a question about change.")
+    compare_outlets: list[str] = Field(
+        default_factory=list, description="The indexed outlets it names, when two or more."
+    )
+
+    def notices(self) -> list[str]:
+        """The offers as the chat and the command line word them."""
+        offers = []
+        if self.timeline_query:
+            offers.append(
+                "How this developed, article by article: the Timeline panel, or "
+                f'`sinoqa timeline "{self.timeline_query}"`.'
+            )
+        if self.compare_outlets:
+            flags = " ".join(f'--publisher "{outlet}"' for outlet in self.compare_outlets)
+            offers.append(
+                f"Each outlet's own answer, side by side: the Compare outlets panel, or "
+                f'`sinoqa compare "{self.question}" {flags}`.'
+            )
+        return offers
