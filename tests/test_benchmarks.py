@@ -58,6 +58,13 @@ def test_scale_benchmark_ingests_both_sets_and_times_questions(tmp_path: Path) -
     assert results["latency"]["questions"] == 3
     assert 0 < results["latency"]["retrieve_p50_ms"] <= results["latency"]["total_p50_ms"]
     assert f"| ingest rtqa-train | 8 | {train['chunks']} |" in (out / "scale.md").read_text()
+    assert results["latency_train"]["questions"] == 3  # the second question set
+    # Re-timing keeps the ingest figures and says when the questions were timed.
+    out = _run_module(tmp_path, "benchmarks.scale", "--times-only", "--questions", "2")
+    again = json.loads((out / "scale.json").read_text())
+    assert again["train_ingest"] == train and again["latency_train"]["questions"] == 2
+    report = (out / "scale.md").read_text()
+    assert "| 2 rtqa-train |" in report and "--times-only" in report
 
 
 def test_the_benchmarks_doc_shows_the_committed_reports() -> None:
