@@ -225,13 +225,16 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     def prepare_views(answer: dict[str, Any] | None) -> tuple[Any, ...]:
         """Open the Timeline or Compare panel, filled in, for a question that asks how
         something developed or names several outlets (the answer's notice offers them)."""
-        views = pipe.other_views(str(answer["question"])) if answer else None
+        # A follow-up's views are those of the query it was answered as ("How has that
+        # changed?" after a question on the Vienna talks).
+        views = pipe.other_views(str(answer["retrieval_query"])) if answer else None
         timeline: tuple[Any, ...] = (gr.skip(), gr.skip())
         compare: tuple[Any, ...] = (gr.skip(), gr.skip(), gr.skip())
         if views and views.timeline_query:
             timeline = (views.timeline_query, gr.Accordion(open=True))
         if views and views.compare_outlets:
-            compare = (views.question, views.compare_outlets, gr.Accordion(open=True))
+            outlets = gr.Dropdown(choices=pipe.publishers(), value=views.compare_outlets)
+            compare = (views.question, outlets, gr.Accordion(open=True))
         return (*timeline, *compare)
 
     def compare_api(question: str, publishers: list[str]) -> dict[str, Any]:
@@ -267,19 +270,25 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         return show
 
     def corpus_changed(added: list[str], rejected: list[tuple[str, str]]) -> tuple[Any, ...]:
-        """The status message, the corpus table and the outlets, after an addition."""
+        """The status message, the corpus table and the outlets (filter and Compare panel),
+        after an addition."""
         lines = added + [
             f"❌ Rejected {escape_markdown(name)}: {escape_markdown(reason)}"
             for name, reason in rejected
         ]
-        publishers = gr.update(choices=pipe.publishers())
-        return "\n\n".join(lines) or "Nothing changed.", _corpus_rows(settings), publishers
+        outlets = pipe.publishers()
+        return (
+            "\n\n".join(lines) or "Nothing changed.",
+            _corpus_rows(settings),
+            gr.update(choices=outlets),
+            gr.update(choices=outlets),
+        )
 
     def add_articles(
         files: list[str] | None, progress: gr.Progress | None = None
     ) -> tuple[Any, ...]:
         if not files:
-            return "Choose one or more files first.", gr.skip(), gr.skip()
+            return "Choose one or more files first.", gr.skip(), gr.skip(), gr.skip()
         show = embedding_progress(progress, "Indexing")
         uploads = [(Path(f), Path(f).name) for f in files]
         report = pipeline.add_files(settings, uploads, progress=show)
@@ -290,7 +299,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     def add_by_url(text: str, progress: gr.Progress | None = None) -> tuple[Any, ...]:
         urls = [line.strip() for line in (text or "").split() if line.strip()]
         if not urls:
-            return "Paste one or more article URLs first.", gr.skip(), gr.skip()
+            return "Paste one or more article URLs first.", gr.skip(), gr.skip(), gr.skip()
         show = embedding_progress(progress, "Fetching")
         report = pipeline.add_urls(settings, urls, progress=show)
         added = [
@@ -420,7 +429,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             inputs=[question, state, publishers, date_from, date_to, top_k, backend],
             outputs=[chatbot, sources, state, last_answer, question],
             api_name="chat",
-        ).then(
+        ).success(  # not after an error: the hidden answer may be the previous one
             prepare_views,
             inputs=last_answer,
             outputs=[
@@ -445,13 +454,13 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         add.click(
             add_articles,
             inputs=upload,
-            outputs=[upload_status, corpus_table, publishers],
+            outputs=[upload_status, corpus_table, publishers, compare_outlets],
             api_name="add_articles",
         )
         add_urls.click(
             add_by_url,
             inputs=url_box,
-            outputs=[upload_status, corpus_table, publishers],
+            outputs=[upload_status, corpus_table, publishers, compare_outlets],
             api_name="add_urls",
         )
         gr.on(

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import chunk_texts, query_latency, sinoqa_command, timed
-from sinoqa import evals
+from sinoqa import evals, pipeline
 from sinoqa.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,6 +58,10 @@ def _ingest(settings: Settings, folder: Path) -> dict[str, Any]:
         "chunks_per_s": report["chunks_embedded"] / seconds,
         "peak_rss_mib": peak_kib / 1024,
     }
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPUs"
 
 
 def _size_mib(folder: Path) -> float:
@@ -153,10 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python -m benchmarks.scale", *(sys.argv[1:] if argv is None else argv)])
     if args.times_only:
         results = json.loads((args.out / "scale.json").read_text())
-        results["timed"] = f"by `{command}`, {time.strftime('%Y-%m-%d %H:%M')}"
+        chunks = pipeline.status(settings).chunks
+        if chunks != results["combined_ingest"]["chunks"]:
+            raise SystemExit(
+                f"--times-only: {args.work / 'index'} holds {chunks} chunks, the run in "
+                f"{args.out / 'scale.json'} built {results['combined_ingest']['chunks']}"
+            )
+        results["timed"] = f"by `{command}` on {_machine()}, {time.strftime('%Y-%m-%d %H:%M')}"
     else:
         results = _build(args, corpus, settings, command)
-    print("3/3 query latency on the combined index", flush=True)
+    print("query latency on the combined index", flush=True)
     for key, folder in (("latency", args.dev), ("latency_train", args.train)):
         results[key] = _latency(settings, folder, args.questions)
     write(results, args.out)
@@ -189,7 +199,7 @@ def _build(
     results: dict[str, Any] = {
         "command": command,
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPUs",
+        "machine": _machine(),
     }
     print(f"1/3 ingest {len(train)} rtqa-train articles", flush=True)
     results["train_ingest"] = _ingest(settings, corpus / "train")

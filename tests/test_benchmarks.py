@@ -65,6 +65,18 @@ def test_scale_benchmark_ingests_both_sets_and_times_questions(tmp_path: Path) -
     assert again["train_ingest"] == train and again["latency_train"]["questions"] == 2
     report = (out / "scale.md").read_text()
     assert "| 2 rtqa-train |" in report and "--times-only" in report
+    # ... and refuses an index that is not the one the report describes.
+    again["combined_ingest"]["chunks"] += 1
+    (out / "scale.json").write_text(json.dumps(again))
+    args = ["--times-only", "--work", str(tmp_path / "work"), "--out", str(out)]
+    mismatched = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scale", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert mismatched.returncode != 0 and "chunks" in mismatched.stderr
 
 
 def test_the_benchmarks_doc_shows_the_committed_reports() -> None:

@@ -63,3 +63,21 @@ def test_timeline_command_prints_json_and_draws_the_chart(seeded: Settings, tmp_
     assert "2021-02 (approx.)" in text.stdout and "Articles per month:" in text.stdout
     bad = run_sinoqa("timeline", STORY, "--from", "2024", "--to", "2023", *args)
     assert bad.returncode == 2 and "is after" in bad.stderr
+
+
+def test_questions_about_change_or_outlets_are_offered_their_view(seeded: Settings) -> None:
+    pipe = Pipeline(seeded)
+    change = pipe.other_views("How did talks between US and Chinese officials change since 2021?")
+    assert (
+        change.timeline_query == "How did talks between US and Chinese officials change since 2021"
+    )
+    assert change.compare_outlets == []
+    outlets = pipe.other_views("What do the Financial Times and E-IR say about the Malta meeting?")
+    assert outlets.compare_outlets == ["E-International Relations", "Financial Times"]
+    assert outlets.timeline_query is None and "--publisher" in outlets.notices()[0]
+    assert pipe.other_views("Who is Li Shangfu?").notices() == []
+    # A follow-up is offered the view of the query it was answered as, not of "that".
+    first = pipe.ask("What did Jake Sullivan and Wang Yi discuss in Vienna?")
+    follow_up = pipe.ask("How has that changed since?", history=[first])
+    offers = [notice for notice in follow_up.notices if "Timeline panel" in notice]
+    assert len(offers) == 1 and "Vienna" in offers[0]

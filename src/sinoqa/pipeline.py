@@ -384,15 +384,16 @@ class Pipeline:
                 update["answer"] = f"{said} {answer.answer}"
             else:
                 notices.append(f"{said} The answer quotes what they say on the rest.")
-        notices += _other_views(view.analyse(text)).notices()
+        notices += _other_views(view.analyse(query)).notices()  # a follow-up's: its query
         timings = dict(answer.timings_ms)
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
         update.update(notices=notices, timings_ms=timings)
         return answer.model_copy(update=update)
 
     def other_views(self, question: str) -> OtherViews:
-        """The timeline and outlet comparison made for ``question`` (see :func:`_other_views`),
-        for a UI to prepare beside the answer."""
+        """The timeline and outlet comparison made for ``question`` (for a follow-up, the
+        query it was answered as: ``Answer.retrieval_query``), for a UI to prepare beside
+        the answer."""
         text, _ = normalize_question(question, self.settings.answer.max_question_chars)
         return _other_views(self.view().analyse(text))
 
