@@ -270,25 +270,19 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         return show
 
     def corpus_changed(added: list[str], rejected: list[tuple[str, str]]) -> tuple[Any, ...]:
-        """The status message, the corpus table and the outlets (filter and Compare panel),
-        after an addition."""
+        """The status message, the corpus table and the outlets, after an addition."""
         lines = added + [
             f"❌ Rejected {escape_markdown(name)}: {escape_markdown(reason)}"
             for name, reason in rejected
         ]
-        outlets = pipe.publishers()
-        return (
-            "\n\n".join(lines) or "Nothing changed.",
-            _corpus_rows(settings),
-            gr.update(choices=outlets),
-            gr.update(choices=outlets),
-        )
+        publishers = gr.update(choices=pipe.publishers())
+        return "\n\n".join(lines) or "Nothing changed.", _corpus_rows(settings), publishers
 
     def add_articles(
         files: list[str] | None, progress: gr.Progress | None = None
     ) -> tuple[Any, ...]:
         if not files:
-            return "Choose one or more files first.", gr.skip(), gr.skip(), gr.skip()
+            return "Choose one or more files first.", gr.skip(), gr.skip()
         show = embedding_progress(progress, "Indexing")
         uploads = [(Path(f), Path(f).name) for f in files]
         report = pipeline.add_files(settings, uploads, progress=show)
@@ -299,7 +293,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     def add_by_url(text: str, progress: gr.Progress | None = None) -> tuple[Any, ...]:
         urls = [line.strip() for line in (text or "").split() if line.strip()]
         if not urls:
-            return "Paste one or more article URLs first.", gr.skip(), gr.skip(), gr.skip()
+            return "Paste one or more article URLs first.", gr.skip(), gr.skip()
         show = embedding_progress(progress, "Fetching")
         report = pipeline.add_urls(settings, urls, progress=show)
         added = [
@@ -451,18 +445,25 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             export_bibtex, inputs=state, outputs=download_bib, api_visibility="private"
         )
         download_csl.click(export_csl, inputs=state, outputs=download_csl, api_visibility="private")
-        add.click(
-            add_articles,
-            inputs=upload,
-            outputs=[upload_status, corpus_table, publishers, compare_outlets],
-            api_name="add_articles",
-        )
-        add_urls.click(
-            add_by_url,
-            inputs=url_box,
-            outputs=[upload_status, corpus_table, publishers, compare_outlets],
-            api_name="add_urls",
-        )
+        for added in (
+            add.click(
+                add_articles,
+                inputs=upload,
+                outputs=[upload_status, corpus_table, publishers],
+                api_name="add_articles",
+            ),
+            add_urls.click(
+                add_by_url,
+                inputs=url_box,
+                outputs=[upload_status, corpus_table, publishers],
+                api_name="add_urls",
+            ),
+        ):  # a new outlet can be compared too
+            added.then(
+                lambda: gr.update(choices=pipe.publishers()),
+                outputs=compare_outlets,
+                api_visibility="private",
+            )
         gr.on(
             triggers=[timeline_query.submit, timeline_go.click],
             fn=show_timeline,
