@@ -434,6 +434,20 @@ def test_people_a_sentence_names(sentence: str, people: set[str]) -> None:
     assert person_names(sentence) == people
 
 
+def test_a_person_named_by_one_word_of_a_name_found_nearby() -> None:
+    """ "Xi" and "Blinken" alone are people once the candidates name "Xi Jinping" and
+    "Antony Blinken"; the question's "Blinken" is the sentence's "Antony Blinken"."""
+    nearby = person_names("Xi Jinping received Antony Blinken.")
+    assert nearby == {"Xi Jinping", "Antony Blinken"}
+    assert person_names("Xi met Blinken in May.", nearby) == {"Xi", "Blinken"}
+    assert person_names("May was warm in Beijing.", nearby) == set()
+    question = "Who did Blinken meet?"
+    assert not has_new_answer("person", "Xi met Blinken.", question)  # without the names
+    assert has_new_answer("person", "Xi met Blinken.", question, nearby)
+    assert not has_new_answer("person", "Antony Blinken flew home.", question, nearby)
+    assert has_new_answer("person", "Blinken met Wang Yi.", question, nearby)
+
+
 def test_a_named_outlets_article_may_fill_half_the_passages(seeded: Settings) -> None:
     """A question about one outlet's article: its passages come first, up to half of top_k
     (more than the per-article cap), and the rest still come from other articles."""

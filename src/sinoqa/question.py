@@ -8,7 +8,7 @@ index beyond the (outlet, author) pairs it is given.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -157,12 +157,19 @@ _TITLES = frozenset(_TITLE_WORDS.split())
 _CAPITALISED_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")
 
 
-def person_names(text: str) -> set[str]:
+def person_names(text: str, known: Collection[str] = ()) -> set[str]:
     """People named in ``text``: two or more capitalised words that are not a place or a body
-    ("Li Shangfu", not "South China Sea"), or a name after a title ("President Xi")."""
+    ("Li Shangfu", not "South China Sea"), a name after a title ("President Xi"), or one word
+    that opens or closes a name in ``known`` (names found nearby: "Xi" of "Xi Jinping",
+    "Blinken" of "Antony Blinken")."""
+    short = {form for name in known for form in _name_ends(name.casefold())}
+    short -= _NOT_PERSON | _TITLES
     found: set[str] = set()
     for run in _CAPITALISED_RUN.finditer(text):
         words = [re.sub(r"['’]s$", "", w).strip(".") for w in run.group().split()]
+        if len(words) == 1 and words[0].casefold() in short:
+            found.add(words[0])
+            continue
         titled = [i for i, w in enumerate(words) if w.casefold() in _TITLES]
         if titled:  # "President Xi"; "the Prime Minister" alone names nobody
             after = words[titled[-1] + 1 :]
@@ -176,6 +183,12 @@ def person_names(text: str) -> set[str]:
     return found
 
 
+def _name_ends(name: str) -> set[str]:
+    """The words a person is called by alone: the first and last of the name."""
+    words = name.split()
+    return {words[0], words[-1]} if words else set()
+
+
 def answer_kind(question: str) -> str | None:
     """The kind of answer a question asks for ("person", "number", "date", "duration")."""
     for kind, pattern in _ANSWER_KINDS:
@@ -184,19 +197,29 @@ def answer_kind(question: str) -> str | None:
     return None
 
 
-def answer_values(kind: str, text: str) -> set[str]:
-    """The people, numbers, dates or durations (per ``kind``) that ``text`` mentions."""
+def answer_values(kind: str, text: str, known_people: Collection[str] = ()) -> set[str]:
+    """The people, numbers, dates or durations (per ``kind``) that ``text`` mentions; a person
+    may be named by one word of a name in ``known_people``."""
     if kind == "person":
-        return {name.casefold() for name in person_names(text)}
+        return {name.casefold() for name in person_names(text, known_people)}
     return {m.group().casefold().strip(".,") for m in _KIND_PATTERNS[kind].finditer(text)}
 
 
-def has_new_answer(kind: str | None, sentence: str, question: str) -> bool:
-    """Whether the sentence holds a value of the asked kind that the question does not."""
+def has_new_answer(
+    kind: str | None, sentence: str, question: str, known_people: Collection[str] = ()
+) -> bool:
+    """Whether the sentence holds a value of the asked kind that the question does not
+    (``known_people``: full names found nearby, whose one-word forms count as people)."""
     if kind is None:
         return False
-    asked = answer_values(kind, question)
-    return any(value not in asked for value in answer_values(kind, sentence))
+    asked = answer_values(kind, question, known_people)
+    if kind == "person":  # "Antony Blinken" is the "Blinken" the question names
+        asked |= {form for name in asked for form in _name_ends(name)}
+        return any(
+            value not in asked and not _name_ends(value) & asked
+            for value in answer_values(kind, sentence, known_people)
+        )
+    return any(value not in asked for value in answer_values(kind, sentence, known_people))
 
 
 # -- names, years and sources --------------------------------------------------------------

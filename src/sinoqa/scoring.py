@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sinoqa.question import QuestionAnalysis, content_words, has_new_answer, names_source
+from sinoqa.question import (
+    QuestionAnalysis,
+    content_words,
+    has_new_answer,
+    names_source,
+    person_names,
+)
 from sinoqa.retrieve import published_in
 from sinoqa.selection import Quote, Selection, adjacent
 
@@ -176,6 +182,12 @@ def lexical_features(
         )
     asked = frozenset(terms)
     question_tokens = _names_and_numbers(question.text)
+    # Full names in the candidates let a later "Xi" or "Blinken" count as a person.
+    people = (
+        frozenset().union(*(person_names(q.text) for q in quotes))
+        if question.kind == "person"
+        else frozenset()
+    )
     article_order = list(dict.fromkeys(str(p.node.metadata["doc_id"]) for p in passages))
     titles: dict[str, float] = {}
     rows = []
@@ -199,7 +211,7 @@ def lexical_features(
                 len(words[i] - asked) / max(len(words[i]), 1),
                 1.0 - quote.passage_index / max(len(passages), 1),
                 1.0 - article_order.index(quote.doc_id) / max(len(article_order), 1),
-                float(has_new_answer(question.kind, quote.text, question.text)),
+                float(has_new_answer(question.kind, quote.text, question.text, people)),
                 min(len(new), 3) / 3,
                 1.0 / (1.0 + quote.start / 1000),
                 min(len(quote.text), 300) / 300,
