@@ -113,6 +113,7 @@ def write(results: dict[str, Any], out: Path) -> None:
         f"articles' chunks: {results['raw_chunks_per_s']:.1f} chunks/s. Index on disk: "
         f"{results['index_mib']:.0f} MiB.",
         "",
+        *([results["note"], ""] if results.get("note") else []),  # what the figures may miss
         f"Questions on the combined index ({both['chunks']} chunks), warm, p50 / p95 ms"
         + (f" (timed {results['timed']})" if results.get("timed") else "")
         + ":",
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     corpus = args.work / "corpus"
     settings = Settings().with_paths(corpus=corpus, index=args.work / "index")
-    command = shlex.join(["python -m benchmarks.scale", *(sys.argv[1:] if argv is None else argv)])
+    arguments = sys.argv[1:] if argv is None else argv
+    command = " ".join(["python -m benchmarks.scale", shlex.join(arguments)]).strip()
     if args.times_only:
         results = json.loads((args.out / "scale.json").read_text())
         chunks = pipeline.status(settings).chunks

@@ -428,6 +428,7 @@ def test_words_that_only_look_like_the_kind_asked_for(kind: str, sentence: str) 
         ("Chinese Defence Minister Li Shangfu is under sanctions.", {"Li Shangfu"}),
         ("The talks in May were held by Wang Yi.", {"Wang Yi"}),
         ("The South China Sea and the United States were discussed.", set()),
+        ("China's Ambassador to the US Xie Feng said so.", {"Xie Feng"}),  # "US" is no name
     ],
 )
 def test_people_a_sentence_names(sentence: str, people: set[str]) -> None:

@@ -176,11 +176,16 @@ def person_names(text: str, known: Collection[str] = ()) -> set[str]:
             if after and after[0].casefold() not in _NOT_PERSON:
                 found.add(" ".join(after))
             continue
-        while words and words[0].casefold() in _NOT_PERSON | _TITLES:
+        while words and (words[0].casefold() in _NOT_PERSON | _TITLES or _acronym(words[0])):
             words = words[1:]
         if len(words) >= 2 and not any(w.casefold() in _NOT_PERSON for w in words):
             found.add(" ".join(words))
     return found
+
+
+def _acronym(word: str) -> bool:
+    """ "US", "EU", "NATO": a body or a place, never part of a person's name."""
+    return len(word) >= 2 and word.isupper()
 
 
 def _name_ends(name: str) -> set[str]:
