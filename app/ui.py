@@ -6,6 +6,7 @@ import datetime as dt
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +168,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         backend: str | None = None,
     ) -> dict[str, Any]:
         """Answer one question; returns the same Answer JSON as `sinoqa ask --json`."""
-        try:
+        with _shown_to_the_caller():
             answer = pipe.ask(
                 question,
                 publishers=publishers or (),
@@ -176,8 +177,6 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 top_k=top_k,
                 backend=backend or "extractive",
             )
-        except (InvalidQuestion, InvalidFilter, IndexUnavailable) as exc:
-            raise gr.Error(str(exc)) from exc
         return answer.model_dump(mode="json")
 
     def timeline_api(
@@ -188,15 +187,13 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     ) -> dict[str, Any]:
         """The articles on a query in publication order; the Timeline JSON of `sinoqa
         timeline --json`."""
-        try:
+        with _shown_to_the_caller():
             result = pipe.timeline(
                 query,
                 publishers=publishers or (),
                 date_from=date_from or None,
                 date_to=date_to or None,
             )
-        except (InvalidQuestion, InvalidFilter, IndexUnavailable) as exc:
-            raise gr.Error(str(exc)) from exc
         return result.model_dump(mode="json")
 
     def give_feedback(
@@ -239,10 +236,8 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
 
     def compare_api(question: str, publishers: list[str]) -> dict[str, Any]:
         """Each outlet's own answer side by side; the Comparison JSON of `sinoqa compare`."""
-        try:
+        with _shown_to_the_caller():
             return pipe.compare(question, publishers).model_dump(mode="json")
-        except (InvalidQuestion, InvalidFilter, IndexUnavailable) as exc:
-            raise gr.Error(str(exc)) from exc
 
     def show_timeline(
         query: str, publishers: list[str] | None, date_from: str, date_to: str
@@ -491,6 +486,15 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 api_visibility="private",
             )
     return demo
+
+
+@contextmanager
+def _shown_to_the_caller() -> Iterator[None]:
+    """Bad input or a missing index: a Gradio error with sinoqa's message, not a traceback."""
+    try:
+        yield
+    except (InvalidQuestion, InvalidFilter, IndexUnavailable) as exc:
+        raise gr.Error(str(exc)) from exc
 
 
 def _export_dir() -> str:

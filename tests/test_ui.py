@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gradio_client import Client, handle_file
@@ -298,12 +299,15 @@ def browser() -> Iterator[object]:
             instance.close()
 
 
-def test_browser_question_answer_and_source_card(
-    served: tuple[str, Settings], browser: object, tmp_path: Path
-) -> None:
-    url, _ = served
-    page = browser.new_page()  # type: ignore[attr-defined]
-    page.goto(url)
+@pytest.fixture
+def page(served: tuple[str, Settings], browser: Any) -> Any:
+    """A fresh browser page on the served app."""
+    opened = browser.new_page()
+    opened.goto(served[0])
+    return opened
+
+
+def test_browser_question_answer_and_source_card(page: Any, tmp_path: Path) -> None:
     page.locator("#question textarea").fill("Where did Wang Yi meet Jake Sullivan in September?")
     page.locator("#ask").click()
     page.locator("#chat").get_by_text("Malta", exact=False).last.wait_for(timeout=60_000)
@@ -316,12 +320,7 @@ def test_browser_question_answer_and_source_card(
     assert (tmp_path / "answer.png").stat().st_size > 10_000
 
 
-def test_browser_timeline_lists_articles_by_month(
-    served: tuple[str, Settings], browser: object, tmp_path: Path
-) -> None:
-    url, _ = served
-    page = browser.new_page()  # type: ignore[attr-defined]
-    page.goto(url)
+def test_browser_timeline_lists_articles_by_month(page: Any, tmp_path: Path) -> None:
     page.get_by_text("Timeline: how a story developed").click()
     page.locator("#timeline-query textarea").fill("talks between US and Chinese officials")
     page.locator("#timeline-go").click()
@@ -333,14 +332,9 @@ def test_browser_timeline_lists_articles_by_month(
     page.screenshot(path=str(tmp_path / "timeline.png"), full_page=True)
 
 
-def test_browser_chat_opens_the_view_a_question_asks_for(
-    served: tuple[str, Settings], browser: object
-) -> None:
+def test_browser_chat_opens_the_view_a_question_asks_for(page: Any) -> None:
     """A question about change fills in and opens the Timeline panel; one naming two outlets,
     the Compare panel."""
-    url, _ = served
-    page = browser.new_page()  # type: ignore[attr-defined]
-    page.goto(url)
     timeline_query = page.locator("#timeline-query textarea")
     assert not timeline_query.is_visible()  # the panel starts closed
     page.locator("#question textarea").fill(
@@ -388,14 +382,12 @@ def test_compare_endpoint_returns_the_cli_json(served: tuple[str, Settings]) -> 
 
 
 def test_browser_thumbs_down_with_a_comment_is_kept(
-    served: tuple[str, Settings], browser: object
+    served: tuple[str, Settings], page: Any
 ) -> None:
     from sinoqa.feedback import entries
 
-    url, settings = served
+    _, settings = served
     before = len(entries(settings))
-    page = browser.new_page()  # type: ignore[attr-defined]
-    page.goto(url)
     page.locator("#question textarea").fill("Who won the 2022 FIFA World Cup?")
     page.locator("#ask").click()
     page.locator("#sources").get_by_text("Nearest sources", exact=False).first.wait_for(
@@ -411,12 +403,7 @@ def test_browser_thumbs_down_with_a_comment_is_kept(
     assert kept[0]["comment"] == "Say that the corpus is not about sport." and kept[0]["refused"]
 
 
-def test_browser_compare_puts_outlets_side_by_side(
-    served: tuple[str, Settings], browser: object
-) -> None:
-    url, _ = served
-    page = browser.new_page()  # type: ignore[attr-defined]
-    page.goto(url)
+def test_browser_compare_puts_outlets_side_by_side(page: Any) -> None:
     page.get_by_text("Compare outlets").click()
     page.locator("#compare-question textarea").fill("Where did Wang Yi and Jake Sullivan meet?")
     outlets = page.locator("#compare-outlets input")

@@ -10,12 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from sinoqa.question import FIGURE, MONTH_NAMES
 from sinoqa.schema import Answer, Comparison, Conflict, OutletColumn
 
-_VALUE = re.compile(
-    r"\$?\d[\d,.]*\d%?|\b\d\b|\b(?:January|February|March|April|May|June|July|August|"
-    r"September|October|November|December)(?:\s+\d{1,2})?(?:,?\s+\d{4})?"
-)
+_VALUE = re.compile(rf"{FIGURE}|\b\d\b|\b(?:{MONTH_NAMES})(?:\s+\d{{1,2}})?(?:,?\s+\d{{4}})?")
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
 
 

@@ -402,12 +402,13 @@ class Pipeline:
         the names their answers give different numbers or dates for."""
         from sinoqa.compare import compare_answers
 
-        outlets = list(dict.fromkeys(self.view().resolve_publishers(publishers)))
+        view = self.view()
+        outlets = list(dict.fromkeys(view.resolve_publishers(publishers)))
         if len(outlets) < 2:
             raise InvalidFilter("compare needs two or more different outlets (--publisher)")
         text, _ = normalize_question(question, self.settings.answer.max_question_chars)
         answers = [(outlet, self.ask(text, publishers=[outlet])) for outlet in outlets]
-        lexicon, share = self.view().lexicon, self.settings.answer.common_name_share
+        lexicon, share = view.lexicon, self.settings.answer.common_name_share
 
         def common(name: str) -> bool:
             return all(lexicon.share(term) >= share for term in lexicon.terms(name))

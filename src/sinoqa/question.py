@@ -98,10 +98,11 @@ _NUMBER_WORDS = (
 )
 _UNITS = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies))"
 # Months and weekdays only as names (capitalised): "may" and "march" are mostly verbs.
-_MONTHS = (
-    r"January|February|March|April|May|June|July|August|September|October|November|"
-    r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"
+#: Month names in full, as a regular-expression alternation (also read by sinoqa.compare).
+MONTH_NAMES = (
+    r"January|February|March|April|May|June|July|August|September|October|November|December"
 )
+_MONTHS = rf"{MONTH_NAMES}|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"
 _WEEKDAYS = r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
 _YEAR_NUMBER = r"(?:1[89]|20)\d\d"
 _KIND_PATTERNS = {
@@ -266,7 +267,9 @@ def unknown_candidates(question: str) -> list[str]:
     return list(dict.fromkeys(w for w in words if len(w) > 1))
 
 
-_NUMBER = re.compile(r"\$?\d[\d,.]*\d%?|\b\d{2,}\b")
+#: A figure as written: "$345", "1,300", "2.5%" (one digit alone is left to callers).
+FIGURE = r"\$?\d[\d,.]*\d%?"
+_NUMBER = re.compile(rf"{FIGURE}|\b\d{{2,}}\b")
 
 
 def premise_terms(question: str) -> list[str]:
