@@ -63,6 +63,16 @@ def test_values_the_answers_disagree_on_are_flagged() -> None:
     assert agreeing.conflicts == []
 
 
+def test_dates_are_read_whole() -> None:
+    """ "May 2023" is one date (not "May 20" and "23"); "September 5, 2023" too."""
+    from sinoqa.compare import values_by_name
+
+    answer = _answer("Later, Wang Yi met him in May 2023 and again on September 5, 2023.")
+    assert values_by_name(answer, lambda name: False) == {
+        "Wang Yi": {"May 2023", "September 5, 2023"}
+    }
+
+
 def test_bad_input_is_a_clear_error(seeded: Settings) -> None:
     pipe = Pipeline(seeded)
     with pytest.raises(InvalidFilter, match="two or more"):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from sinoqa.question import FIGURE, MONTH_NAMES
 from sinoqa.schema import Answer, Comparison, Conflict, OutletColumn
 
-_VALUE = re.compile(rf"{FIGURE}|\b\d\b|\b(?:{MONTH_NAMES})(?:\s+\d{{1,2}})?(?:,?\s+\d{{4}})?")
+_VALUE = re.compile(rf"{FIGURE}|\b\d\b|\b(?:{MONTH_NAMES})(?:\s+\d{{1,2}}\b)?(?:,?\s+\d{{4}})?")
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
 
 
