@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 from chromadb.api.shared_system_client import SharedSystemClient
-from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
 from sinoqa import pipeline
-from sinoqa.embedding import load_embed_model
+from sinoqa.embedding import BertEmbedding, load_embed_model
 from sinoqa.index import ChromaIndex, IndexNotFound, IndexUnavailable, open_index
 from sinoqa.settings import Settings
 
@@ -42,13 +41,13 @@ class EmbedCounter:
 @pytest.fixture
 def embed_counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbedCounter]:
     counter = EmbedCounter()
-    original = HuggingFaceEmbedding._get_text_embeddings
+    original = BertEmbedding._get_text_embeddings
 
-    def counting(self: HuggingFaceEmbedding, texts: list[str]) -> list[list[float]]:
+    def counting(self: BertEmbedding, texts: list[str]) -> list[list[float]]:
         counter.texts += len(texts)
         return original(self, texts)
 
-    monkeypatch.setattr(HuggingFaceEmbedding, "_get_text_embeddings", counting)
+    monkeypatch.setattr(BertEmbedding, "_get_text_embeddings", counting)
     yield counter
 
 

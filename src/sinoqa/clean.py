@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 #: Bump when a rule changes what text comes out: the index then builds a new collection
 #: instead of mixing chunks cleaned two different ways.
-CLEANING_VERSION = 1
+CLEANING_VERSION = 2
 
 _SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
@@ -28,7 +28,7 @@ _MD_LINK = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 _MD_RULE = re.compile(r"^\s*(?:[-*_]\s*){3,}$")
-_BULLET = re.compile(r"^\s*(?:[•·▪◦‣*+-]|\d{1,2}[.)])\s+")
+_BULLET = re.compile(r"^\s*(?:[•·▪◦‣*+-]|\d{1,2}[.)])(?:\s+|$)")  # a bare marker too
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 _BARE_URL = re.compile(r"^<?https?://\S+>?$")

@@ -9,10 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from pydantic import PrivateAttr
+
 from sinoqa.settings import DEFAULT_EMBEDDING_MODEL, EmbeddingSettings
 
 if TYPE_CHECKING:
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from sinoqa.bert_encoder import BertEncoder
 
 # The model hub is unreachable by design: fail fast instead of waiting on network time-outs.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -21,7 +24,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 _PACKAGED_NAMES = {DEFAULT_EMBEDDING_MODEL, f"sentence-transformers/{DEFAULT_EMBEDDING_MODEL}"}
 _lock = threading.Lock()
-_loaded: dict[tuple[str, str, int], HuggingFaceEmbedding] = {}
+_loaded: dict[tuple[str, str, int, str], BaseEmbedding] = {}
 
 
 class EmbeddingModelError(RuntimeError):
@@ -37,24 +40,42 @@ def resolve_model_path(model: str) -> str:
     return str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
 
 
-def load_embed_model(settings: EmbeddingSettings) -> HuggingFaceEmbedding:
+class BertEmbedding(BaseEmbedding):
+    """A llama-index embedding served by sinoqa's own BERT encoder (see bert_encoder.py)."""
+
+    _encoder: BertEncoder = PrivateAttr()
+
+    def __init__(self, model_name: str, device: str = "cpu", embed_batch_size: int = 64) -> None:
+        from sinoqa.bert_encoder import BertEncoder
+
+        super().__init__(model_name=model_name, embed_batch_size=embed_batch_size)
+        self._encoder = BertEncoder(Path(model_name), device=device)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "SinoqaBertEmbedding"
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._encoder.encode([query])[0]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._encoder.encode([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._encoder.encode(texts)
+
+
+def load_embed_model(settings: EmbeddingSettings) -> BaseEmbedding:
     """The llama-index embedding for ``settings``; loaded on first use, then shared."""
-    key = (settings.model, settings.device, settings.batch_size)
+    key = (settings.model, settings.device, settings.batch_size, settings.runtime)
     with _lock:
         if key not in _loaded:
-            import transformers
-            from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-
-            transformers.utils.logging.disable_progress_bar()
-
             path = resolve_model_path(settings.model)
             try:
-                _loaded[key] = HuggingFaceEmbedding(
-                    model_name=path,
-                    device=settings.device,
-                    embed_batch_size=settings.batch_size,
-                    normalize=True,
-                )
+                _loaded[key] = _load(path, settings)
             except Exception as exc:  # sentence-transformers raises many kinds here
                 raise EmbeddingModelError(
                     f"cannot load embedding model {settings.model!r} ({path}): {exc}. "
@@ -64,19 +85,46 @@ def load_embed_model(settings: EmbeddingSettings) -> HuggingFaceEmbedding:
         return _loaded[key]
 
 
-def token_counter(embed_model: HuggingFaceEmbedding) -> Callable[[str], list[Any]]:
+def _load(path: str, settings: EmbeddingSettings) -> BaseEmbedding:
+    if settings.runtime == "auto" and _light_encoder_fits(path):
+        return BertEmbedding(path, device=settings.device, embed_batch_size=settings.batch_size)
+    import transformers
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    transformers.utils.logging.disable_progress_bar()
+    return HuggingFaceEmbedding(
+        model_name=path,
+        device=settings.device,
+        embed_batch_size=settings.batch_size,
+        normalize=True,
+    )
+
+
+def _light_encoder_fits(path: str) -> bool:
+    from sinoqa.bert_encoder import supports
+
+    return Path(path).is_dir() and supports(Path(path))
+
+
+def token_counter(embed_model: BaseEmbedding) -> Callable[[str], list[Any]]:
     """Tokenize with the embedding model's own tokenizer, so chunk sizes fit its window."""
-    tokenizer = _tokenizer(embed_model.model_name)
-
-    def tokenize(text: str) -> list[Any]:
-        return list(tokenizer.encode(text, add_special_tokens=False, verbose=False))
-
-    return tokenize
+    return _tokenizer(embed_model.model_name)
 
 
 @functools.lru_cache(maxsize=4)
-def _tokenizer(path: str) -> Any:
+def _tokenizer(path: str) -> Callable[[str], list[Any]]:
     """The tokenizer saved with a model (the one sentence-transformers loads with it)."""
+    saved = Path(path) / "tokenizer.json"
+    if saved.is_file():
+        from tokenizers import Tokenizer
+
+        # Count every token: the file's own truncation and padding are for encoding.
+        fast = Tokenizer.from_file(str(saved))
+        fast.no_truncation()
+        fast.no_padding()
+        return lambda text: list(fast.encode(text, add_special_tokens=False).ids)
+
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path)
+    slow = AutoTokenizer.from_pretrained(path)
+    return lambda text: list(slow.encode(text, add_special_tokens=False, verbose=False))

@@ -1,0 +1,125 @@
+"""sinoqa's own BERT encoder against the real sentence-transformers, on the packaged model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+from sentence_transformers import SentenceTransformer
+
+from sinoqa.embedding import BertEmbedding, load_embed_model, resolve_model_path, token_counter
+from sinoqa.settings import EmbeddingSettings, Settings
+from tests.conftest import CORPUS
+
+PACKAGED = Path(resolve_model_path("all-MiniLM-L6-v2"))
+
+
+def texts_of_every_length() -> list[str]:
+    """Real article text cut short, mid-length and past the model's 256-token window."""
+    articles = [path.read_text(encoding="utf-8") for path in sorted(CORPUS.glob("*.md"))]
+    return ["China", "Where did Wang Yi meet Jake Sullivan?"] + [
+        article[start : start + size]
+        for article in articles
+        for start, size in ((0, 300), (1500, 1200), (4000, 4000))
+    ]
+
+
+def model_copy_with_pooling(tmp_path: Path, pooling: dict[str, bool]) -> Path:
+    """The packaged model with another pooling config (weights linked, not copied)."""
+    target = tmp_path / "model"
+    for path in PACKAGED.rglob("*"):
+        if path.is_file():
+            copy = target / path.relative_to(PACKAGED)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.symlink_to(path)
+    config_path = target / "1_Pooling" / "config.json"
+    config = json.loads(config_path.read_text())
+    config.update({key: False for key in config if key.startswith("pooling_mode_")}, **pooling)
+    config_path.unlink()
+    config_path.write_text(json.dumps(config))
+    return target
+
+
+def assert_same_vectors(model_dir: Path, settings: EmbeddingSettings) -> None:
+    ours = load_embed_model(settings)
+    assert isinstance(ours, BertEmbedding)
+    texts = texts_of_every_length()
+    reference = SentenceTransformer(str(model_dir), device="cpu")
+    expected = reference.encode(texts, normalize_embeddings=True)
+    got = np.array(ours.get_text_embedding_batch(texts))
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-5
+    query = np.array(ours.get_query_embedding(texts[1]))
+    assert np.abs(query - expected[1]).max() < 1e-5
+
+
+def test_the_packaged_model_runs_on_the_light_encoder_with_sentence_transformers_vectors() -> None:
+    assert_same_vectors(PACKAGED, EmbeddingSettings())
+
+
+def test_cls_pooling_is_reproduced_too(tmp_path: Path) -> None:
+    model_dir = model_copy_with_pooling(tmp_path, {"pooling_mode_cls_token": True})
+    assert_same_vectors(model_dir, EmbeddingSettings(model=str(model_dir)))
+
+
+def test_models_the_encoder_cannot_reproduce_load_through_sentence_transformers(
+    tmp_path: Path,
+) -> None:
+    max_pooled = model_copy_with_pooling(tmp_path, {"pooling_mode_max_tokens": True})
+    model = load_embed_model(EmbeddingSettings(model=str(max_pooled)))
+    assert isinstance(model, HuggingFaceEmbedding)
+    expected = SentenceTransformer(str(max_pooled), device="cpu").encode(
+        ["China"], normalize_embeddings=True
+    )
+    assert np.abs(np.array(model.get_text_embedding("China")) - expected[0]).max() < 1e-5
+
+    chosen = load_embed_model(EmbeddingSettings(runtime="sentence-transformers"))
+    assert isinstance(chosen, HuggingFaceEmbedding)
+
+
+def test_the_token_counter_counts_every_token_as_transformers_does() -> None:
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(str(PACKAGED))
+    count = token_counter(load_embed_model(EmbeddingSettings()))
+    long_text = (CORPUS / sorted(p.name for p in CORPUS.glob("*.md"))[0]).read_text()
+    assert len(count(long_text)) > 512  # past the tokenizer file's own truncation
+    for text in [*texts_of_every_length(), long_text]:
+        assert count(text) == reference.encode(text, add_special_tokens=False, verbose=False)
+
+
+def test_answering_a_question_does_not_import_sentence_transformers(seeded: Settings) -> None:
+    """The cold-start budget depends on it: that import alone takes about 4 s."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from sinoqa.pipeline import Pipeline\n"
+        "from sinoqa.settings import Settings\n"
+        f"settings = Settings().with_paths(corpus=Path({str(seeded.corpus.dir)!r}), "
+        f"index=Path({str(seeded.index.dir)!r}))\n"
+        "answer = Pipeline(settings).ask('Where did Wang Yi meet Jake Sullivan?')\n"
+        "assert answer.citations, answer\n"
+        "print(sorted(m for m in ('sentence_transformers', 'transformers') "
+        "if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("broken", ["model.safetensors", "tokenizer.json"])
+def test_a_damaged_model_directory_is_a_clear_error(tmp_path: Path, broken: str) -> None:
+    from sinoqa.embedding import EmbeddingModelError
+
+    model_dir = model_copy_with_pooling(tmp_path, {"pooling_mode_mean_tokens": True})
+    (model_dir / broken).unlink()
+    (model_dir / broken).write_text("not a model")
+    with pytest.raises(EmbeddingModelError, match="cannot load embedding model"):
+        load_embed_model(EmbeddingSettings(model=str(model_dir)))
