@@ -140,6 +140,26 @@ def test_a_premise_no_article_contains_is_named(seeded: Settings) -> None:
     assert answered.notices[0].startswith("No indexed article mentions Hanoi.")
 
 
+def test_an_article_named_by_its_date_or_a_demonym_is_no_unknown_premise(seeded: Settings) -> None:
+    # The E-IR piece was published in October 2023 and says "American", never "America".
+    dated = pipeline.ask(
+        "What does the October 2023 E-IR piece say is uncertain about America's eagerness "
+        "to engage China?",
+        seeded,
+    )
+    assert dated.unsupported_terms == [] and not dated.refused
+    assert "eir-2023-new-balance" in {c.doc_id for c in dated.citations}
+    undated = pipeline.ask("What did the December 2023 E-IR piece say about Brazil?", seeded)
+    assert undated.unsupported_terms == ["December", "Brazil"]
+
+
+def test_a_place_and_its_people_are_one_word_to_the_lexicon() -> None:
+    lexicon = Lexicon(["The American and Korean delegations met the Russians."])
+    assert lexicon.known("America") and lexicon.known("Americans") and lexicon.known("Korea")
+    assert lexicon.known("Russia") and lexicon.known("Russian")
+    assert not lexicon.known("Iran") and not lexicon.known("Canada")
+
+
 @pytest.mark.parametrize(
     ("question", "doc_id", "fact"),
     [

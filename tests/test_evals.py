@@ -84,7 +84,9 @@ def test_question_files_are_validated(tmp_path: Path) -> None:
         load_questions(undated)
 
 
-@pytest.mark.parametrize(("name", "at_least"), [("questions", 80), ("holdout", 40)])
+@pytest.mark.parametrize(
+    ("name", "at_least"), [("questions", 80), ("tuning-2", 40), ("holdout", 40)]
+)
 def test_seed_question_sets_follow_the_schema_and_cover_the_corpus(
     name: str, at_least: int
 ) -> None:

@@ -38,6 +38,7 @@ def test_the_shipped_scorer_loads_and_says_what_it_was_fitted_on() -> None:
     assert scorer.full.features == FULL_FEATURES
     assert scorer.trained_on["rtqa-train"]["questions"] > 500
     assert scorer.trained_on["seed"]["questions"] > 50
+    assert scorer.trained_on["seed_questions"] == ["evals/questions.jsonl", "evals/tuning-2.jsonl"]
     # Fitted, not hand-set: sharing the question's rare words and meaning makes an answer likelier.
     weights = dict(zip(scorer.full.features, scorer.full.weights, strict=True))
     assert weights["lexical"] > 0 and weights["dense"] > 0
@@ -84,6 +85,7 @@ def test_fitting_from_rtqa_train_and_the_seed_questions(tmp_path: Path) -> None:
     scorer = load_scorer(out)
     assert scorer.trained_on["limit"] == 25
     assert scorer.trained_on["seed"]["questions"] > 50
+    assert scorer.trained_on["seed_questions"] == ["evals/questions.jsonl", "evals/tuning-2.jsonl"]
     assert 0 < scorer.trained_on["positives"] < scorer.trained_on["rows"]
     scores = scorer.full.probability(np.zeros((2, len(FULL_FEATURES))))
     assert np.all((scores > 0) & (scores < 1))

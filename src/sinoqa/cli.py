@@ -508,7 +508,11 @@ def serve(
     launch(settings)
 
 
-DEFAULT_QUESTIONS = [Path("evals/questions.jsonl"), Path("evals/holdout.jsonl")]
+DEFAULT_QUESTIONS = [
+    Path("evals/questions.jsonl"),
+    Path("evals/tuning-2.jsonl"),
+    Path("evals/holdout.jsonl"),
+]
 DEFAULT_THRESHOLDS = Path("evals/thresholds.toml")
 
 
@@ -519,7 +523,8 @@ def eval_command(
         typer.Option(
             "--questions",
             help="Question file (JSON Lines, the eval schema); repeat for several sets, each "
-            "scored apart too. Default: evals/questions.jsonl and evals/holdout.jsonl.",
+            "scored apart too. Default: evals/questions.jsonl, evals/tuning-2.jsonl and "
+            "evals/holdout.jsonl.",
         ),
     ] = None,
     corpus: Annotated[

@@ -6,8 +6,9 @@ Fitting data, never the validation sets:
   and chunked as an ingest would; the passages a question gets are the pool's chunks ranked
   by the question's IDF-weighted terms (two per article, six in all, as retrieval hands
   over), so no index of the whole split is needed.
-- the seed questions of ``evals/questions.jsonl`` (the tuning part; ``evals/holdout.jsonl``
-  is never read here), answered through a real index of ``corpus/`` and the real retriever.
+- the seed tuning questions, ``evals/questions.jsonl`` and ``evals/tuning-2.jsonl``
+  (``evals/holdout.jsonl`` is never read here), answered through a real index of ``corpus/``
+  and the real retriever.
 
 A sentence is a positive example when it holds one of the question's facts. Both models are
 logistic regressions over standardised features (:mod:`sinoqa.scoring`); the shortlist model
@@ -164,13 +165,15 @@ def rtqa_examples(
     return examples
 
 
-def seed_examples(questions_path: Path, corpus: Path, settings: Settings) -> list[Example]:
+def seed_examples(
+    questions_paths: Sequence[Path], corpus: Path, settings: Settings
+) -> list[Example]:
     """Examples from the seed tuning questions, through a real index and the real retriever."""
     from sinoqa.pipeline import ingest
 
-    questions = load_questions(questions_path)
+    questions = [q for path in questions_paths for q in load_questions(path)]
     if any("holdout" in q.tags for q in questions):
-        raise SystemExit(f"{questions_path} holds holdout questions: they are never fitted on")
+        raise SystemExit("the seed questions hold holdout questions: they are never fitted on")
     with tempfile.TemporaryDirectory(prefix="sinoqa-fit-index-") as index_dir:
         indexed = settings.with_paths(corpus=corpus, index=Path(index_dir))
         ingest(indexed)
@@ -381,7 +384,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         prog="python -m sinoqa.fit", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--rtqa-train", type=Path, default=ROOT.parent / "shared" / "rtqa-train")
-    parser.add_argument("--seed-questions", type=Path, default=ROOT / "evals" / "questions.jsonl")
+    parser.add_argument(
+        "--seed-questions",
+        type=Path,
+        nargs="+",
+        default=[ROOT / "evals" / "questions.jsonl", ROOT / "evals" / "tuning-2.jsonl"],
+        help="seed tuning question files (never the holdout)",
+    )
     parser.add_argument("--seed-corpus", type=Path, default=ROOT / "corpus")
     parser.add_argument("--limit", type=int, default=None, help="rtqa-train questions (sampled)")
     parser.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation")
@@ -394,9 +403,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     scorer, report = fit(examples, settings, args.c)
     trained_on = {
         "rtqa_train": str(args.rtqa_train.name),
-        "seed_questions": str(args.seed_questions.relative_to(ROOT))
-        if args.seed_questions.is_relative_to(ROOT)
-        else str(args.seed_questions),
+        "seed_questions": [
+            str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+            for path in args.seed_questions
+        ],
         "limit": args.limit,
         "c": args.c,
         **report,

@@ -7,6 +7,7 @@ are settings chosen by measurement (see the eval suite), not defaults taken on t
 
 from __future__ import annotations
 
+import calendar
 import copy
 import dataclasses
 import datetime as dt
@@ -131,6 +132,15 @@ def parse_day(value: str) -> dt.date:
         raise InvalidFilter(f"as of {value!r} is not a day; use YYYY-MM-DD or today") from None
 
 
+def _demonym_forms(term: str) -> tuple[str, ...]:
+    """A stemmed word with its place / people pair: "america" <-> "american", "korea" <->
+    "korean", "russia" <-> "russian" (stems; "americans" stems to "american")."""
+    forms = [term, term + "n"]
+    if term.endswith("an") and len(term) > 5:
+        forms.append(term[:-1])
+    return tuple(forms)
+
+
 class Lexicon:
     """Tokenising, stemming and term statistics shared by BM25 and the answerer."""
 
@@ -151,11 +161,15 @@ class Lexicon:
         self._names = {t for name in names for t in self.terms(name)}
 
     def known(self, word: str) -> bool:
-        """Whether the corpus (its text, titles, outlets and authors) uses this word."""
+        """Whether the corpus (its text, titles, outlets, authors and publication dates) uses
+        this word; a place and its people's name are one ("America" and "American")."""
         squeezed = re.sub(r"[^a-z0-9]", "", word.lower())  # "E-IR" -> "eir"
         if squeezed in self._names:
             return True
-        return all(t in self._doc_freq or t in self._names for t in self.terms(word))
+        return all(
+            any(form in self._doc_freq or form in self._names for form in _demonym_forms(t))
+            for t in self.terms(word)
+        )
 
     def terms(self, text: str) -> list[str]:
         text = _LETTER_HYPHEN.sub(r"\1", text)  # "E-IR" -> "EIR", as in the outlet's initialism
@@ -215,6 +229,8 @@ class CorpusView:
                 if value:
                     names.append(value)
                     names.append(initialism(value))  # "South China Morning Post" -> SCMP
+            # "the October 2023 piece" names the article by its date, as its outlet names it.
+            names.extend(publication_words(record.published))
         return Lexicon((node.get_content() for node in self.nodes), names)
 
     @cached_property
@@ -268,16 +284,7 @@ class CorpusView:
         """The names, numbers and years of ``question`` that no indexed article contains (in
         its text, title, outlet, author or, for a year, its date): a premise the corpus
         cannot confirm."""
-        return [
-            term
-            for term in premise_terms(question)
-            if not self.lexicon.known(term) and term not in self._publication_years
-        ]
-
-    @cached_property
-    def _publication_years(self) -> frozenset[str]:
-        """Years articles were published in: "in 2023" is supported by their dates too."""
-        return frozenset(r.published[:4] for r in self.records.values() if r.published)
+        return [term for term in premise_terms(question) if not self.lexicon.known(term)]
 
     def resolve_publishers(self, names: Iterable[str]) -> tuple[str, ...]:
         """Match outlet names case-insensitively against the indexed ones."""
@@ -292,6 +299,16 @@ class CorpusView:
                 )
             resolved.append(match)
         return tuple(resolved)
+
+
+def publication_words(published: str | None) -> list[str]:
+    """The year and month name of a (possibly partial) ISO date: "2023-10-16" -> 2023, October."""
+    if not published or not published[:4].isdigit():
+        return []
+    words = [published[:4]]
+    if len(published) >= 7 and published[5:7].isdigit() and 1 <= int(published[5:7]) <= 12:
+        words.append(calendar.month_name[int(published[5:7])])
+    return words
 
 
 def publication_years(metadata: dict[str, Any]) -> frozenset[int]:
