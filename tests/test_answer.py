@@ -158,6 +158,10 @@ def test_a_place_and_its_people_are_one_word_to_the_lexicon() -> None:
     assert lexicon.known("America") and lexicon.known("Americans") and lexicon.known("Korea")
     assert lexicon.known("Russia") and lexicon.known("Russian")
     assert not lexicon.known("Iran") and not lexicon.known("Canada")
+    # Only place-shaped words pair up: a surname is not "known" from a longer word.
+    words = Lexicon(["The export ban on Lin and Qin was lifted by the man in Cuba."])
+    assert not any(words.known(name) for name in ("Ba", "Li", "Qi", "Ma"))
+    assert words.known("Cuban")
 
 
 @pytest.mark.parametrize(

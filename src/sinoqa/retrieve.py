@@ -7,7 +7,6 @@ are settings chosen by measurement (see the eval suite), not defaults taken on t
 
 from __future__ import annotations
 
-import calendar
 import copy
 import dataclasses
 import datetime as dt
@@ -25,7 +24,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from sinoqa.chunking import published_bounds
 from sinoqa.corpus import PARTIAL_ISO_DATE
 from sinoqa.index import ChromaIndex, DocRecord
-from sinoqa.question import QuestionAnalysis, analyse, initialism, premise_terms
+from sinoqa.question import MONTH_NAMES, QuestionAnalysis, analyse, initialism, premise_terms
 from sinoqa.settings import RetrievalSettings
 
 if TYPE_CHECKING:
@@ -134,11 +133,13 @@ def parse_day(value: str) -> dt.date:
 
 def _demonym_forms(term: str) -> tuple[str, ...]:
     """A stemmed word with its place / people pair: "america" <-> "american", "korea" <->
-    "korean", "russia" <-> "russian" (stems; "americans" stems to "american")."""
-    forms = [term, term + "n"]
-    if term.endswith("an") and len(term) > 5:
-        forms.append(term[:-1])
-    return tuple(forms)
+    "korean", "cuba" <-> "cuban" (stems; "americans" stems to "american"). Only these
+    shapes: "li" must not pass for "lin", nor "ba" for "ban"."""
+    if term.endswith("a") and len(term) >= 4:
+        return (term, term + "n")
+    if term.endswith("an") and len(term) >= 5:
+        return (term, term[:-1])
+    return (term,)
 
 
 class Lexicon:
@@ -307,7 +308,7 @@ def publication_words(published: str | None) -> list[str]:
         return []
     words = [published[:4]]
     if len(published) >= 7 and published[5:7].isdigit() and 1 <= int(published[5:7]) <= 12:
-        words.append(calendar.month_name[int(published[5:7])])
+        words.append(MONTH_NAMES.split("|")[int(published[5:7]) - 1])
     return words
 
 

