@@ -10,6 +10,7 @@ library). Models it cannot read exactly are left to sentence-transformers (`supp
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,18 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def pooling_mode(model_dir: Path) -> str | None:
-    """'mean' or 'cls' when ``model_dir`` is a BERT model this encoder reproduces exactly,
+@dataclass(frozen=True)
+class BertModelFiles:
+    """What the encoder needs from a model directory, read and checked once."""
+
+    directory: Path
+    config: dict[str, Any]  # the Hugging Face config.json
+    max_length: int  # tokens per text; longer texts are cut, as sentence-transformers cuts them
+    pooling: str  # "mean" or "cls"
+
+
+def inspect_model(model_dir: Path) -> BertModelFiles | None:
+    """The model's files when ``model_dir`` is a BERT model this encoder reproduces exactly,
     else None (sentence-transformers then loads it)."""
     needed = ("config.json", "modules.json", "sentence_bert_config.json", "model.safetensors")
     if not all((model_dir / name).is_file() for name in (*needed, "tokenizer.json")):
@@ -64,9 +75,11 @@ def pooling_mode(model_dir: Path) -> str | None:
             and set(_WEIGHT_NAMES) <= names
         ):
             return None
-        return _pooling_of(pooling)
+        mode = _pooling_of(pooling)
+        max_length = min(config["max_position_embeddings"], st_config["max_seq_length"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    return BertModelFiles(model_dir, config, max_length, mode) if mode else None
 
 
 def _pooling_of(config: dict[str, Any]) -> str | None:
@@ -80,29 +93,22 @@ def _pooling_of(config: dict[str, Any]) -> str | None:
 
 def supports(model_dir: Path) -> bool:
     """Whether ``model_dir`` can be encoded here exactly as sentence-transformers would."""
-    return pooling_mode(model_dir) is not None
+    return inspect_model(model_dir) is not None
 
 
 class BertEncoder:
     """Texts -> unit-length vectors, as the model's sentence-transformers pipeline makes them."""
 
-    def __init__(self, model_dir: Path, device: str = "cpu") -> None:
-        mode = pooling_mode(model_dir)
-        if mode is None:
-            raise ValueError(f"{model_dir} is not a BERT sentence-transformers model")
-        self.pooling = mode
-        config = _read_json(model_dir / "config.json")
-        st_config = _read_json(model_dir / "sentence_bert_config.json")
-        self.max_length = min(config["max_position_embeddings"], st_config["max_seq_length"])
-
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(self.max_length)
-        self.tokenizer.enable_padding(pad_id=config.get("pad_token_id", 0))
+    def __init__(self, files: BertModelFiles, device: str = "cpu") -> None:
+        self.pooling = files.pooling
+        self.tokenizer = Tokenizer.from_file(str(files.directory / "tokenizer.json"))
+        self.tokenizer.enable_truncation(files.max_length)
+        self.tokenizer.enable_padding(pad_id=files.config.get("pad_token_id", 0))
         self.device = torch.device(device)
         # Built on the CPU and then overwritten: building on torch's "meta" device would skip
         # the random initialisation (0.1 s) but costs over a second to set up.
-        self.model = _Bert(config)
-        self.model.load_huggingface_weights(load_file(str(model_dir / "model.safetensors")))
+        self.model = _Bert(files.config)
+        self.model.load_huggingface_weights(load_file(str(files.directory / "model.safetensors")))
         self.model.to(self.device).eval()
 
     def encode(self, texts: list[str]) -> list[list[float]]:

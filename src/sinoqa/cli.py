@@ -25,7 +25,12 @@ from rich.table import Table
 from sinoqa import pipeline
 from sinoqa.corpus import CorpusNotFound
 from sinoqa.embedding import EmbeddingModelError
-from sinoqa.evals import InvalidQuestionFile, UnavailableConfiguration
+from sinoqa.evals import (
+    SEED_HOLDOUT_FILE,
+    SEED_TUNING_FILES,
+    InvalidQuestionFile,
+    UnavailableConfiguration,
+)
 from sinoqa.index import IndexUnavailable
 from sinoqa.ingest import IndexBusy, IngestReport, ProgressCallback
 from sinoqa.pipeline import InvalidQuestion
@@ -508,11 +513,7 @@ def serve(
     launch(settings)
 
 
-DEFAULT_QUESTIONS = [
-    Path("evals/questions.jsonl"),
-    Path("evals/tuning-2.jsonl"),
-    Path("evals/holdout.jsonl"),
-]
+DEFAULT_QUESTIONS = [Path("evals") / name for name in (*SEED_TUNING_FILES, SEED_HOLDOUT_FILE)]
 DEFAULT_THRESHOLDS = Path("evals/thresholds.toml")
 
 

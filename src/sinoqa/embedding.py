@@ -15,7 +15,7 @@ from pydantic import PrivateAttr
 from sinoqa.settings import DEFAULT_EMBEDDING_MODEL, EmbeddingSettings
 
 if TYPE_CHECKING:
-    from sinoqa.bert_encoder import BertEncoder
+    from sinoqa.bert_encoder import BertEncoder, BertModelFiles
 
 # The model hub is unreachable by design: fail fast instead of waiting on network time-outs.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -45,11 +45,13 @@ class BertEmbedding(BaseEmbedding):
 
     _encoder: BertEncoder = PrivateAttr()
 
-    def __init__(self, model_name: str, device: str = "cpu", embed_batch_size: int = 64) -> None:
+    def __init__(
+        self, files: BertModelFiles, device: str = "cpu", embed_batch_size: int = 64
+    ) -> None:
         from sinoqa.bert_encoder import BertEncoder
 
-        super().__init__(model_name=model_name, embed_batch_size=embed_batch_size)
-        self._encoder = BertEncoder(Path(model_name), device=device)
+        super().__init__(model_name=str(files.directory), embed_batch_size=embed_batch_size)
+        self._encoder = BertEncoder(files, device=device)
 
     @classmethod
     def class_name(cls) -> str:
@@ -87,8 +89,12 @@ def load_embed_model(settings: EmbeddingSettings) -> BaseEmbedding:
 
 
 def _load(path: str, settings: EmbeddingSettings) -> BaseEmbedding:
-    if settings.runtime == "auto" and _light_encoder_fits(path):
-        return BertEmbedding(path, device=settings.device, embed_batch_size=settings.batch_size)
+    if settings.runtime == "auto" and Path(path).is_dir():
+        from sinoqa.bert_encoder import inspect_model
+
+        files = inspect_model(Path(path))
+        if files is not None:
+            return BertEmbedding(files, settings.device, embed_batch_size=settings.batch_size)
     import transformers
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
@@ -99,12 +105,6 @@ def _load(path: str, settings: EmbeddingSettings) -> BaseEmbedding:
         embed_batch_size=settings.batch_size,
         normalize=True,
     )
-
-
-def _light_encoder_fits(path: str) -> bool:
-    from sinoqa.bert_encoder import supports
-
-    return Path(path).is_dir() and supports(Path(path))
 
 
 def token_counter(embed_model: BaseEmbedding) -> Callable[[str], list[Any]]:

@@ -26,6 +26,9 @@ from sinoqa.settings import Settings
 
 #: Article-level retrieval is measured on a ranking of distinct articles this long.
 RANKING_DEPTH = 10
+#: The seed question files in evals/: the tuning sets (fitted on), then the holdout (never).
+SEED_TUNING_FILES = ("questions.jsonl", "tuning-2.jsonl")
+SEED_HOLDOUT_FILE = "holdout.jsonl"
 
 
 class EvalQuestion(BaseModel):

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sinoqa.answer import candidate_quotes, distinctive_terms
-from sinoqa.evals import EvalQuestion, fact_present, load_questions
+from sinoqa.evals import SEED_TUNING_FILES, EvalQuestion, fact_present, load_questions
 from sinoqa.question import QuestionAnalysis, analyse
 from sinoqa.retrieve import Lexicon, cap_per_document
 from sinoqa.scoring import (
@@ -390,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--seed-questions",
         type=Path,
         nargs="+",
-        default=[ROOT / "evals" / "questions.jsonl", ROOT / "evals" / "tuning-2.jsonl"],
+        default=[ROOT / "evals" / name for name in SEED_TUNING_FILES],
         help="seed tuning question files (never the holdout)",
     )
     parser.add_argument("--seed-corpus", type=Path, default=ROOT / "corpus")

@@ -98,10 +98,23 @@ _NUMBER_WORDS = (
 )
 _UNITS = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies))"
 # Months and weekdays only as names (capitalised): "may" and "march" are mostly verbs.
-#: Month names in full, as a regular-expression alternation (also read by sinoqa.compare).
-MONTH_NAMES = (
-    r"January|February|March|April|May|June|July|August|September|October|November|December"
+#: Month names in full, January first.
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
+#: The same as a regular-expression alternation (also read by sinoqa.compare).
+MONTH_NAMES = "|".join(MONTHS)
 _MONTHS = rf"{MONTH_NAMES}|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"
 _WEEKDAYS = r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
 _YEAR_NUMBER = r"(?:1[89]|20)\d\d"

@@ -24,7 +24,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from sinoqa.chunking import published_bounds
 from sinoqa.corpus import PARTIAL_ISO_DATE
 from sinoqa.index import ChromaIndex, DocRecord
-from sinoqa.question import MONTH_NAMES, QuestionAnalysis, analyse, initialism, premise_terms
+from sinoqa.question import MONTHS, QuestionAnalysis, analyse, initialism, premise_terms
 from sinoqa.settings import RetrievalSettings
 
 if TYPE_CHECKING:
@@ -303,13 +303,12 @@ class CorpusView:
 
 
 def publication_words(published: str | None) -> list[str]:
-    """The year and month name of a (possibly partial) ISO date: "2023-10-16" -> 2023, October."""
-    if not published or not published[:4].isdigit():
+    """The year and month name of a partial ISO date (as corpus.py stores them):
+    "2023-10-16" -> 2023, October; "2021" -> 2021."""
+    if not published:
         return []
-    words = [published[:4]]
-    if len(published) >= 7 and published[5:7].isdigit() and 1 <= int(published[5:7]) <= 12:
-        words.append(MONTH_NAMES.split("|")[int(published[5:7]) - 1])
-    return words
+    year, *month_and_day = published.split("-")
+    return [year, *(MONTHS[int(month) - 1] for month in month_and_day[:1])]
 
 
 def publication_years(metadata: dict[str, Any]) -> frozenset[int]:
