@@ -7,14 +7,13 @@ evidence is too weak. Generative backends (``sinoqa.generate``) plug into the sa
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,11 +44,11 @@ from sinoqa.scoring import (
     year_groups,
 )
 from sinoqa.selection import Evidence, Quote, Selector, adjacent
+from sinoqa.sentences import chunk_sentence_spans
 from sinoqa.settings import AnswerSettings
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
-    from nltk.tokenize.punkt import PunktTokenizer
 
 REFUSAL = "The indexed articles don't answer this."
 TokenCallback = Callable[[str], None]
@@ -59,25 +58,6 @@ NOT_A_QUESTION_NOTICE = (
     "sinoqa answers questions from the indexed articles; it does not follow instructions, "
     "role-play, write creative text or give opinions."
 )
-
-
-@lru_cache(maxsize=1)
-def _punkt() -> PunktTokenizer:
-    from llama_index.core.utils import globals_helper
-    from nltk.tokenize.punkt import PunktTokenizer
-
-    globals_helper.wait_for_nltk_check()  # puts llama-index's bundled NLTK data on the path
-    return PunktTokenizer("english")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentence boundaries (start, end) in ``text``; paragraphs never join into one sentence."""
-    spans: list[tuple[int, int]] = []
-    tokenizer = _punkt()
-    for paragraph in re.finditer(r"[^\n]+(?:\n(?!\n)[^\n]+)*", text):
-        for start, end in tokenizer.span_tokenize(paragraph.group()):
-            spans.append((paragraph.start() + start, paragraph.start() + end))
-    return spans
 
 
 def to_source(item: NodeWithScore) -> Source:
@@ -106,7 +86,7 @@ def candidate_quotes(passages: Sequence[NodeWithScore]) -> list[Quote]:
         text = item.node.get_content()
         offset = int(item.node.metadata["start_char"])
         doc_id = str(item.node.metadata["doc_id"])
-        for start, end in sentence_spans(text):
+        for start, end in chunk_sentence_spans(text, item.node.metadata):
             sentence = text[start:end]
             key = (doc_id, offset + start)
             if len(sentence) < MIN_SENTENCE_CHARS or key in seen:

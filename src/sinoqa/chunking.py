@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sinoqa.clean import clean_text
 from sinoqa.corpus import Document
+from sinoqa.sentences import SPANS_KEY, encode_spans, sentence_spans
 from sinoqa.settings import ChunkSettings
 
 if TYPE_CHECKING:
@@ -124,10 +125,11 @@ def prepare_document(document: Document, splitter: SentenceSplitter) -> Prepared
                 "start_char": start,
                 "end_char": end,
                 "embed_hash": embed_hash,
+                SPANS_KEY: encode_spans(sentence_spans(text)),
             }
         )
         # Keep bookkeeping fields out of what the model and the LLM read.
-        bookkeeping = ["chunk_index", "start_char", "end_char", "embed_hash"]
+        bookkeeping = ["chunk_index", "start_char", "end_char", "embed_hash", SPANS_KEY]
         node.excluded_embed_metadata_keys = [*node.excluded_embed_metadata_keys, *bookkeeping]
         node.excluded_llm_metadata_keys = [*node.excluded_llm_metadata_keys, *bookkeeping]
         # Same article, place, text and facts -> same id: a re-ingest recognises the chunk.

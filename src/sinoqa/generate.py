@@ -27,9 +27,9 @@ from sinoqa.answer import (
     Quote,
     TokenCallback,
     candidate_quotes,
-    sentence_spans,
 )
 from sinoqa.schema import Answer
+from sinoqa.sentences import sentence_spans
 from sinoqa.settings import AnswerSettings
 
 if TYPE_CHECKING:

@@ -1,0 +1,70 @@
+"""Sentence spans are found at ingest, stored with each chunk, and read back when answering."""
+
+from __future__ import annotations
+
+import pytest
+from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
+
+from sinoqa import sentences
+from sinoqa.answer import candidate_quotes
+from sinoqa.index import open_index
+from sinoqa.sentences import SPANS_KEY, chunk_sentence_spans, decode_spans, sentence_spans
+from sinoqa.settings import Settings
+
+TEXT = "The talks resumed in Beijing. Both sides called them candid.\n\nA new paragraph starts."
+
+
+def _no_splitting() -> None:
+    raise AssertionError("the sentences were split again instead of read from the chunk")
+
+
+def test_indexed_chunks_carry_their_sentence_spans(seeded: Settings) -> None:
+    nodes = open_index(seeded).live_nodes()
+    assert len(nodes) > 20
+    for node in nodes:
+        text = node.get_content()
+        assert decode_spans(node.metadata[SPANS_KEY], len(text)) == sentence_spans(text)
+        # Bookkeeping: neither the embedding model nor a generative model reads them.
+        for mode in (MetadataMode.EMBED, MetadataMode.LLM):
+            assert node.metadata[SPANS_KEY] not in node.get_content(metadata_mode=mode)
+
+
+def test_the_answerer_reads_stored_spans_and_splits_older_chunks(
+    seeded: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nodes = open_index(seeded).live_nodes()[:12]
+    older = [
+        TextNode(
+            id_=node.node_id,
+            text=node.get_content(),
+            metadata={k: v for k, v in node.metadata.items() if k != SPANS_KEY},
+        )
+        for node in nodes
+    ]
+    split_now = candidate_quotes([NodeWithScore(node=n, score=1.0) for n in older])
+    monkeypatch.setattr(sentences, "_punkt", _no_splitting)
+    read_back = candidate_quotes([NodeWithScore(node=n, score=1.0) for n in nodes])
+    assert read_back == split_now
+    assert len(read_back) > len(nodes)
+    with pytest.raises(AssertionError, match="split again"):
+        candidate_quotes([NodeWithScore(node=older[0], score=1.0)])
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["0-29 20-60", f"0-{len(TEXT) + 1}", "0-29 x", "5-5", "29-0", "0:29"],
+    ids=["overlapping", "past-the-end", "not-a-span", "empty", "reversed", "other-format"],
+)
+def test_damaged_spans_are_not_trusted(stored: str) -> None:
+    assert decode_spans(stored, len(TEXT)) is None
+    assert chunk_sentence_spans(TEXT, {SPANS_KEY: stored}) == sentence_spans(TEXT)
+
+
+def test_spans_round_trip_and_keep_paragraphs_apart() -> None:
+    spans = sentence_spans(TEXT)
+    assert [TEXT[s:e] for s, e in spans] == [
+        "The talks resumed in Beijing.",
+        "Both sides called them candid.",
+        "A new paragraph starts.",
+    ]
+    assert decode_spans(sentences.encode_spans(spans), len(TEXT)) == spans
