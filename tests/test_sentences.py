@@ -68,3 +68,31 @@ def test_spans_round_trip_and_keep_paragraphs_apart() -> None:
         "A new paragraph starts.",
     ]
     assert decode_spans(sentences.encode_spans(spans), len(TEXT)) == spans
+
+
+def test_an_index_built_before_spans_were_stored_gets_them_without_re_embedding(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sinoqa import chunking
+    from sinoqa import index as index_module
+    from sinoqa.pipeline import ingest
+
+    # An older sinoqa: chunks without the key, and a collection that does not claim them.
+    with monkeypatch.context() as older:
+        older.setattr(chunking, "SPANS_KEY", "not_the_spans")
+        older.setattr(index_module, "SPANS_KEY", "not_the_spans")
+        first = ingest(settings)
+    assert first.chunks_embedded == first.chunks_total > 20
+    assert all(SPANS_KEY not in n.metadata for n in open_index(settings).live_nodes())
+
+    upgraded = ingest(settings)
+    assert upgraded.chunks_embedded == 0
+    assert upgraded.sentence_spans_stored == first.chunks_total
+    nodes = open_index(settings).live_nodes()
+    for node in nodes:
+        text = node.get_content()
+        assert decode_spans(node.metadata[SPANS_KEY], len(text)) == sentence_spans(text)
+        assert node.metadata[SPANS_KEY] not in node.get_content(metadata_mode=MetadataMode.LLM)
+    monkeypatch.setattr(sentences, "_punkt", _no_splitting)
+    assert candidate_quotes([NodeWithScore(node=n, score=1.0) for n in nodes[:5]])
+    assert ingest(settings).sentence_spans_stored == 0  # once per collection

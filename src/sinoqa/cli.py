@@ -230,6 +230,11 @@ def _print_ingest_report(report: IngestReport) -> None:
             if report.orphans_removed
             else ""
         )
+        + (
+            f"; {report.sentence_spans_stored} older chunks given their sentence spans"
+            if report.sentence_spans_stored
+            else ""
+        )
         + f". {report.seconds:.1f} s."
     )
 

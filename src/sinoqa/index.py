@@ -29,6 +29,7 @@ from sinoqa.chunking import (
     document_metadata,
 )
 from sinoqa.clean import CLEANING_VERSION
+from sinoqa.sentences import SPANS_KEY, encode_spans, sentence_spans
 from sinoqa.settings import Settings
 
 if TYPE_CHECKING:
@@ -362,11 +363,47 @@ class ChromaIndex:
             self.chunks.delete(ids=orphans[start : start + _ID_PAGE])
         return len(orphans)
 
+    def store_sentence_spans(self) -> int:
+        """Give chunks indexed before sentence spans were stored their spans, in place.
+
+        Only metadata is written (no re-embedding); afterwards answering needs no sentence
+        splitter. Runs once per collection: the collection then says its chunks carry them.
+        """
+        if (self.chunks.metadata or {}).get(SPANS_KEY):
+            return 0
+        stored = 0
+        offset = 0
+        while True:
+            page = self.chunks.get(
+                include=["documents", "metadatas"], limit=_ID_PAGE, offset=offset
+            )
+            ids: list[str] = []
+            metadatas: list[Mapping[str, Any]] = []
+            for chunk_id, text, meta in zip(
+                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+            ):
+                updated = _with_sentence_spans(dict(meta or {}), text or "")
+                if updated is not None:
+                    ids.append(chunk_id)
+                    metadatas.append(updated)
+            if ids:
+                self.chunks.update(ids=ids, metadatas=metadatas)
+                stored += len(ids)
+            if len(page["ids"]) < _ID_PAGE:
+                return stored
+            offset += len(page["ids"])
+
     def mark_ingested(self) -> None:
         current = self.client.get_collection(self.name, embedding_function=None).metadata or {}
         generation = int(current.get("generation", 0)) + 1
+        # An ingest stores any missing sentence spans before it finishes (_ingest).
         self.chunks.modify(
-            metadata={**self._describe(), "last_ingest": _now(), "generation": generation}
+            metadata={
+                **self._describe(),
+                "last_ingest": _now(),
+                "generation": generation,
+                SPANS_KEY: True,
+            }
         )
 
     def drop(self) -> None:
@@ -382,6 +419,24 @@ class ChromaIndex:
         return sorted(
             n for n in names if n.startswith(prefix) and not n.endswith("-docs") and n != self.name
         )
+
+
+def _with_sentence_spans(meta: dict[str, Any], text: str) -> dict[str, Any] | None:
+    """A chunk's Chroma metadata with its sentence spans added, both where Chroma filters
+    and in the node llama-index rebuilds from ``_node_content``; None if there is nothing
+    to add (already there, or not a node llama-index wrote)."""
+    if SPANS_KEY in meta or not text:
+        return None
+    try:
+        node = json.loads(str(meta["_node_content"]))
+        node_metadata = node["metadata"]
+    except (KeyError, TypeError, ValueError):
+        return None  # read as before: split when answering
+    spans = encode_spans(sentence_spans(text))
+    node_metadata[SPANS_KEY] = spans
+    for key in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
+        node[key] = [*node.get(key, []), SPANS_KEY]
+    return {**meta, SPANS_KEY: spans, "_node_content": json.dumps(node)}
 
 
 def _now() -> str:

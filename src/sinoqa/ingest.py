@@ -47,6 +47,7 @@ class IngestReport:
     chunks_embedded: int = 0
     chunks_reused: int = 0
     orphans_removed: int = 0
+    sentence_spans_stored: int = 0  # older chunks given their sentence spans (no re-embedding)
     seconds: float = 0.0
 
 
@@ -159,6 +160,7 @@ def _ingest(
 
     if changed:
         _embed_and_commit(settings, index, changed, records, report, progress)
+    report.sentence_spans_stored = index.store_sentence_spans()
     index.mark_ingested()
     report.chunks_total = len(index.live_chunk_ids())
     report.seconds = time.perf_counter() - started
