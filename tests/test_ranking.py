@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from sinoqa.index import open_index
 from sinoqa.pipeline import Pipeline
 from sinoqa.ranking import (
     ARTICLE_FEATURES,
@@ -33,8 +34,7 @@ def _passage(doc_id: str, rank: int, score: float, published: int | None) -> Nod
     )
 
 
-def _count_chunks(chunk_ids: Sequence[str]) -> float:
-    return len(chunk_ids) / 10  # a stand-in for vocabulary coverage: grows with passages
+ARTICLE_COVERAGE = {"old": 0.2, "new": 0.6, "later": 0.1, "undated": 0.0, "a": 0.5, "b": 0.5}
 
 
 def test_the_shipped_ranker_loads_and_was_fitted_not_set() -> None:
@@ -47,7 +47,7 @@ def test_the_shipped_ranker_loads_and_was_fitted_not_set() -> None:
     weights = dict(zip(ARTICLE_FEATURES, ranker.model.weights, strict=True))
     # What fitting found: rare words shared and a passage that fused well point to the
     # answer; an article from after the day asked does not hold it.
-    assert weights["coverage"] > 0 and weights["fused"] > 0 and weights["after"] < 0
+    assert weights["article_coverage"] > 0 and weights["fused"] > 0 and weights["after"] < 0
 
 
 def test_a_ranker_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_features_describe_each_candidate_article() -> None:
     ]
     dense, bm25 = fused[:2], [fused[1], fused[3]]
     articles, matrix = article_features(
-        fused, dense, bm25, _count_chunks, as_of=dt.date(2023, 6, 11)
+        fused, dense, bm25, ARTICLE_COVERAGE.__getitem__, as_of=dt.date(2023, 6, 11)
     )
     assert articles == ["old", "new", "later", "undated"]
     assert matrix.shape == (4, len(ARTICLE_FEATURES))
@@ -79,7 +79,7 @@ def test_features_describe_each_candidate_article() -> None:
     assert column["fused"].tolist() == [1.0, 0.8, 0.4, 0.3]
     assert column["bm25"].tolist() == [0.0, 1.0, 0.5, 0.0]  # a share of the best BM25 score
     assert column["passages"][0] == pytest.approx(np.log1p(2))
-    assert column["coverage"].tolist() == [0.2, 0.1, 0.1, 0.1]
+    assert column["article_coverage"].tolist() == [0.2, 0.6, 0.1, 0.0]
     assert column["after"].tolist() == [0.0, 0.0, 1.0, 0.0]
     assert column["age"][1] == pytest.approx(np.log1p(10))
     assert column["age"][0] > column["age"][1]
@@ -101,9 +101,25 @@ def test_ranking_orders_articles_and_keeps_each_ones_passages_in_order() -> None
         ARTICLE_FEATURES, weights, 0.0, np.zeros_like(weights), np.ones_like(weights)
     )
     ranked = ArticleRanker(model, {}).rank(
-        fused, fused, [fused[1]], _count_chunks, dt.date(2023, 6, 1)
+        fused, fused, [fused[1]], ARTICLE_COVERAGE.__getitem__, dt.date(2023, 6, 1)
     )
     assert [item.node.node_id for item in ranked] == ["b-1", "b-3", "a-0", "a-2"]
+
+
+def test_article_coverage_reads_the_whole_article_not_only_retrieved_passages(
+    seeded: Settings,
+) -> None:
+    nodes = open_index(seeded).live_nodes()
+    doc_id = str(nodes[0].metadata["doc_id"])
+    chunks = [n.get_content() for n in nodes if n.metadata["doc_id"] == doc_id]
+    # A question made of the article's first and last sentences: no one chunk holds both.
+    first, last = chunks[0].split(". ")[0], chunks[-1].split(". ")[-1]
+    question = f"{first} {last}?"
+    words = set(re.findall(r"\w+", question.lower()))
+    assert all(not words <= set(re.findall(r"\w+", chunk.lower())) for chunk in chunks)
+    held = Pipeline(seeded).retriever().coverage(question)
+    assert held(doc_id) == pytest.approx(1.0)
+    assert held("no-such-article") == 0.0
 
 
 def test_the_day_asked_brings_up_what_was_published_by_then(seeded: Settings) -> None:

@@ -209,6 +209,7 @@ class CorpusView:
     _masks: dict[Filters, list[int]] = field(default_factory=dict, repr=False)
     _analyses: dict[str, QuestionAnalysis] = field(default_factory=dict, repr=False)
     _terms: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _article_terms: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, index: ChromaIndex) -> CorpusView:
@@ -237,6 +238,19 @@ class CorpusView:
     @cached_property
     def _texts(self) -> dict[str, str]:
         return {node.node_id: node.get_content() for node in self.nodes}
+
+    def article_terms(self, doc_id: str) -> frozenset[str]:
+        """A served article's stemmed terms (all its chunks), computed once per article."""
+        found = self._article_terms.get(doc_id)
+        if found is None:
+            if len(self._article_terms) >= 20_000:  # a server must not grow forever
+                self._article_terms.clear()
+            record = self.records.get(doc_id)
+            chunks = record.chunk_ids if record is not None else []
+            texts = (self._texts[c] for c in chunks if c in self._texts)
+            found = frozenset(term for text in texts for term in self.lexicon.terms(text))
+            self._article_terms[doc_id] = found
+        return found
 
     def chunk_terms(self, node_id: str) -> frozenset[str]:
         """A served chunk's stemmed terms, computed once per chunk."""
@@ -466,13 +480,13 @@ class HybridRetriever(BaseRetriever):
             fused = dense or bm25
         return support_by_article(fused, self._settings.article_support), dense, bm25
 
-    def coverage(self, question: str) -> Callable[[Sequence[str]], float]:
-        """How much of ``question``'s vocabulary some chunks (by id) hold between them."""
+    def coverage(self, question: str) -> Callable[[str], float]:
+        """How much of ``question``'s vocabulary an article (by id) holds, in any of its
+        chunks."""
         terms = self._view.lexicon.terms(self._view.analyse(question).content)
 
-        def held(chunk_ids: Sequence[str]) -> float:
-            together = frozenset().union(*(self._view.chunk_terms(c) for c in chunk_ids))
-            return self._view.lexicon.coverage(terms, together)
+        def held(doc_id: str) -> float:
+            return self._view.lexicon.coverage(terms, self._view.article_terms(doc_id))
 
         return held
 
