@@ -35,6 +35,7 @@ from sinoqa.settings import Settings
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import GetResult
     from llama_index.core.schema import BaseNode, TextNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -251,14 +252,19 @@ class ChromaIndex:
         records = self.records().values() if records is None else records
         return {chunk_id for record in records for chunk_id in record.chunk_ids}
 
-    def all_chunk_ids(self) -> Iterator[str]:
+    def _chunk_pages(self, include: list[Any]) -> Iterator[GetResult]:
+        """The whole chunk collection, ``_ID_PAGE`` chunks per Chroma call."""
         offset = 0
         while True:
-            page = self.chunks.get(include=[], limit=_ID_PAGE, offset=offset)["ids"]
-            yield from page
-            if len(page) < _ID_PAGE:
+            page = self.chunks.get(include=include, limit=_ID_PAGE, offset=offset)
+            yield page
+            if len(page["ids"]) < _ID_PAGE:
                 return
-            offset += len(page)
+            offset += len(page["ids"])
+
+    def all_chunk_ids(self) -> Iterator[str]:
+        for page in self._chunk_pages(include=[]):
+            yield from page["ids"]
 
     def cleaned_text(self, doc_id: str) -> str | None:
         result = self.docs.get(ids=[doc_id], include=["documents"])
@@ -372,11 +378,7 @@ class ChromaIndex:
         if (self.chunks.metadata or {}).get(SPANS_KEY):
             return 0
         stored = 0
-        offset = 0
-        while True:
-            page = self.chunks.get(
-                include=["documents", "metadatas"], limit=_ID_PAGE, offset=offset
-            )
+        for page in self._chunk_pages(include=["documents", "metadatas"]):
             ids: list[str] = []
             metadatas: list[Mapping[str, Any]] = []
             for chunk_id, text, meta in zip(
@@ -386,12 +388,10 @@ class ChromaIndex:
                 if updated is not None:
                     ids.append(chunk_id)
                     metadatas.append(updated)
-            if ids:
+            if ids:  # updating metadata keeps the collection's order: the next page is right
                 self.chunks.update(ids=ids, metadatas=metadatas)
                 stored += len(ids)
-            if len(page["ids"]) < _ID_PAGE:
-                return stored
-            offset += len(page["ids"])
+        return stored
 
     def mark_ingested(self) -> None:
         current = self.client.get_collection(self.name, embedding_function=None).metadata or {}

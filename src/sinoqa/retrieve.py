@@ -208,7 +208,6 @@ class CorpusView:
     publishers: list[str] = field(default_factory=list)
     _masks: dict[Filters, list[int]] = field(default_factory=dict, repr=False)
     _analyses: dict[str, QuestionAnalysis] = field(default_factory=dict, repr=False)
-    _terms: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _article_terms: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -250,15 +249,6 @@ class CorpusView:
             texts = (self._texts[c] for c in chunks if c in self._texts)
             found = frozenset(term for text in texts for term in self.lexicon.terms(text))
             self._article_terms[doc_id] = found
-        return found
-
-    def chunk_terms(self, node_id: str) -> frozenset[str]:
-        """A served chunk's stemmed terms, computed once per chunk."""
-        found = self._terms.get(node_id)
-        if found is None:
-            if len(self._terms) >= 20_000:  # a server must not grow forever
-                self._terms.clear()
-            found = self._terms[node_id] = frozenset(self.lexicon.terms(self._texts[node_id]))
         return found
 
     @cached_property
