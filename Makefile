@@ -64,7 +64,8 @@ docs: $(VENV)/.runtime-installed
 	$(BIN)/python -c "from sinoqa.evals import update_evaluation_doc; update_evaluation_doc()"
 	$(BIN)/python -c "from benchmarks.report import update_doc; update_doc()"
 
-## fit: re-fit the answer's sentence scorer (rtqa-train + the seed tuning questions; ~5 min)
+## fit: re-fit the answer's sentence scorer (rtqa-train + the seed tuning questions; indexes
+## 719 rtqa-train questions' articles under .fit/ the first time, ~30 min; then ~4 min)
 RTQA_TRAIN ?= ../shared/rtqa-train
 fit: $(VENV)/.runtime-installed
 	$(BIN)/python -m sinoqa.fit --rtqa-train $(RTQA_TRAIN)

@@ -36,13 +36,16 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         if answer.nearest_sources:
             parts.append("*Nearest sources are listed beside the chat; they do not answer it.*")
         return "\n\n".join(parts)
-    sentences = []
+    paragraphs: list[list[str]] = [[]]
     for sentence in answer.sentences:
         body = escape_markdown(sentence.text)
         refs = "".join(f" [\\[{n}\\]](#src-{turn}-{n})" for n in sentence.citations)
         flag = "" if sentence.verified else " ⚠️ *unverified*"
-        sentences.append(body + refs + flag)
-    parts.append(" ".join(sentences) or escape_markdown(answer.answer))
+        if sentence.new_paragraph and paragraphs[-1]:
+            paragraphs.append([])
+        paragraphs[-1].append(body + refs + flag)
+    text = "\n\n".join(" ".join(p) for p in paragraphs if p)
+    parts.append(text or escape_markdown(answer.answer))
     return "\n\n".join(parts)
 
 

@@ -15,6 +15,7 @@ from sinoqa.answer import MIN_SENTENCE_CHARS, REFUSAL, GroundedQueryEngine
 from sinoqa.index import IndexNotFound, open_index
 from sinoqa.pipeline import ChatSession, InvalidQuestion, get_pipeline
 from sinoqa.question import (
+    analyse,
     answer_kind,
     has_new_answer,
     names_source,
@@ -613,6 +614,21 @@ def _chain(*texts: str) -> list[Quote]:
             1,
             [],
         ),
+        # a quotation that runs over two sentences: each brings the other
+        (
+            (
+                'The envoy said: "over 1,300 firms are on US lists.',
+                'As a result, many workers lost their jobs."',
+            ),
+            0,
+            [1],
+        ),
+        (
+            ("He told reporters “the talks went well.", "We will meet again in May,” he said."),
+            1,
+            [0],
+        ),
+        (('The envoy said "we are ready" after the talks.', "Trade was not discussed."), 0, []),
         # a list that is given in the same sentence needs nothing more
         (
             (
@@ -629,6 +645,39 @@ def test_announced_lists_and_back_references_bring_their_neighbour(
 ) -> None:
     quotes = _chain(*texts)
     assert context_sentences(quotes, [quotes[chosen]]) == [quotes[i] for i in needed]
+
+
+def test_the_answer_opens_with_the_best_sentence_and_what_it_needs() -> None:
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    from sinoqa.answer import order_for_reading
+
+    passages = [NodeWithScore(node=TextNode(text="x", metadata={"doc_id": "d"}), score=1.0)]
+    intro, mindset, verdict, best, aside = _chain(
+        "The talks opened in Vienna on Monday.",
+        "Beijing sees Washington as bent on containment.",
+        "Given this mindset, compromise looks unlikely.",
+        "The envoys agreed to cut the tariffs on steel.",
+        "Officials said little about the weather.",
+    )
+    plain = analyse("What did the envoys agree on?")
+    # Chosen best first: it leads, the others follow in the article's order.
+    assert order_for_reading(plain, [best, intro, aside], passages) == ([best, intro, aside], 1)
+    # A best sentence that refers back leads together with the sentence it refers to.
+    ordered, lead = order_for_reading(plain, [verdict, intro, mindset, aside], passages)
+    assert (ordered, lead) == ([mindset, verdict, intro, aside], 2)
+
+
+def test_an_answer_sets_its_context_apart_from_what_answers(seeded: Settings) -> None:
+    from sinoqa_app.render import answer_markdown
+
+    answer = pipeline.ask("Who is the Chinese ambassador to the US quoted on sanctions?", seeded)
+    lead, context = answer.answer.split("\n\n")  # in the text, and as paragraphs in the UI
+    assert lead.startswith("According to China's Ambassador to the US Xie Feng")
+    assert lead.endswith('their families suffered greatly." [1]')  # the quotation, whole
+    assert context and "Xie Feng" not in context
+    assert [i for i, s in enumerate(answer.sentences) if s.new_paragraph] == [2]
+    assert answer_markdown(answer, turn=1).count("\n\n") == 1
 
 
 def test_hyphenated_initialisms_match_the_outlets_initialism() -> None:

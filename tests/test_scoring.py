@@ -10,7 +10,9 @@ import pytest
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from sinoqa.answer import candidate_quotes
+from sinoqa.fit import candidate_docs, sample_questions
 from sinoqa.question import analyse
+from sinoqa.ranking import load_ranker
 from sinoqa.retrieve import Lexicon
 from sinoqa.scoring import (
     DEFAULT_SCORER,
@@ -81,9 +83,17 @@ def test_fitting_from_rtqa_train_and_the_seed_questions(tmp_path: Path) -> None:
     from sinoqa.fit import main
 
     out = tmp_path / "scorer.json"
-    main(["--rtqa-train", str(RTQA_TRAIN), "--limit", "25", "--out", str(out)])
+    work = tmp_path / "work"
+    main(["--rtqa-train", str(RTQA_TRAIN), "--limit", "10", "--work", str(work), "--out", str(out)])
     scorer = load_scorer(out)
-    assert scorer.trained_on["limit"] == 25
+    assert scorer.trained_on["limit"] == 10
+    assert 0 < scorer.trained_on["rtqa-train"]["questions"] <= 10
+    # Only the questions the shipped ranker was not fitted on are asked, over their own pools.
+    ranker_questions = sample_questions(RTQA_TRAIN, load_ranker().trained_on["rtqa_questions"], 0)
+    ranker_pools = {doc for q in ranker_questions for doc in candidate_docs(q)}
+    indexed = {path.stem for path in (work / "corpus").iterdir()}
+    assert 10 <= len(indexed) <= 10 * 10
+    assert len(indexed & ranker_pools) < len(indexed) / 2
     assert scorer.trained_on["seed"]["questions"] > 50
     assert scorer.trained_on["seed_questions"] == ["evals/questions.jsonl", "evals/tuning-2.jsonl"]
     assert 0 < scorer.trained_on["positives"] < scorer.trained_on["rows"]

@@ -43,7 +43,7 @@ from sinoqa.scoring import (
     source_groups,
     year_groups,
 )
-from sinoqa.selection import Evidence, Quote, Selector, adjacent
+from sinoqa.selection import Evidence, Quote, Selector, adjacent, context_sentences
 from sinoqa.sentences import chunk_sentence_spans
 from sinoqa.settings import AnswerSettings
 
@@ -197,12 +197,14 @@ class Answerer(ABC):
         confidence: float,
         notices: Sequence[str] = (),
         parts: Mapping[str, float] | None = None,
+        paragraph_starts: Collection[int] = (),
     ) -> Answer:
-        """Number the passages in order of first citation and build the answer text."""
+        """Number the passages in order of first citation and build the answer text; the
+        sentences at ``paragraph_starts`` begin a new paragraph."""
         numbers: dict[int, int] = {}
         quotes: dict[int, list[Quote]] = {}
         rendered: list[AnswerSentence] = []
-        for text, cited, verified in sentences:
+        for position, (text, cited, verified) in enumerate(sentences):
             refs = []
             for quote in cited:
                 n = numbers.setdefault(quote.passage_index, len(numbers) + 1)
@@ -210,7 +212,14 @@ class Answerer(ABC):
                     quotes[quote.passage_index].append(quote)
                 if n not in refs:
                     refs.append(n)
-            rendered.append(AnswerSentence(text=text, citations=refs, verified=verified))
+            rendered.append(
+                AnswerSentence(
+                    text=text,
+                    citations=refs,
+                    verified=verified,
+                    new_paragraph=position in paragraph_starts and position > 0,
+                )
+            )
         citations = []
         for passage, n in sorted(numbers.items(), key=lambda item: item[1]):
             source = to_source(passages[passage])
@@ -223,11 +232,12 @@ class Answerer(ABC):
                     spans=[(q.start, q.end) for q in used],
                 )
             )
-        text = " ".join(
-            s.text
+        text = "".join(
+            ("\n\n" if s.new_paragraph else " " if i else "")
+            + s.text
             + "".join(f" [{n}]" for n in s.citations)
             + ("" if s.verified else " (unverified)")
-            for s in rendered
+            for i, s in enumerate(rendered)
         )
         return Answer(
             question=question,
@@ -415,12 +425,14 @@ class ExtractiveAnswerer(Answerer):
             question.spans_articles or len(found.groups) > 1,
             groups if len(groups) > 1 else (),
         )
+        ordered, lead = order_for_reading(question, chosen, passages)
         return self.cited_answer(
             request.question,
             passages,
-            [(q.text, [q], True) for q in order_for_reading(question, chosen, passages)],
+            [(q.text, [q], True) for q in ordered],
             found.confidence,
             parts=found.parts,
+            paragraph_starts=(lead,),
         )
 
 
@@ -442,8 +454,11 @@ def _source_words(passage: NodeWithScore) -> str:
 
 def order_for_reading(
     question: QuestionAnalysis, quotes: Sequence[Quote], passages: Sequence[NodeWithScore]
-) -> list[Quote]:
-    """Chronologically for "how did X change" questions; otherwise article by article."""
+) -> tuple[list[Quote], int]:
+    """The quotes in reading order, and how many lead (the rest are context). Chronologically
+    for "how did X change" questions (all lead). Otherwise the answer opens with the best
+    sentence (``quotes[0]``) and what it needs to stand on its own, then the rest article by
+    article, in the order their best sentences were chosen, each article's in its order."""
 
     def date(quote: Quote) -> int:
         return int(passages[quote.passage_index].node.metadata.get("published_min") or 0)
@@ -451,12 +466,16 @@ def order_for_reading(
     def doc(quote: Quote) -> str:
         return str(passages[quote.passage_index].node.metadata["doc_id"])
 
-    if question.temporal:
-        return sorted(quotes, key=lambda q: (date(q), doc(q), q.start))
+    if question.temporal or not quotes:
+        return sorted(quotes, key=lambda q: (date(q), doc(q), q.start)), len(quotes)
+    leading = sorted([quotes[0], *context_sentences(quotes, quotes[:1])], key=lambda q: q.start)
     first_seen: dict[str, int] = {}
     for position, quote in enumerate(quotes):
         first_seen.setdefault(doc(quote), position)
-    return sorted(quotes, key=lambda q: (first_seen[doc(q)], q.start))
+    rest = sorted(
+        (q for q in quotes if q not in leading), key=lambda q: (first_seen[doc(q)], q.start)
+    )
+    return leading + rest, len(leading)
 
 
 class GroundedQueryEngine(CustomQueryEngine):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,46 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from sinoqa.evals import EvalQuestion, load_questions
-from sinoqa.fit import ROOT, candidate_docs, fit_logistic
+from sinoqa.evals import EvalQuestion
+from sinoqa.fit import ROOT, fit_logistic, prepare_index, sample_questions
 from sinoqa.ranking import ARTICLE_FEATURES, DEFAULT_RANKER, ArticleRanker
 from sinoqa.scoring import LinearScorer
 from sinoqa.settings import Settings
-
-
-def sample_questions(directory: Path, count: int, seed: int) -> list[EvalQuestion]:
-    """``count`` rtqa-train questions (seeded), each with an answer, a day asked and a pool
-    of articles."""
-    questions = [
-        q for q in load_questions(directory / "questions.jsonl") if q.facts and q.question_date
-    ]
-    if count < len(questions):
-        questions = random.Random(seed).sample(questions, count)
-    return questions
-
-
-def prepare_index(directory: Path, questions: Sequence[EvalQuestion], work: Path) -> Settings:
-    """An index of every article the questions' pools hold, built once under ``work``."""
-    from sinoqa.pipeline import ingest
-
-    corpus = work / "corpus"
-    corpus.mkdir(parents=True, exist_ok=True)
-    wanted = sorted({doc_id for q in questions for doc_id in candidate_docs(q)})
-    for doc_id in wanted:
-        link = corpus / f"{doc_id}.md"
-        source = (directory / "corpus" / f"{doc_id}.md").resolve()
-        if source.exists() and not link.exists():
-            link.symlink_to(source)
-    settings = Settings().with_paths(corpus=corpus, index=work / "index")
-    started = time.perf_counter()
-    print(f"indexing {len(wanted)} rtqa-train articles under {work} ...", flush=True)
-    report = ingest(settings)  # incremental: a second run only checks the files
-    print(
-        f"{len(report.added) + len(report.updated)} articles indexed, "
-        f"{len(report.unchanged)} unchanged ({time.perf_counter() - started:.0f} s)",
-        flush=True,
-    )
-    return settings
 
 
 def question_rows(

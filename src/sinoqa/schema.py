@@ -47,6 +47,11 @@ class AnswerSentence(_Frozen):
     verified: bool = Field(
         True, description="False when the cited passages do not support the sentence."
     )
+    new_paragraph: bool = Field(
+        False,
+        description="Starts a paragraph: an extractive answer's sentences after the one that "
+        "answers best (and what it needs) are its context.",
+    )
 
 
 class Answer(_Frozen):

@@ -42,6 +42,19 @@ _ANNOUNCES = re.compile(
 )
 
 
+def quotation_left_open(text: str) -> int:
+    """+1 when ``text`` opens a quotation it does not close (the quoted words go on in the
+    next sentence), -1 when it closes one opened before it, else 0."""
+    curly = text.count("“") - text.count("”")
+    if curly:
+        return 1 if curly > 0 else -1
+    if text.count('"') % 2 == 0:
+        return 0
+    first = text.index('"')
+    # A quote mark after a word closes; at the start or after a space it opens.
+    return 1 if first == 0 or text[first - 1] in " ([" else -1
+
+
 @dataclass(frozen=True)
 class Quote:
     """One sentence of a retrieved passage."""
@@ -189,13 +202,15 @@ def context_sentences(quotes: Sequence[Quote], chosen: Sequence[Quote]) -> list[
     """What chosen sentences need to stand on their own: the sentence one refers back to
     ("Given this mindset, ...", "Such action ..."), the sentence after one that announces a
     list ("... relies on two implicit conditions.") and after a question the article asks
-    ("Who is the host? Comedian Jimmy Kimmel ...")."""
+    ("Who is the host? Comedian Jimmy Kimmel ..."), and the rest of a quotation that runs
+    over two sentences."""
     added: list[Quote] = []
     for quote in chosen:
-        if _REFERS_BACK.match(quote.text):
+        quotation = quotation_left_open(quote.text)
+        if _REFERS_BACK.match(quote.text) or quotation < 0:
             added += [q for q in quotes if q.followed_by(quote)]
         text = quote.text.rstrip(" \"'”’)")
-        if text.endswith("?") or _ANNOUNCES.search(quote.text):
+        if text.endswith("?") or _ANNOUNCES.search(quote.text) or quotation > 0:
             added += [q for q in quotes if quote.followed_by(q)]
     return [q for q in dict.fromkeys(added) if q not in chosen]
 
