@@ -116,8 +116,11 @@ def sample_questions(directory: Path, count: int | None, seed: int) -> list[Eval
     return questions
 
 
-def prepare_index(directory: Path, questions: Sequence[EvalQuestion], work: Path) -> Settings:
-    """An index of every article the questions' pools hold, built once under ``work``."""
+def prepare_index(
+    directory: Path, questions: Sequence[EvalQuestion], work: Path, settings: Settings
+) -> Settings:
+    """``settings`` over an index of every article the questions' pools hold, built once
+    under ``work``."""
     from sinoqa.pipeline import ingest
 
     corpus = work / "corpus"
@@ -128,7 +131,7 @@ def prepare_index(directory: Path, questions: Sequence[EvalQuestion], work: Path
         source = (directory / "corpus" / f"{doc_id}.md").resolve()
         if source.exists() and not link.exists():
             link.symlink_to(source)
-    settings = Settings().with_paths(corpus=corpus, index=work / "index")
+    settings = settings.with_paths(corpus=corpus, index=work / "index")
     started = time.perf_counter()
     print(f"indexing {len(wanted)} rtqa-train articles under {work} ...", flush=True)
     report = ingest(settings)  # incremental: a second run only checks the files
@@ -140,18 +143,21 @@ def prepare_index(directory: Path, questions: Sequence[EvalQuestion], work: Path
     return settings
 
 
-def rtqa_examples(directory: Path, work: Path, limit: int | None, seed: int) -> list[Example]:
-    """Examples from the rtqa-train questions the shipped article ranker was not fitted on,
-    answered over an index of their pools by the real retriever and ranker: the passages,
-    and their order, are those answering sees on questions nobody fitted for."""
-    from sinoqa.ranking import load_ranker
+def rtqa_examples(
+    directory: Path, work: Path, settings: Settings, limit: int | None, seed: int
+) -> list[Example]:
+    """Examples from the rtqa-train questions the article ranker answering uses was not
+    fitted on, answered over an index of their pools by the real retriever and that ranker:
+    the passages, and their order, are those answering sees on questions nobody fitted for."""
+    from sinoqa.ranking import DEFAULT_RANKER, load_ranker
 
-    ranker_sample = load_ranker().trained_on["rtqa_questions"]
+    ranker = load_ranker(settings.retrieval.ranker_path or DEFAULT_RANKER)
+    ranker_sample = ranker.trained_on["rtqa_questions"]
     fitted_ranker = {q.id for q in sample_questions(directory, ranker_sample, seed=0)}
     questions = [q for q in sample_questions(directory, None, seed) if q.id not in fitted_ranker]
     if limit is not None and limit < len(questions):
         questions = random.Random(seed).sample(questions, limit)
-    indexed = prepare_index(directory, questions, work)
+    indexed = prepare_index(directory, questions, work, settings)
     examples = indexed_examples("rtqa-train", questions, indexed)
     print(f"rtqa-train: {len(examples)} of {len(questions)} questions have a fact in a sentence")
     return examples
@@ -401,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     settings = Settings()
-    examples = rtqa_examples(args.rtqa_train, args.work, args.limit, seed=0)
+    examples = rtqa_examples(args.rtqa_train, args.work, settings, args.limit, seed=0)
     examples += seed_examples(args.seed_questions, args.seed_corpus, settings)
     scorer, report = fit(examples, settings, args.c)
     trained_on = {

@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     questions = sample_questions(args.rtqa_train, args.questions, seed=0)
-    settings = prepare_index(args.rtqa_train, questions, args.work)
+    settings = prepare_index(args.rtqa_train, questions, args.work, Settings())
     features, labels = question_rows(settings, questions)
     model = _fit_questions(features, labels, args.c)
     trained_on: dict[str, Any] = {
