@@ -44,8 +44,17 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         if sentence.new_paragraph and paragraphs[-1]:
             paragraphs.append([])
         paragraphs[-1].append(body + refs + flag)
-    text = "\n\n".join(" ".join(p) for p in paragraphs if p)
-    parts.append(text or escape_markdown(answer.answer))
+    paragraphs = [p for p in paragraphs if p]
+    if not paragraphs:
+        parts.append(escape_markdown(answer.answer))
+    else:
+        parts.append(" ".join(paragraphs[0]))
+    if len(paragraphs) > 1:
+        # What answers stays in view; the further quoted context folds away, one click open.
+        more = sum(len(p) for p in paragraphs[1:])
+        label = f"More from the sources ({more} sentence{'s' if more > 1 else ''})"
+        body = "\n\n".join(" ".join(p) for p in paragraphs[1:])
+        parts.append(f"<details><summary>{label}</summary>\n\n{body}\n\n</details>")
     return "\n\n".join(parts)
 
 

@@ -677,7 +677,9 @@ def test_an_answer_sets_its_context_apart_from_what_answers(seeded: Settings) ->
     assert lead.endswith('their families suffered greatly." [1]')  # the quotation, whole
     assert context and "Xie Feng" not in context
     assert [i for i, s in enumerate(answer.sentences) if s.new_paragraph] == [2]
-    assert answer_markdown(answer, turn=1).count("\n\n") == 1
+    shown, folded = answer_markdown(answer, turn=1).split("<details>")
+    assert "Xie Feng" in shown and "More from the sources" in folded
+    assert folded.rstrip().endswith("</details>") and "Xie Feng" not in folded
 
 
 def test_hyphenated_initialisms_match_the_outlets_initialism() -> None:

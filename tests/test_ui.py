@@ -311,6 +311,12 @@ def test_browser_question_answer_and_source_card(page: Any, tmp_path: Path) -> N
     page.locator("#question textarea").fill("Where did Wang Yi meet Jake Sullivan in September?")
     page.locator("#ask").click()
     page.locator("#chat").get_by_text("Malta", exact=False).last.wait_for(timeout=60_000)
+    # What answers is in view; the further quoted context is folded until asked for.
+    context = page.locator("#chat details").last
+    assert "More from the sources" in context.locator("summary").inner_text()
+    assert not context.get_by_text("Raimondo", exact=False).is_visible()
+    context.locator("summary").click()
+    context.get_by_text("Raimondo", exact=False).wait_for(timeout=10_000)
     cards = page.locator("#sources .source-card")
     cards.first.wait_for(timeout=30_000)
     text = page.locator("#sources").inner_text()
