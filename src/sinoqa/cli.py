@@ -594,7 +594,8 @@ def eval_command(
             temporary = tempfile.TemporaryDirectory(
                 prefix="sinoqa-eval-index-", ignore_cleanup_errors=True
             )
-            index = Path(cleanup.enter_context(temporary))
+            # A subfolder: the ingest lock lives beside the index and goes with the folder.
+            index = Path(cleanup.enter_context(temporary)) / "index"
         if corpus is not None or index is not None:
             settings = settings.with_paths(corpus=corpus, index=index)
         _evaluate(

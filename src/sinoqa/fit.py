@@ -174,8 +174,9 @@ def seed_examples(
     holding = [str(p) for p, loaded in by_file.items() if any("holdout" in q.tags for q in loaded)]
     if holding:
         raise SystemExit(f"{', '.join(holding)} hold holdout questions: they are never fitted on")
-    with tempfile.TemporaryDirectory(prefix="sinoqa-fit-index-") as index_dir:
-        indexed = settings.with_paths(corpus=corpus, index=Path(index_dir))
+    with tempfile.TemporaryDirectory(prefix="sinoqa-fit-index-") as work:
+        # A subfolder: the ingest lock lives beside the index and goes with the folder.
+        indexed = settings.with_paths(corpus=corpus, index=Path(work) / "index")
         ingest(indexed)
         examples = indexed_examples("seed", questions, indexed)
     print(f"seed: {len(examples)} questions have a fact in a sentence")
