@@ -92,6 +92,24 @@ def test_help_comes_from_docstrings() -> None:
     assert "articles deleted from the corpus are removed" in " ".join(result.stdout.split())
 
 
+def test_notices_print_as_written_not_as_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    from sinoqa.cli import print_answer
+    from sinoqa.schema import Answer
+
+    notice = "the llm backend needs extra packages: pip install 'sinoqa[llm]' [bold]"
+    print_answer(
+        Answer(question="q", answer="x", refused=False, backend="extractive", notices=[notice])
+    )
+    assert notice in " ".join(capsys.readouterr().out.split())
+
+
+def test_version_is_the_installed_package_version() -> None:
+    from importlib.metadata import version
+
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"sinoqa {version('sinoqa')}"
+
+
 def test_ask_prints_answer_sources_and_json(tmp_path: Path, corpus_dir: Path) -> None:
     index = tmp_path / "index"
     assert run("ingest", "--corpus", corpus_dir, "--index", index).returncode == 0

@@ -20,6 +20,7 @@ from sinoqa.ranking import (
     article_features,
     load_ranker,
 )
+from sinoqa.retrieve import DATE_GRACE, published_after
 from sinoqa.scoring import LinearScorer, ScorerError
 from sinoqa.settings import Settings
 from tests.conftest import RTQA_TRAIN
@@ -88,6 +89,15 @@ def test_features_describe_each_candidate_article() -> None:
     assert column["age"][3] == pytest.approx(np.median(column["age"][:3]))
 
 
+def test_an_article_is_after_the_day_asked_only_when_it_certainly_is() -> None:
+    june, day = {"published_min": 20230601, "published_max": 20230630}, dt.date(2023, 6, 16)
+    assert not published_after(june, day)  # "2023-06": maybe out by the 16th
+    assert published_after(june, dt.date(2023, 5, 31))
+    next_day = {"published_min": 20230617, "published_max": 20230617}
+    assert published_after(next_day, day) and not published_after(next_day, day, DATE_GRACE)
+    assert not published_after({}, day)  # undated
+
+
 def test_ranking_orders_articles_and_keeps_each_ones_passages_in_order() -> None:
     fused = [
         _passage("a", 0, 1.0, 20230101),
@@ -136,6 +146,14 @@ def test_the_day_asked_brings_up_what_was_published_by_then(seeded: Settings) ->
     assert articles(dt.date(2021, 3, 1))[0] == "teneo-2021-first-contact"
     answer = pipeline.ask(question.query_str, as_of="2021-03-01")
     assert answer.citations and answer.citations[0].doc_id == "teneo-2021-first-contact"
+    # Asked on a day, nothing published later is used: not in the ranking, not in the answer.
+    # An article dated only "2023-06" may have been out by the 16th.
+    as_of = dt.date(2023, 6, 16)
+    later = {"eir-2023-new-balance", "ft-2023-communication-lines"}
+    assert "islamabad-telegraph-2023-de-risk" in articles(as_of)
+    assert not later & set(articles(as_of))
+    answer = pipeline.ask("What happened this week between the US and China?", as_of=as_of)
+    assert answer.citations and not later & {c.doc_id for c in answer.citations}
 
 
 def test_fitting_the_ranker_from_rtqa_train(tmp_path: Path) -> None:

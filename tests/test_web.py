@@ -239,6 +239,11 @@ def test_sinoqa_add_from_the_command_line(tmp_path: Path, corpus_dir: Path, site
     assert "1 added, 1 rejected" in result.stdout and "HTTP 404" in result.stdout
     status = run_sinoqa("status", "--index", index, "--json")
     assert '"Harbour Ledger"' in status.stdout  # the outlet, from the page
+    # Nothing added: a script can tell by the exit status; a URL without its scheme is named.
+    failed = run_sinoqa("add", "example.com/story", "--corpus", corpus_dir, "--index", index)
+    assert failed.returncode == 1, failed.stderr
+    assert "not a URL: write it in full, e.g. https://example.com/story" in failed.stdout
+    assert "0 added, 1 rejected" in failed.stdout
 
 
 def test_one_ingest_writes_an_index_at_a_time(tmp_path: Path, corpus_dir: Path) -> None:

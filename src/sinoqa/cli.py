@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -49,6 +50,33 @@ app = typer.Typer(
 )
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _wide(table: Table) -> None:
+    """Print a table; piped or redirected, at 160 columns rather than cut at the default 80."""
+    (console if console.is_terminal else Console(width=160)).print(table)
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        print(f"sinoqa {version('sinoqa')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Ask questions of news and analysis on US-China relations; every answer cites its
+    sources."""
+
 
 CorpusOption = Annotated[
     Path | None,
@@ -171,7 +199,8 @@ def add(
     loopback and private networks are refused unless SINOQA_FETCH__ALLOW_PRIVATE=true), its
     main text and publication facts are extracted and stored under corpus/web/ as Markdown
     with front matter, and it is indexed at once. Later ingests need no network. A URL that
-    fails is listed with the reason and changes nothing else.
+    fails is listed with the reason and changes nothing else; when every URL fails, the exit
+    status is 1.
     """
     settings = _settings(corpus, index)
     given = list(urls or [])
@@ -194,18 +223,21 @@ def add(
                 report.added += part.added
                 report.rejected += part.rejected
                 report.feeds += part.feeds
+    failed = bool(report.rejected) and not report.added  # scripts can tell nothing was added
     if as_json:
         print(json.dumps(asdict(report), indent=2))
-        return
+        raise typer.Exit(1 if failed else 0)
     for url, doc_id in report.added:
-        console.print(f"[green]added[/green]    {doc_id}  {url}")
+        console.print(f"[green]added[/green]    {escape(doc_id)}  {escape(url)}")
     for url, reason in report.rejected:
-        console.print(f"[yellow]rejected[/yellow] {url}: {reason}")
+        console.print(f"[yellow]rejected[/yellow] {escape(url)}: {escape(reason)}")
     console.print(
         f"{len(report.added)} added, {len(report.rejected)} rejected"
         + (f"; {len(report.feeds)} feed(s) read" if report.feeds else "")
         + "."
     )
+    if failed:
+        raise typer.Exit(1)
 
 
 def _print_ingest_report(report: IngestReport) -> None:
@@ -219,9 +251,10 @@ def _print_ingest_report(report: IngestReport) -> None:
     ):
         table.add_row(label, str(len(doc_ids)), ", ".join(doc_ids) if label != "unchanged" else "")
     table.add_row("skipped", str(len(report.skipped)), "")
-    console.print(table)
+    _wide(table)
     for skipped in report.skipped:
-        console.print(f"  [yellow]skipped[/yellow] {skipped.path}: {skipped.reason}")
+        reason = escape(skipped.reason)
+        console.print(f"  [yellow]skipped[/yellow] {escape(str(skipped.path))}: {reason}")
     console.print(
         f"{report.chunks_total} chunks indexed; {report.chunks_embedded} embedded, "
         f"{report.chunks_reused} reused this run"
@@ -277,7 +310,7 @@ def status(
         table.add_row(
             record.doc_id, date, record.publisher or "-", record.title, str(len(record.chunk_ids))
         )
-    console.print(table)
+    _wide(table)
     if state.other_collections:
         console.print(
             "Other collections (built with other settings): " + ", ".join(state.other_collections)
@@ -307,7 +340,8 @@ def ask(
         typer.Option(
             "--as-of",
             help="The day the question is asked, YYYY-MM-DD or today ('this week' then): "
-            "articles from just before it rank first. Default: age plays no part.",
+            "articles from just before it rank first; later ones are left out (a day's grace: "
+            "dates carry no time zone). Default: age plays no part.",
         ),
     ] = None,
     backend: Annotated[
@@ -370,8 +404,6 @@ app.add_typer(feedback_app, name="feedback")
 @feedback_app.command("list")
 def feedback_list(index: IndexOption = None) -> None:
     """List the feedback given on answers, newest last."""
-    from rich.markup import escape
-
     from sinoqa import feedback
 
     given = feedback.entries(_settings(None, index))
@@ -420,8 +452,6 @@ def compare(
     Every outlet answers from its own articles only (or says they don't answer it). Names
     that the answers give different numbers or dates for are flagged to check.
     """
-    from rich.markup import escape
-
     pipe = pipeline.get_pipeline(_settings(corpus, index))
     result = pipe.compare(question, publisher or [])
     if as_json:
@@ -459,8 +489,6 @@ def timeline(
     Each article contributes its sentence closest to the query, quoted verbatim with outlet,
     date (marked approx. when inferred) and title; then the number of articles per month.
     """
-    from rich.markup import escape
-
     from sinoqa.timeline import period_of, write_chart
 
     pipe = pipeline.get_pipeline(_settings(corpus, index))
@@ -679,7 +707,7 @@ def _evaluate(
                 *[evals.format_value(summary[m]) for m in evals.METRICS],
                 evals.format_value(summary["total_ms_p50"]),
             )
-    (console if console.is_terminal else Console(width=160)).print(table)
+    _wide(table)
     console.print(
         f"Report: {paths['report']}  Results: {paths['results']}  Chart: {paths['chart']}"
     )
@@ -701,7 +729,7 @@ def _evaluate(
 
 def print_answer(answer: Answer) -> None:
     for notice in answer.notices:
-        console.print(f"[yellow]note:[/yellow] {notice}")
+        console.print(f"[yellow]note:[/yellow] {escape(notice)}")
     console.print(answer.answer, markup=False, highlight=False)
     if any(not s.verified for s in answer.sentences):
         console.print(
@@ -730,8 +758,6 @@ def print_answer(answer: Answer) -> None:
 
 
 def _print_source(label: str, source: Source, excerpt: str) -> None:
-    from rich.markup import escape
-
     byline = ", ".join(p for p in (source.publisher, source.author) if p)
     date = published_label(source.published, source.published_approx)
     console.print(
@@ -740,13 +766,13 @@ def _print_source(label: str, source: Source, excerpt: str) -> None:
     )
     if source.url:
         console.print(f"    {escape(source.url)}", highlight=False)
+    excerpt = " ".join(excerpt.split())  # a passage's blank lines would break the indent
     console.print(f"    \u201c{escape(excerpt)}\u201d", highlight=False, style="dim")
 
 
 def main() -> None:
     """Entry point: turn known failures into one clear line instead of a traceback."""
     from pydantic import ValidationError
-    from rich.markup import escape
 
     try:
         # Without standalone mode, click returns (rather than raises) a command's exit code.
@@ -769,7 +795,7 @@ def main() -> None:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(2)
     except ValidationError as exc:
-        err_console.print(f"[red]error:[/red] invalid settings: {exc}")
+        err_console.print(f"[red]error:[/red] invalid settings: {escape(str(exc))}")
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print(

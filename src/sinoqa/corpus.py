@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -201,6 +202,11 @@ def read_pdf(path: Path, data: bytes) -> Document:
 
     if not data.lstrip().startswith(b"%PDF-"):
         raise UnreadableFile("not a PDF file (no %PDF- header)")
+    # pypdf logs what it repairs ("EOF marker not found"); a damaged file becomes a Skipped
+    # with its reason, so the log line would only repeat it on the terminal.
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
@@ -209,6 +215,8 @@ def read_pdf(path: Path, data: bytes) -> Document:
         info = reader.metadata
     except PdfReadError as exc:
         raise UnreadableFile(f"damaged PDF ({exc})") from exc
+    finally:
+        pypdf_log.setLevel(level)
     text = "\n\n".join(page.strip() for page in pages if page.strip())
     if not text:
         raise UnreadableFile("the PDF has no extractable text (scanned images?)")

@@ -53,7 +53,9 @@ def check_url(url: str, allow_private: bool) -> None:
     """Refuse what sinoqa must not fetch: other schemes, credentials, internal addresses."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise FetchError(f"only http and https URLs can be added, not {parts.scheme or 'this'!r}")
+        if not parts.scheme:
+            raise FetchError(f"not a URL: write it in full, e.g. https://{url.lstrip('/')}")
+        raise FetchError(f"only http and https URLs can be added, not {parts.scheme!r} ones")
     if parts.username or parts.password:
         raise FetchError("URLs with a user name or password are refused")
     if not parts.hostname:

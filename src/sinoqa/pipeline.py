@@ -339,7 +339,8 @@ class Pipeline:
         ``backend`` overrides the configured answer backend for this question; ``on_token``
         receives an LLM's text as it is generated, before it is checked. ``as_of`` is the
         day the question is asked ("this week" then): retrieval prefers articles from just
-        before it. Without it, an article's age plays no part.
+        before it and leaves out those published later. Without it, an article's age plays
+        no part.
         """
         from sinoqa.answer import GroundedQueryEngine
 

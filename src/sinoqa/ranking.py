@@ -4,7 +4,8 @@ Fusion ranks passages one at a time; the ranker ranks their articles from what a
 article's candidate passages say together (its best dense and BM25 scores, how many of its
 passages came back, how much of the question's rare vocabulary they hold between them) and
 from its age on the day the question is asked: news questions are mostly about the latest
-events, and an article published after that day cannot be where the asker read the answer.
+events, and an article published after that day cannot be where the asker read the answer
+(the retriever leaves those out after ranking).
 
 So it runs when that day is known (`sinoqa ask --as-of`, a question's ``question_date`` in
 the evals). Without it, articles keep their fused order: fitted on news questions, the
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sinoqa.chunking import day_of
+from sinoqa.retrieve import published_after
 from sinoqa.scoring import LinearScorer, ScorerError
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ ARTICLE_FEATURES = (
     "passages",  # log(1 + its passages among the candidates)
     "article_coverage",  # IDF-weighted share of the question's terms anywhere in the article
     "age",  # log(1 + days from publication to the day asked); undated: the candidates' median
-    "after",  # published after the day asked
+    "after",  # certainly published after the day asked (of a partial date, its first day)
     "age_gap",  # its log age minus that of the youngest candidate published by the day asked
 )
 
@@ -157,7 +159,7 @@ def article_features(
                 math.log1p(len(entry["chunks"])),
                 coverage(doc_id),
                 log_age,
-                float(age is not None and age < 0),
+                float(published_after(entry["meta"], as_of)),
                 log_age - youngest,
             ]
         )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from sinoqa.chunking import published_bounds
+from sinoqa.chunking import day_of, published_bounds
 from sinoqa.corpus import PARTIAL_ISO_DATE
 from sinoqa.index import ChromaIndex, DocRecord
 from sinoqa.question import MONTHS, QuestionAnalysis, analyse, initialism, premise_terms
@@ -108,6 +108,21 @@ class Filters:
         if low is not None and int(metadata.get("published_max") or 0) < low:
             return False
         return not (high is not None and int(metadata.get("published_min") or 10**9) > high)
+
+
+#: Publication dates carry no time zone: an article dated the day after a question was asked
+#: may already have been out.
+DATE_GRACE = dt.timedelta(days=1)
+
+
+def published_after(
+    metadata: dict[str, Any], day: dt.date, grace: dt.timedelta = dt.timedelta(0)
+) -> bool:
+    """Whether an article was certainly published more than ``grace`` after ``day``: its
+    earliest possible publication day (of a partial date like "2023-06", the first) is
+    later. Undated articles are not."""
+    earliest = day_of(int(metadata.get("published_min") or 0))
+    return earliest is not None and earliest > day + grace
 
 
 def _valid_date(value: str) -> bool:
@@ -257,7 +272,10 @@ class CorpusView:
 
         if not self.nodes:
             return None
-        return BM25Retriever.from_defaults(nodes=list(self.nodes), similarity_top_k=10)
+        # The k here is replaced per query; one no larger than the corpus keeps bm25s from
+        # warning on a small index.
+        top_k = min(10, len(self.nodes))
+        return BM25Retriever.from_defaults(nodes=list(self.nodes), similarity_top_k=top_k)
 
     def bm25_mask(self, filters: Filters) -> list[int]:
         """Which BM25 entries ``filters`` lets through; kept per filter for this version (an
@@ -485,6 +503,14 @@ class HybridRetriever(BaseRetriever):
         if self._ranker is not None and self._as_of is not None:  # see sinoqa.ranking
             coverage = self.coverage(query_bundle.query_str)
             ranked = self._ranker.rank(ranked, dense, bm25, coverage, self._as_of)
+        if self._as_of is not None:
+            # Asked on that day, the answer cannot come from an article published later.
+            # After ranking: the ranker's features compare each article with all candidates.
+            ranked = [
+                item
+                for item in ranked
+                if not published_after(item.node.metadata, self._as_of, DATE_GRACE)
+            ]
         if self._reranker is not None:
             ranked = self._reranker(ranked[: self._settings.candidates], query_bundle)
         return ranked
