@@ -41,8 +41,6 @@ from sinoqa.scoring import ScorerError
 from sinoqa.settings import Settings
 
 app = typer.Typer(
-    help="Ask questions of news and analysis on US-China relations; every answer cites its "
-    "sources.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -59,9 +57,9 @@ def _wide(table: Table) -> None:
 
 def _print_version(wanted: bool) -> None:
     if wanted:
-        from importlib.metadata import version
+        from sinoqa import __version__
 
-        print(f"sinoqa {version('sinoqa')}")
+        print(f"sinoqa {__version__}")
         raise typer.Exit()
 
 

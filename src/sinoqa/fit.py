@@ -105,6 +105,11 @@ def candidate_docs(question: EvalQuestion) -> list[str]:
     return list(getattr(question, "candidate_docs", None) or question.expected_docs)
 
 
+#: The seed of the article ranker's question sample: the sentence scorer leaves exactly
+#: those questions out, so the two are never fitted on the same questions.
+RANKER_SAMPLE_SEED = 0
+
+
 def sample_questions(directory: Path, count: int | None, seed: int) -> list[EvalQuestion]:
     """``count`` rtqa-train questions (seeded; all when None), each with an answer, a day
     asked and a pool of articles."""
@@ -153,7 +158,9 @@ def rtqa_examples(
 
     ranker = load_ranker(settings.retrieval.ranker_path or DEFAULT_RANKER)
     ranker_sample = ranker.trained_on["rtqa_questions"]
-    fitted_ranker = {q.id for q in sample_questions(directory, ranker_sample, seed=0)}
+    fitted_ranker = {
+        q.id for q in sample_questions(directory, ranker_sample, seed=RANKER_SAMPLE_SEED)
+    }
     questions = [q for q in sample_questions(directory, None, seed) if q.id not in fitted_ranker]
     if limit is not None and limit < len(questions):
         questions = random.Random(seed).sample(questions, limit)

@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 
 from sinoqa.evals import EvalQuestion
-from sinoqa.fit import ROOT, fit_logistic, prepare_index, sample_questions
+from sinoqa.fit import (
+    RANKER_SAMPLE_SEED,
+    ROOT,
+    fit_logistic,
+    prepare_index,
+    sample_questions,
+)
 from sinoqa.ranking import ARTICLE_FEATURES, DEFAULT_RANKER, ArticleRanker
 from sinoqa.scoring import LinearScorer
 from sinoqa.settings import Settings
@@ -117,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_RANKER)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    questions = sample_questions(args.rtqa_train, args.questions, seed=0)
+    questions = sample_questions(args.rtqa_train, args.questions, seed=RANKER_SAMPLE_SEED)
     settings = prepare_index(args.rtqa_train, questions, args.work, Settings())
     features, labels = question_rows(settings, questions)
     model = _fit_questions(features, labels, args.c)
