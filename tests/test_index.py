@@ -198,8 +198,12 @@ def test_ingesting_extra_paths_adds_without_removing(settings: Settings, tmp_pat
     assert report.added == ["extra-note"] and report.removed == []
     # A later full sync keeps it while its file exists.
     assert pipeline.ingest(settings).removed == []
+    # A rebuild builds it again too: it was indexed, and its file is still there.
+    rebuilt = pipeline.ingest(settings, rebuild=True)
+    assert "extra-note" in rebuilt.added and len(rebuilt.added) == 6
     extra.unlink()
     assert pipeline.ingest(settings).removed == ["extra-note"]
+    assert len(pipeline.ingest(settings, rebuild=True).added) == 5
 
 
 def test_bad_files_are_reported_and_the_rest_indexed(settings: Settings, corpus_dir: Path) -> None:

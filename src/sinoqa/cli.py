@@ -143,7 +143,12 @@ def ingest(
     corpus: CorpusOption = None,
     index: IndexOption = None,
     rebuild: Annotated[
-        bool, typer.Option("--rebuild", help="Drop the index and build it again from scratch.")
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Drop the index and build it again from scratch (with the files it held "
+            "from outside the corpus, where they still exist).",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     no_wait: NoWaitOption = False,

@@ -128,9 +128,11 @@ def _ingest(
 ) -> IngestReport:
     started = time.perf_counter()
     sync = paths is None
+    roots = list(paths) if paths is not None else [settings.corpus.dir]
+    if rebuild:  # what was ingested from elsewhere, and is still there, is built again too
+        roots += _sources_outside(settings, roots)
     index = index_module.open_for_writing(settings, rebuild)
     records = index.records()
-    roots = list(paths) if paths is not None else [settings.corpus.dir]
     read = read_corpus(roots, max_bytes=settings.corpus.max_file_bytes, prefer=records.keys())
     report = IngestReport(location=index.location, collection=index.name, skipped=read.skipped)
     report.orphans_removed = index.remove_orphans(index.live_chunk_ids(records.values()))
@@ -165,6 +167,22 @@ def _ingest(
     report.chunks_total = len(index.live_chunk_ids())
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _sources_outside(settings: Settings, roots: Sequence[Path]) -> list[Path]:
+    """The files of indexed articles that lie outside ``roots`` and still exist (none when
+    the index cannot be read: a rebuild then starts from the roots alone)."""
+    try:
+        records = ChromaIndex(settings).records()
+    except index_module.IndexUnavailable:  # IndexNotFound included
+        return []
+    inside = [root.resolve() for root in roots]
+    sources = {Path(record.source) for record in records.values()}
+    return sorted(
+        source
+        for source in sources
+        if source.is_file() and not any(source.resolve().is_relative_to(root) for root in inside)
+    )
 
 
 def _embed_and_commit(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
@@ -160,21 +161,28 @@ def _demonym_forms(term: str) -> tuple[str, ...]:
 class Lexicon:
     """Tokenising, stemming and term statistics shared by BM25 and the answerer."""
 
-    def __init__(self, texts: Iterable[str], names: Iterable[str] = ()) -> None:
-        """``texts`` are the chunks; ``names`` more words the corpus knows (titles, outlets)."""
+    def __init__(self, texts: Iterable[str] = (), names: Iterable[str] = ()) -> None:
+        """``texts`` are the chunks (more may be added with :meth:`count`); ``names`` more
+        words the corpus knows (titles, outlets)."""
         import Stemmer
         from bm25s.stopwords import STOPWORDS_EN
 
         self._stemmer = Stemmer.Stemmer("english")
         self._stopwords = frozenset(STOPWORDS_EN)
-        frequencies: Counter[str] = Counter()
-        count = 0
+        self._doc_freq: Counter[str] = Counter()
+        self._chunks = 0
+        self._docs = 1  # chunks counted, at least one (a divisor)
         for text in texts:
-            frequencies.update(set(self.terms(text)))
-            count += 1
-        self._doc_freq = frequencies
-        self._docs = max(count, 1)
+            self.count(text)
         self._names = {t for name in names for t in self.terms(name)}
+
+    def count(self, text: str) -> set[str]:
+        """Add one chunk to the term statistics; its distinct terms."""
+        terms = set(self.terms(text))
+        self._doc_freq.update(terms)
+        self._chunks += 1
+        self._docs = self._chunks
+        return terms
 
     def known(self, word: str) -> bool:
         """Whether the corpus (its text, titles, outlets, authors and publication dates) uses
@@ -213,6 +221,37 @@ class Lexicon:
         return sum(self.idf(t) for t in unique if t in present) / total
 
 
+class ArticleTerms:
+    """Each article's distinct stemmed terms, kept compactly (sorted term numbers) so that a
+    corpus of 100k chunks costs megabytes, not a set of strings per article."""
+
+    def __init__(self, held: dict[str, set[str]]) -> None:
+        vocabulary = sorted({term for terms in held.values() for term in terms})
+        self._numbers = {term: number for number, term in enumerate(vocabulary)}
+        self._held = {
+            doc_id: np.array(sorted(self._numbers[t] for t in terms), dtype=np.int32)
+            for doc_id, terms in held.items()
+        }
+
+    def coverage(self, lexicon: Lexicon, query_terms: Sequence[str]) -> Callable[[str], float]:
+        """:meth:`Lexicon.coverage` of the query's terms over a whole article (by id); 0 for an
+        article not served."""
+        unique = sorted(set(query_terms))  # the order Lexicon.coverage sums in: same floats
+        weights = [lexicon.idf(t) for t in unique]
+        total = sum(weights)
+        numbers = np.array([self._numbers.get(t, -1) for t in unique], dtype=np.int64)
+
+        def share(doc_id: str) -> float:
+            held = self._held.get(doc_id)
+            if not total or held is None or not len(held):
+                return 0.0
+            places = np.minimum(np.searchsorted(held, numbers), len(held) - 1)
+            found = (held[places] == numbers).tolist()
+            return sum(w for w, present in zip(weights, found, strict=True) if present) / total
+
+        return share
+
+
 @dataclass
 class CorpusView:
     """The served chunks of one index version, with what retrieval builds from them."""
@@ -223,7 +262,6 @@ class CorpusView:
     publishers: list[str] = field(default_factory=list)
     _masks: dict[Filters, list[int]] = field(default_factory=dict, repr=False)
     _analyses: dict[str, QuestionAnalysis] = field(default_factory=dict, repr=False)
-    _article_terms: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, index: ChromaIndex) -> CorpusView:
@@ -237,8 +275,18 @@ class CorpusView:
     def live_ids(self) -> frozenset[str]:
         return frozenset(node.node_id for node in self.nodes)
 
-    @cached_property
+    @property
     def lexicon(self) -> Lexicon:
+        return self._vocabulary[0]
+
+    @property
+    def articles(self) -> ArticleTerms:
+        """Which stemmed terms each served article holds, in any of its chunks."""
+        return self._vocabulary[1]
+
+    @cached_property
+    def _vocabulary(self) -> tuple[Lexicon, ArticleTerms]:
+        # One pass of stemming serves both: chunk statistics and each article's terms.
         names: list[str] = []
         for record in self.records.values():
             for value in (record.title, record.publisher, record.author):
@@ -247,24 +295,15 @@ class CorpusView:
                     names.append(initialism(value))  # "South China Morning Post" -> SCMP
             # "the October 2023 piece" names the article by its date, as its outlet names it.
             names.extend(publication_words(record.published))
-        return Lexicon((node.get_content() for node in self.nodes), names)
-
-    @cached_property
-    def _texts(self) -> dict[str, str]:
-        return {node.node_id: node.get_content() for node in self.nodes}
-
-    def article_terms(self, doc_id: str) -> frozenset[str]:
-        """A served article's stemmed terms (all its chunks), computed once per article."""
-        found = self._article_terms.get(doc_id)
-        if found is None:
-            if len(self._article_terms) >= 20_000:  # a server must not grow forever
-                self._article_terms.clear()
-            record = self.records.get(doc_id)
-            chunks = record.chunk_ids if record is not None else []
-            texts = (self._texts[c] for c in chunks if c in self._texts)
-            found = frozenset(term for text in texts for term in self.lexicon.terms(text))
-            self._article_terms[doc_id] = found
-        return found
+        lexicon = Lexicon(names=names)
+        owner = {chunk: doc_id for doc_id, r in self.records.items() for chunk in r.chunk_ids}
+        held: dict[str, set[str]] = {}
+        for node in self.nodes:
+            terms = lexicon.count(node.get_content())
+            doc_id = owner.get(node.node_id)
+            if doc_id is not None:
+                held.setdefault(doc_id, set()).update(terms)
+        return lexicon, ArticleTerms(held)
 
     @cached_property
     def bm25(self) -> BM25Retriever | None:
@@ -492,11 +531,7 @@ class HybridRetriever(BaseRetriever):
         """How much of ``question``'s vocabulary an article (by id) holds, in any of its
         chunks."""
         terms = self._view.lexicon.terms(self._view.analyse(question).content)
-
-        def held(doc_id: str) -> float:
-            return self._view.lexicon.coverage(terms, self._view.article_terms(doc_id))
-
-        return held
+        return self._view.articles.coverage(self._view.lexicon, terms)
 
     def _ranked(self, query_bundle: QueryBundle, filters: Filters) -> list[NodeWithScore]:
         ranked, dense, bm25 = self.candidates(query_bundle, filters)
