@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,8 @@ def test_default_paths_come_from_the_working_directory(tmp_path: Path, corpus_di
 def test_missing_index_is_one_clear_line(tmp_path: Path) -> None:
     result = run("status", "--index", tmp_path / "none")
     assert result.returncode == 1
-    assert "Run `sinoqa ingest` first" in result.stderr
+    # The command to run, with the index asked for (not the default one), ready to copy.
+    assert f"Run `sinoqa ingest --index {tmp_path / 'none'}` first" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -90,6 +92,9 @@ def test_help_comes_from_docstrings() -> None:
     result = run("ingest", "--help")
     assert result.returncode == 0
     assert "articles deleted from the corpus are removed" in " ".join(result.stdout.split())
+    # A flag takes no value, so its help shows none ("--json <bool>" reads as if it did).
+    assert re.search(r"--json\s+Print", result.stdout)
+    assert re.search(r"--index\s+<path>", result.stdout)
 
 
 def test_notices_print_as_written_not_as_markup(capsys: pytest.CaptureFixture[str]) -> None:

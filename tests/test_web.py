@@ -244,6 +244,16 @@ def test_sinoqa_add_from_the_command_line(tmp_path: Path, corpus_dir: Path, site
     assert failed.returncode == 1, failed.stderr
     assert "not a URL: write it in full, e.g. https://example.com/story" in failed.stdout
     assert "0 added, 1 rejected" in failed.stdout
+    # A refresh with no feed added yet says so, and how to add one.
+    nothing = run_sinoqa("add", "--refresh", "--corpus", corpus_dir, "--index", index)
+    assert nothing.returncode == 0, nothing.stderr
+    assert "No feeds to refresh" in nothing.stdout and "sinoqa add --feed URL" in nothing.stdout
+    feed = run_sinoqa(
+        "add", "--feed", f"{site}/feed.atom", "--corpus", corpus_dir, "--index", index, env=env
+    )
+    assert feed.returncode == 0, feed.stderr  # its one article was added above
+    again = run_sinoqa("add", "--refresh", "--corpus", corpus_dir, "--index", index, env=env)
+    assert "Nothing new in 1 feed(s)." in again.stdout, again.stdout
 
 
 def test_one_ingest_writes_an_index_at_a_time(tmp_path: Path, corpus_dir: Path) -> None:

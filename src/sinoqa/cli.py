@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -55,6 +55,12 @@ def _wide(table: Table) -> None:
     (console if console.is_terminal else Console(width=160)).print(table)
 
 
+def _flag(*names: str, **options: Any) -> Any:
+    """An option that takes no value (typer 0.29 labels a bool option '<bool>', as though it
+    took one)."""
+    return typer.Option(*names, metavar="", **options)
+
+
 def _print_version(wanted: bool) -> None:
     if wanted:
         from sinoqa import __version__
@@ -67,9 +73,7 @@ def _print_version(wanted: bool) -> None:
 def _options(
     show_version: Annotated[
         bool,
-        typer.Option(
-            "--version", callback=_print_version, is_eager=True, help="Print the version."
-        ),
+        _flag("--version", callback=_print_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
     """Ask questions of news and analysis on US-China relations; every answer cites its
@@ -104,7 +108,7 @@ def _settings(corpus: Path | None, index: Path | None) -> Settings:
 
 NoWaitOption = Annotated[
     bool,
-    typer.Option(
+    _flag(
         "--no-wait",
         help="If another ingest is writing the index, exit (code 3) instead of waiting.",
     ),
@@ -144,13 +148,13 @@ def ingest(
     index: IndexOption = None,
     rebuild: Annotated[
         bool,
-        typer.Option(
+        _flag(
             "--rebuild",
             help="Drop the index and build it again from scratch (with the files it held "
             "from outside the corpus, where they still exist).",
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: Annotated[bool, _flag("--json", help="Print the summary as JSON.")] = False,
     no_wait: NoWaitOption = False,
 ) -> None:
     """Clean, chunk and embed articles into the index.
@@ -189,11 +193,11 @@ def add(
         typer.Option("--feed", help="An RSS or Atom feed: add every article it links to."),
     ] = None,
     refresh: Annotated[
-        bool, typer.Option("--refresh", help="Re-read the feeds added before; add what is new.")
+        bool, _flag("--refresh", help="Re-read the feeds added before; add what is new.")
     ] = False,
     corpus: CorpusOption = None,
     index: IndexOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: Annotated[bool, _flag("--json", help="Print the report as JSON.")] = False,
     no_wait: NoWaitOption = False,
 ) -> None:
     """Add articles from the web: pages by URL, or every article of a feed.
@@ -234,11 +238,19 @@ def add(
         console.print(f"[green]added[/green]    {escape(doc_id)}  {escape(url)}")
     for url, reason in report.rejected:
         console.print(f"[yellow]rejected[/yellow] {escape(url)}: {escape(reason)}")
-    console.print(
-        f"{len(report.added)} added, {len(report.rejected)} rejected"
-        + (f"; {len(report.feeds)} feed(s) read" if report.feeds else "")
-        + "."
-    )
+    if refresh and not (given or feed or report.feeds or report.rejected):
+        console.print(
+            "No feeds to refresh: none has been added to this corpus yet "
+            "(add one with `sinoqa add --feed URL`)."
+        )
+    elif report.feeds and not report.added and not report.rejected:
+        console.print(f"Nothing new in {len(report.feeds)} feed(s).")
+    else:
+        console.print(
+            f"{len(report.added)} added, {len(report.rejected)} rejected"
+            + (f"; {len(report.feeds)} feed(s) read" if report.feeds else "")
+            + "."
+        )
     if failed:
         raise typer.Exit(1)
 
@@ -290,7 +302,7 @@ def settings_command() -> None:
 def status(
     corpus: CorpusOption = None,
     index: IndexOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    as_json: Annotated[bool, _flag("--json", help="Print the status as JSON.")] = False,
 ) -> None:
     """Show what is indexed: articles, chunks, model and the time of the last ingest."""
     state = pipeline.status(_settings(corpus, index))
@@ -330,7 +342,7 @@ def ask(
             help="Answer every line of this file instead (one JSON answer per line, in order).",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
+    as_json: Annotated[bool, _flag("--json", help="Print the Answer as JSON.")] = False,
     top_k: Annotated[
         int | None,
         typer.Option("--top-k", min=1, max=50, help="Passages to consider (default 6)."),
@@ -446,7 +458,7 @@ def compare(
         list[str] | None,
         typer.Option("--publisher", help="An outlet to compare (give two or more)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the Comparison as JSON.")] = False,
+    as_json: Annotated[bool, _flag("--json", help="Print the Comparison as JSON.")] = False,
     corpus: CorpusOption = None,
     index: IndexOption = None,
 ) -> None:
@@ -477,7 +489,7 @@ def compare(
 @app.command()
 def timeline(
     query: Annotated[str, typer.Argument(help="What the story is about, in words.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the Timeline as JSON.")] = False,
+    as_json: Annotated[bool, _flag("--json", help="Print the Timeline as JSON.")] = False,
     publisher: PublisherOption = None,
     date_from: DateFromOption = None,
     date_to: DateToOption = None,
@@ -590,9 +602,7 @@ def eval_command(
     ] = Path("eval-out"),
     check: Annotated[
         bool,
-        typer.Option(
-            "--check", help="Exit non-zero if the first configuration is below a threshold."
-        ),
+        _flag("--check", help="Exit non-zero if the first configuration is below a threshold."),
     ] = False,
     thresholds: Annotated[
         Path, typer.Option("--thresholds", help="Minimum scores for --check (TOML).")

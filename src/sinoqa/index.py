@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shlex
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -152,6 +153,17 @@ def reachable(settings: Settings) -> Iterator[None]:
         raise
 
 
+def _ingest_command(settings: Settings) -> str:
+    """The ingest that builds this index, as the user would type it (paths not the default
+    included, so it can be copied)."""
+    words = ["sinoqa", "ingest"]
+    if settings.corpus.dir != type(settings.corpus)().dir:
+        words += ["--corpus", shlex.quote(str(settings.corpus.dir))]
+    if not settings.index.chroma_url and settings.index.dir != type(settings.index)().dir:
+        words += ["--index", shlex.quote(str(settings.index.dir))]
+    return f"`{' '.join(words)}`"
+
+
 def _connect(settings: Settings, create: bool) -> ClientAPI:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -173,7 +185,9 @@ def _connect(settings: Settings, create: bool) -> ClientAPI:
         return client
     path = settings.index.dir
     if not create and not (path / "chroma.sqlite3").exists():
-        raise IndexNotFound(f"No index in {path.resolve()} yet. Run `sinoqa ingest` first.")
+        raise IndexNotFound(
+            f"No index in {path.resolve()} yet. Run {_ingest_command(settings)} first."
+        )
     if path.exists() and not path.is_dir():
         raise IndexUnavailable(f"The index path {path} exists but is not a directory.")
     try:
@@ -219,7 +233,8 @@ class ChromaIndex:
                 raise IndexNotFound(
                     f"No index at {self.location} for the current settings (model "
                     f"{self.settings.embedding.model!r}, chunk size "
-                    f"{self.settings.chunking.chunk_size}). Run `sinoqa ingest` first."
+                    f"{self.settings.chunking.chunk_size}). Run {_ingest_command(self.settings)} "
+                    "first."
                 ) from exc
             raise
 
