@@ -202,7 +202,9 @@ def _embed_and_commit(
         progress(0, len(documents))
     group: list[PreparedDocument] = []
     pending: list[TextNode] = []
-    group_size = max(settings.embedding.batch_size * 4, 1)
+    # Chunks per commit: enough to sort by length (less padding), few enough to save often
+    # (256 at the default batch size).
+    group_size = settings.embedding.batch_size * 32
     for position, document in enumerate(documents, start=1):
         item = prepare_document(document, splitter)
         if not item.nodes:

@@ -55,7 +55,12 @@ class EmbeddingSettings(_Stage):
         description="Sentence-transformers model: 'all-MiniLM-L6-v2' (packaged, offline) or a "
         "local directory / cached model name.",
     )
-    batch_size: int = Field(64, ge=1, description="Texts per encode call.")
+    batch_size: int = Field(
+        8,
+        ge=1,
+        description="Texts per encode call. Small batches encode fastest on a CPU (8 ingests "
+        "about a fifth faster than 64 on two cores); raise it on a GPU.",
+    )
     device: str = Field("cpu", description="Torch device for the embedding model.")
     runtime: Literal["auto", "sentence-transformers"] = Field(
         "auto",
