@@ -234,7 +234,7 @@ def test_vector_changing_settings_build_a_new_collection(settings: Settings) -> 
     smaller = settings.model_copy(
         update={"chunking": settings.chunking.model_copy(update={"chunk_size": 96})}
     )
-    with pytest.raises(IndexNotFound, match="Run `sinoqa ingest --corpus .* --index "):
+    with pytest.raises(IndexNotFound, match=r"Run `sinoqa ingest --corpus .* --index "):
         open_index(smaller)
     report = pipeline.ingest(smaller)
     assert len(report.added) == 5

@@ -372,7 +372,8 @@ def ask(
 
     The answer quotes the articles and numbers its sources [1], [2], ...; each source shows
     the outlet, date, title and link. When the articles do not answer the question it says
-    so and lists the nearest passages instead. Needs `sinoqa ingest` first.
+    so and lists the nearest passages instead: that is an answer too, so the exit status is 0
+    (with --json, `refused` tells a script which it got). Needs `sinoqa ingest` first.
     """
     settings = _settings(corpus, index)
     if backend:

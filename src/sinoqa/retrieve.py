@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -225,13 +225,19 @@ class ArticleTerms:
     """Each article's distinct stemmed terms, kept compactly (sorted term numbers) so that a
     corpus of 100k chunks costs megabytes, not a set of strings per article."""
 
-    def __init__(self, held: dict[str, set[str]]) -> None:
-        vocabulary = sorted({term for terms in held.values() for term in terms})
-        self._numbers = {term: number for number, term in enumerate(vocabulary)}
-        self._held = {
-            doc_id: np.array(sorted(self._numbers[t] for t in terms), dtype=np.int32)
-            for doc_id, terms in held.items()
-        }
+    def __init__(self, numbers: dict[str, int], held: dict[str, np.ndarray]) -> None:
+        self._numbers = numbers  # term -> its number
+        self._held = held  # doc_id -> the sorted numbers of its terms
+
+    @classmethod
+    def from_chunks(cls, chunks: Iterable[tuple[str, Collection[str]]]) -> ArticleTerms:
+        """From each chunk's (doc_id, distinct terms)."""
+        numbers: dict[str, int] = {}
+        parts: dict[str, list[np.ndarray]] = {}
+        for doc_id, terms in chunks:
+            chunk = (numbers.setdefault(t, len(numbers)) for t in terms)
+            parts.setdefault(doc_id, []).append(np.fromiter(chunk, np.int32, len(terms)))
+        return cls(numbers, {d: np.unique(np.concatenate(p)) for d, p in parts.items()})
 
     def coverage(self, lexicon: Lexicon, query_terms: Sequence[str]) -> Callable[[str], float]:
         """:meth:`Lexicon.coverage` of the query's terms over a whole article (by id); 0 for an
@@ -297,13 +303,15 @@ class CorpusView:
             names.extend(publication_words(record.published))
         lexicon = Lexicon(names=names)
         owner = {chunk: doc_id for doc_id, r in self.records.items() for chunk in r.chunk_ids}
-        held: dict[str, set[str]] = {}
-        for node in self.nodes:
-            terms = lexicon.count(node.get_content())
-            doc_id = owner.get(node.node_id)
-            if doc_id is not None:
-                held.setdefault(doc_id, set()).update(terms)
-        return lexicon, ArticleTerms(held)
+
+        def chunk_terms() -> Iterator[tuple[str, set[str]]]:
+            for node in self.nodes:
+                terms = lexicon.count(node.get_content())
+                doc_id = owner.get(node.node_id)
+                if doc_id is not None:
+                    yield doc_id, terms
+
+        return lexicon, ArticleTerms.from_chunks(chunk_terms())
 
     @cached_property
     def bm25(self) -> BM25Retriever | None:
