@@ -295,6 +295,10 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             f"✅ Added **{escape_markdown(doc_id)}** from {escape_markdown(url)}"
             for url, doc_id in report.added
         ]
+        added += [
+            f"☑️ Already in the corpus as **{escape_markdown(doc_id)}**: {escape_markdown(url)}"
+            for url, doc_id in report.known
+        ]
         return corpus_changed(added, report.rejected)
 
     def exporter(name: str, render: Callable[[list[Answer]], str]) -> Callable[..., str | None]:

@@ -167,7 +167,8 @@ def test_each_url_is_added_or_rejected_with_its_reason(web_settings: Settings, s
     report = pipeline.add_urls(web_settings, list(urls.values()))
     reasons = dict(report.rejected)
     assert [url for url, _ in report.added] == [urls["article"]]
-    assert reasons[urls["redirected"]].startswith("already added")  # the same canonical page
+    added_as = report.added[0][1]
+    assert report.known == [(urls["redirected"], added_as)]  # the same canonical page
     assert "HTTP 404" in reasons[urls["missing"]]
     assert "no answer within 1.5 s" in reasons[urls["slow"]]
     assert "larger than 200,000 bytes" in reasons[urls["huge"]]
@@ -244,6 +245,11 @@ def test_sinoqa_add_from_the_command_line(tmp_path: Path, corpus_dir: Path, site
     assert failed.returncode == 1, failed.stderr
     assert "not a URL: write it in full, e.g. https://example.com/story" in failed.stdout
     assert "0 added, 1 rejected" in failed.stdout
+    # A URL added before is no failure: it is in the corpus, and the exit status says so.
+    repeat = run_sinoqa("add", url, "--corpus", corpus_dir, "--index", index, env=env)
+    assert repeat.returncode == 0, repeat.stdout
+    assert "(added before)" in repeat.stdout
+    assert "0 added, 1 added before, 0 rejected" in repeat.stdout
     # A refresh with no feed added yet says so, and how to add one.
     nothing = run_sinoqa("add", "--refresh", "--corpus", corpus_dir, "--index", index)
     assert nothing.returncode == 0, nothing.stderr

@@ -205,9 +205,9 @@ def add(
     Each page is fetched (http or https only, with a time and size limit; addresses on
     loopback and private networks are refused unless SINOQA_FETCH__ALLOW_PRIVATE=true), its
     main text and publication facts are extracted and stored under corpus/web/ as Markdown
-    with front matter, and it is indexed at once. Later ingests need no network. A URL that
-    fails is listed with the reason and changes nothing else; when every URL fails, the exit
-    status is 1.
+    with front matter, and it is indexed at once. Later ingests need no network. A URL added
+    before is listed as such and fetched no more; one that fails is listed with the reason and
+    changes nothing else. When every URL fails, the exit status is 1.
     """
     settings = _settings(corpus, index)
     given = list(urls or [])
@@ -228,14 +228,18 @@ def add(
         ):
             if part is not None:
                 report.added += part.added
+                report.known += part.known
                 report.rejected += part.rejected
                 report.feeds += part.feeds
-    failed = bool(report.rejected) and not report.added  # scripts can tell nothing was added
+    # Scripts can tell when no URL is in the corpus now.
+    failed = bool(report.rejected) and not (report.added or report.known)
     if as_json:
         print(json.dumps(asdict(report), indent=2))
         raise typer.Exit(1 if failed else 0)
     for url, doc_id in report.added:
         console.print(f"[green]added[/green]    {escape(doc_id)}  {escape(url)}")
+    for url, doc_id in report.known:
+        console.print(f"known    {escape(doc_id)}  {escape(url)} (added before)")
     for url, reason in report.rejected:
         console.print(f"[yellow]rejected[/yellow] {escape(url)}: {escape(reason)}")
     if refresh and not (given or feed or report.feeds or report.rejected):
@@ -247,7 +251,9 @@ def add(
         console.print(f"Nothing new in {len(report.feeds)} feed(s).")
     else:
         console.print(
-            f"{len(report.added)} added, {len(report.rejected)} rejected"
+            f"{len(report.added)} added"
+            + (f", {len(report.known)} added before" if report.known else "")
+            + f", {len(report.rejected)} rejected"
             + (f"; {len(report.feeds)} feed(s) read" if report.feeds else "")
             + "."
         )

@@ -126,6 +126,7 @@ class AddReport:
     """What happened to each URL given to :func:`add_urls` (or found in a feed)."""
 
     added: list[tuple[str, str]] = field(default_factory=list)  # (URL, doc_id) now searchable
+    known: list[tuple[str, str]] = field(default_factory=list)  # (URL, doc_id) added before
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (URL, reason)
     feeds: list[str] = field(default_factory=list)  # feeds read
 
@@ -138,8 +139,9 @@ def add_urls(
     wait: bool = True,
 ) -> AddReport:
     """Fetch each page, store it under ``corpus/web/`` as Markdown with front matter, and
-    index it. A URL already added (by canonical or requested URL) or whose text another
-    article has is rejected with the reason; a failure changes nothing for the others."""
+    index it. A URL already added (by canonical or requested URL) is listed as known; one
+    whose text another article has is rejected with the reason; a failure changes nothing
+    for the others."""
     import datetime as dt
 
     from sinoqa import fetch, web
@@ -150,7 +152,7 @@ def add_urls(
     stored: dict[Path, str] = {}
     for url in dict.fromkeys(u.strip() for u in urls if u.strip()):
         if url in known:
-            report.rejected.append((url, f"already added as '{known[url]}'"))
+            report.known.append((url, known[url]))
             continue
         try:
             page = fetch.fetch(url, settings.fetch)
@@ -160,8 +162,8 @@ def add_urls(
         except fetch.FetchError as exc:
             report.rejected.append((url, str(exc)))
             continue
-        if meta["url"] in known:
-            report.rejected.append((url, f"already added as '{known[meta['url']]}'"))
+        if meta["url"] in known:  # another address of a page added before
+            report.known.append((url, known[meta["url"]]))
             continue
         path = web.write_article(directory, meta, text)
         known[url] = known[meta["url"]] = meta["doc_id"]
