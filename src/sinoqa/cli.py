@@ -247,7 +247,7 @@ def add(
             "No feeds to refresh: none has been added to this corpus yet "
             "(add one with `sinoqa add --feed URL`)."
         )
-    elif report.feeds and not report.added and not report.rejected:
+    elif report.feeds and not (report.added or report.known or report.rejected):
         console.print(f"Nothing new in {len(report.feeds)} feed(s).")
     else:
         console.print(

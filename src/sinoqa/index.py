@@ -157,9 +157,10 @@ def _ingest_command(settings: Settings) -> str:
     """The ingest that builds this index, as the user would type it (paths not the default
     included, so it can be copied)."""
     words = ["sinoqa", "ingest"]
-    if settings.corpus.dir != type(settings.corpus)().dir:
+    if settings.corpus.dir != type(settings.corpus).model_fields["dir"].default:
         words += ["--corpus", shlex.quote(str(settings.corpus.dir))]
-    if not settings.index.chroma_url and settings.index.dir != type(settings.index)().dir:
+    index_default = type(settings.index).model_fields["dir"].default
+    if not settings.index.chroma_url and settings.index.dir != index_default:
         words += ["--index", shlex.quote(str(settings.index.dir))]
     return f"`{' '.join(words)}`"
 

@@ -171,7 +171,6 @@ class Lexicon:
         self._stopwords = frozenset(STOPWORDS_EN)
         self._doc_freq: Counter[str] = Counter()
         self._chunks = 0
-        self._docs = 1  # chunks counted, at least one (a divisor)
         for text in texts:
             self.count(text)
         self._names = {t for name in names for t in self.terms(name)}
@@ -181,7 +180,6 @@ class Lexicon:
         terms = set(self.terms(text))
         self._doc_freq.update(terms)
         self._chunks += 1
-        self._docs = self._chunks
         return terms
 
     def known(self, word: str) -> bool:
@@ -202,23 +200,29 @@ class Lexicon:
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency over chunks; unseen terms weigh the most."""
-        return math.log(1 + (self._docs + 1) / (self._doc_freq.get(term, 0) + 0.5))
+        return math.log(1 + (max(self._chunks, 1) + 1) / (self._doc_freq.get(term, 0) + 0.5))
 
     def share(self, term: str) -> float:
         """The share of chunks that use ``term``."""
-        return self._doc_freq.get(term, 0) / self._docs
+        return self._doc_freq.get(term, 0) / max(self._chunks, 1)
 
     def coverage(self, query_terms: Sequence[str], text: str | Collection[str]) -> float:
         """IDF-weighted share of the query's terms that occur in ``text`` (a text, or the
         terms of one already computed)."""
-        # In a fixed order: float sums differ in the last bit with set order, and that decides
-        # ties between copies of a sentence (and so which article is cited) from run to run.
-        unique = sorted(set(query_terms))
-        total = sum(self.idf(t) for t in unique)
+        unique, weights, total = self.query_weights(query_terms)
         if not total:
             return 0.0
         present = set(self.terms(text)) if isinstance(text, str) else text
-        return sum(self.idf(t) for t in unique if t in present) / total
+        return sum(w for t, w in zip(unique, weights, strict=True) if t in present) / total
+
+    def query_weights(self, query_terms: Sequence[str]) -> tuple[list[str], list[float], float]:
+        """The query's distinct terms, their IDF weights and the weights' sum, as every
+        coverage sums them."""
+        # In a fixed order: float sums differ in the last bit with set order, and that decides
+        # ties between copies of a sentence (and so which article is cited) from run to run.
+        unique = sorted(set(query_terms))
+        weights = [self.idf(t) for t in unique]
+        return unique, weights, sum(weights)
 
 
 class ArticleTerms:
@@ -242,9 +246,7 @@ class ArticleTerms:
     def coverage(self, lexicon: Lexicon, query_terms: Sequence[str]) -> Callable[[str], float]:
         """:meth:`Lexicon.coverage` of the query's terms over a whole article (by id); 0 for an
         article not served."""
-        unique = sorted(set(query_terms))  # the order Lexicon.coverage sums in: same floats
-        weights = [lexicon.idf(t) for t in unique]
-        total = sum(weights)
+        unique, weights, total = lexicon.query_weights(query_terms)
         numbers = np.array([self._numbers.get(t, -1) for t in unique], dtype=np.int64)
 
         def share(doc_id: str) -> float:
