@@ -142,13 +142,28 @@ def add_urls(
     index it. A URL already added (by canonical or requested URL) is listed as known; one
     whose text another article has is rejected with the reason; a failure changes nothing
     for the others."""
+    from sinoqa import web
+
+    known = web.known_urls(web.web_dir(settings.corpus.dir))
+    return _add_pages(settings, urls, known, progress, wait=wait)
+
+
+def _add_pages(
+    settings: Settings,
+    urls: Sequence[str],
+    known: dict[str, str],
+    progress: ProgressCallback | None,
+    *,
+    wait: bool,
+) -> AddReport:
+    """:func:`add_urls` given the URLs already added (-> doc_id), read once by the caller
+    and extended here as pages are stored."""
     import datetime as dt
 
     from sinoqa import fetch, web
 
     report = AddReport()
     directory = web.web_dir(settings.corpus.dir)
-    known = web.known_urls(directory)
     stored: dict[Path, str] = {}
     for url in dict.fromkeys(u.strip() for u in urls if u.strip()):
         if url in known:
@@ -205,7 +220,8 @@ def add_feeds(
     web.remember_feeds(web.web_dir(settings.corpus.dir), read)
     # Already-added links are not news here: a refresh reports only what is new.
     known = web.known_urls(web.web_dir(settings.corpus.dir))
-    report = add_urls(settings, [u for u in links if u not in known], progress, wait=wait)
+    fresh = [u for u in links if u not in known]
+    report = _add_pages(settings, fresh, known, progress, wait=wait)
     report.rejected = rejected + report.rejected
     report.feeds = read
     return report
