@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run ask test lint browser docs fit fit-ranker eval-record eval-rtqa bench bench-scale load clean-index
+.PHONY: run ask test lint browser docs fit fit-ranker eval-record eval-fit eval-rtqa bench bench-scale load clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,13 +75,31 @@ fit: $(VENV)/.runtime-installed
 fit-ranker: $(VENV)/.runtime-installed
 	$(BIN)/python -m sinoqa.fit_ranker --rtqa-train $(RTQA_TRAIN)
 
-## eval-record: the seed and rtqa-dev eval runs docs/evaluation.md shows, recorded (~20 min)
+## eval-record: the seed and rtqa-dev eval runs docs/evaluation.md shows, recorded, every
+## candidate default asked undated and dated (~40 min)
 eval-record: $(VENV)/.runtime-installed
 	$(BIN)/sinoqa eval --out eval-out --record docs/results/seed.json
 	$(BIN)/sinoqa eval --questions $(RTQA)/questions.jsonl --corpus $(RTQA)/corpus \
 	  --index .rtqa-index --out eval-rtqa --record docs/results/rtqa-dev.json \
-	  --compare hybrid,retrieval.article_ranker=false,hybrid-rrf
+	  --compare "$(CANDIDATES)"
+	$(BIN)/sinoqa eval --questions $(RTQA)/questions.jsonl --corpus $(RTQA)/corpus \
+	  --index .rtqa-index --out eval-rtqa-dated --record docs/results/rtqa-dev-dated.json \
+	  --dates dated --compare $(DATED_CANDIDATES)
 	$(MAKE) docs
+
+# The candidates for the defaults (docs/evaluation.md, "How defaults are chosen"); asked on
+# a day, the undated ranker and the recency day play no part, so fewer candidates differ.
+CANDIDATES ?= hybrid,retrieval.recent_as_of=false,retrieval.rank_undated=true,retrieval.rank_undated=true;retrieval.recent_as_of=false,hybrid-rrf,retrieval.article_ranker=false,plain
+DATED_CANDIDATES ?= hybrid,hybrid-rrf,retrieval.article_ranker=false,plain
+
+## eval-fit: the same candidates on the fitting questions (the article ranker's 300
+## rtqa-train questions, after `make fit-ranker`, and the seed tuning sets), undated
+eval-fit: $(VENV)/.runtime-installed
+	$(BIN)/sinoqa eval --questions .fit/rtqa-train/questions.jsonl \
+	  --corpus .fit/rtqa-train/corpus --index .fit/rtqa-train/index --out eval-fit \
+	  --compare "$(CANDIDATES)"
+	$(BIN)/sinoqa eval --questions evals/questions.jsonl --questions evals/tuning-2.jsonl \
+	  --out eval-fit-seed --compare "$(CANDIDATES)"
 
 ## eval-rtqa: the external news set (2,354 articles; indexing takes 15-20 min the first time)
 RTQA ?= ../shared/rtqa-dev

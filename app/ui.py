@@ -104,6 +104,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         date_to: str,
         top_k: float,
         backend: str,
+        as_of: str = "",
     ) -> Iterator[tuple[Any, ...]]:
         history = _messages(_answers(state))
         history.append({"role": "user", "content": escape_markdown(message or "")})
@@ -123,6 +124,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                     history=_answers(state),
                     backend=backend or "extractive",
                     on_token=tokens.put,
+                    as_of=(as_of or "").strip() or None,
                 )
             except Exception as exc:  # shown to the user below, or re-raised
                 outcome["error"] = exc
@@ -166,8 +168,10 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         date_to: str | None = None,
         top_k: int | None = None,
         backend: str | None = None,
+        as_of: str | None = None,
     ) -> dict[str, Any]:
-        """Answer one question; returns the same Answer JSON as `sinoqa ask --json`."""
+        """Answer one question; returns the same Answer JSON as `sinoqa ask --json`.
+        ``as_of`` (YYYY-MM-DD or today) is the day it is asked, as `--as-of`."""
         with _shown_to_the_caller():
             answer = pipe.ask(
                 question,
@@ -176,6 +180,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 date_to=date_to or None,
                 top_k=top_k,
                 backend=backend or "extractive",
+                as_of=(as_of or "").strip() or None,
             )
         return answer.model_dump(mode="json")
 
@@ -364,6 +369,13 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 date_to = gr.Textbox(
                     "", label="Published to", placeholder="YYYY, YYYY-MM or YYYY-MM-DD"
                 )
+                as_of = gr.Textbox(
+                    "",
+                    label="As of",
+                    placeholder="YYYY-MM-DD or today",
+                    info="Ask as on that day: recent articles first, none published later.",
+                    elem_id="as-of",
+                )
             with gr.Row():
                 top_k = gr.Slider(
                     1, 20, value=settings.retrieval.top_k, step=1, label="Passages to read (top-k)"
@@ -419,7 +431,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         gr.on(
             triggers=[question.submit, send.click],
             fn=respond,
-            inputs=[question, state, publishers, date_from, date_to, top_k, backend],
+            inputs=[question, state, publishers, date_from, date_to, top_k, backend, as_of],
             outputs=[chatbot, sources, state, last_answer, question],
             api_name="chat",
         ).success(  # not after an error: the hidden answer may be the previous one

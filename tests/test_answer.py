@@ -699,15 +699,6 @@ def test_each_named_outlet_gets_its_share_of_passages(seeded: Settings) -> None:
     assert set(publishers[: 2 * share]) == named
 
 
-def test_an_event_the_articles_never_report_together_is_refused(seeded: Settings) -> None:
-    """Every name is in the articles, but never together: not this event. (Blinken met Han
-    Zheng in New York in September; the Vienna talks were Sullivan's.)"""
-    answer = pipeline.ask("What did Blinken and Han Zheng discuss in Vienna in June?", seeded)
-    assert answer.refused, answer.answer
-    assert answer.confidence_parts["names_apart"] < 0
-    assert answer.confidence == pytest.approx(sum(answer.confidence_parts.values()), abs=1e-3)
-
-
 @pytest.mark.parametrize(
     "question",
     [

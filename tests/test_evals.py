@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -328,7 +329,45 @@ def test_question_sets_are_scored_apart_and_checked_against_their_own_thresholds
     assert hybrid["summary"]["questions"] == 5
     assert all("confidence_parts" in r for r in hybrid["results"])
     report = (out / "report.md").read_text()
-    assert "## Question sets" in report and "| hybrid | holdout | 3 |" in report
+    assert "## Question sets" in report and "| hybrid | undated | holdout | 3 |" in report
+
+
+def test_questions_are_asked_undated_as_users_ask_or_as_of_their_day(
+    tmp_path: Path, corpus_dir: Path
+) -> None:
+    dated = {
+        "id": "d1",
+        "question": "What did China demand from the United States this week?",
+        "answerable": True,
+        "expected_docs": ["teneo-2021-first-contact"],
+        "facts": [["rectify"]],
+        "question_date": "2021-03-01",
+    }
+    out = tmp_path / "out"
+
+    def asked_both_ways(rows: list[dict[str, object]]) -> tuple[str, list[dict[str, Any]]]:
+        questions = write_questions(tmp_path / "questions.jsonl", rows)
+        index = tmp_path / "index"
+        result = run_sinoqa(
+            "eval", "--questions", questions, "--corpus", corpus_dir, "--index", index,
+            "--dates", "both", "--out", out,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stderr, json.loads((out / "results.json").read_text())["configurations"]
+
+    _, runs = asked_both_ways([dated])
+    assert [(r["name"], r["asked"]) for r in runs] == [("hybrid", "undated"), ("hybrid", "dated")]
+    undated, on_the_day = (r["results"][0] for r in runs)
+    # Asked on its day, nothing published later is cited and the demand is found; undated,
+    # "this week" is the newest article's week.
+    assert set(on_the_day["cited_docs"]) == {"teneo-2021-first-contact"}
+    assert on_the_day["fact_recall"] == 1.0
+    assert "teneo-2021-first-contact" not in undated["cited_docs"]
+    assert "| hybrid | dated |" in (out / "report.md").read_text()
+    # Questions without a day have no dated run.
+    said, runs = asked_both_ways(QUESTIONS[:1])
+    assert "No question carries a question_date" in said
+    assert [r["asked"] for r in runs] == ["undated"]
 
 
 def test_a_configuration_can_set_any_setting() -> None:

@@ -15,6 +15,7 @@ from sinoqa.index import open_index
 from sinoqa.pipeline import Pipeline
 from sinoqa.ranking import (
     ARTICLE_FEATURES,
+    DATE_FREE_FEATURES,
     DEFAULT_RANKER,
     ArticleRanker,
     article_features,
@@ -40,20 +41,25 @@ ARTICLE_COVERAGE = {"old": 0.2, "new": 0.6, "later": 0.1, "undated": 0.0, "a": 0
 
 def test_the_shipped_ranker_loads_and_was_fitted_not_set() -> None:
     ranker = load_ranker(DEFAULT_RANKER)
-    assert ranker.model.features == ARTICLE_FEATURES
+    assert ranker.undated.features == DATE_FREE_FEATURES
+    assert ranker.dated.features == ARTICLE_FEATURES
     assert ranker.trained_on["questions"] > 200
-    # Cross-validated on the fitting questions, it ranks better than fusion alone.
-    fused, ranked = ranker.trained_on["fused_order"], ranker.trained_on["ranked_cross_validated"]
-    assert ranked["hit@1"] > fused["hit@1"]
-    weights = dict(zip(ARTICLE_FEATURES, ranker.model.weights, strict=True))
+    # Cross-validated on the fitting questions, each model ranks better than fusion alone.
+    fused = ranker.trained_on["fused_order"]
+    for model in ("undated", "dated"):
+        assert ranker.trained_on[f"{model}_cross_validated"]["hit@1"] > fused["hit@1"]
     # What fitting found: rare words shared and a passage that fused well point to the
     # answer; an article from after the day asked does not hold it.
-    assert weights["article_coverage"] > 0 and weights["fused"] > 0 and weights["after"] < 0
+    for model in (ranker.undated, ranker.dated):
+        weights = dict(zip(model.features, model.weights, strict=True))
+        assert weights["article_coverage"] > 0 and weights["fused"] > 0
+    assert dict(zip(ARTICLE_FEATURES, ranker.dated.weights, strict=True))["after"] < 0
 
 
-def test_a_ranker_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["undated", "dated"])
+def test_a_ranker_fitted_on_other_features_is_refused(tmp_path: Path, model: str) -> None:
     data = json.loads(DEFAULT_RANKER.read_text())
-    data["model"]["features"][0] = "something-else"
+    data[model]["features"][0] = "something-else"
     stale = tmp_path / "ranker.json"
     stale.write_text(json.dumps(data))
     with pytest.raises(ScorerError, match="make fit-ranker"):
@@ -87,6 +93,9 @@ def test_features_describe_each_candidate_article() -> None:
     assert column["age_gap"][1] == 0.0  # the youngest article published by then
     # An undated article is neither old nor new: it gets the median age of the others.
     assert column["age"][3] == pytest.approx(np.median(column["age"][:3]))
+    # Asked without a day: the same date-free columns, and no others.
+    _, undated = article_features(fused, dense, bm25, ARTICLE_COVERAGE.__getitem__, as_of=None)
+    assert undated.tolist() == matrix[:, : len(DATE_FREE_FEATURES)].tolist()
 
 
 def test_an_article_is_after_the_day_asked_only_when_it_certainly_is() -> None:
@@ -105,15 +114,22 @@ def test_ranking_orders_articles_and_keeps_each_ones_passages_in_order() -> None
         _passage("a", 2, 0.8, 20230101),
         _passage("b", 3, 0.7, 20230101),
     ]
-    weights = np.zeros(len(ARTICLE_FEATURES))
-    weights[ARTICLE_FEATURES.index("bm25")] = 1.0  # this ranker trusts BM25 alone
-    model = LinearScorer(
-        ARTICLE_FEATURES, weights, 0.0, np.zeros_like(weights), np.ones_like(weights)
+
+    def trusting(feature: str, names: tuple[str, ...]) -> LinearScorer:
+        weights = np.zeros(len(names))
+        weights[names.index(feature)] = 1.0
+        return LinearScorer(names, weights, 0.0, np.zeros_like(weights), np.ones_like(weights))
+
+    # Asked undated, this ranker trusts BM25 alone; asked on a day, fusion alone.
+    ranker = ArticleRanker(
+        trusting("bm25", DATE_FREE_FEATURES), trusting("fused", ARTICLE_FEATURES), {}
     )
-    ranked = ArticleRanker(model, {}).rank(
-        fused, fused, [fused[1]], ARTICLE_COVERAGE.__getitem__, dt.date(2023, 6, 1)
-    )
-    assert [item.node.node_id for item in ranked] == ["b-1", "b-3", "a-0", "a-2"]
+    for as_of, order in (
+        (None, ["b-1", "b-3", "a-0", "a-2"]),
+        (dt.date(2023, 6, 1), ["a-0", "a-2", "b-1", "b-3"]),
+    ):
+        ranked = ranker.rank(fused, fused, [fused[1]], ARTICLE_COVERAGE.__getitem__, as_of)
+        assert [item.node.node_id for item in ranked] == order
 
 
 def test_article_coverage_reads_the_whole_article_not_only_retrieved_passages(
@@ -140,7 +156,7 @@ def test_the_day_asked_brings_up_what_was_published_by_then(seeded: Settings) ->
         ranked = pipeline.retriever(as_of=as_of).retrieve(question)
         return list(dict.fromkeys(str(item.node.metadata["doc_id"]) for item in ranked))
 
-    # Without a day the articles keep their fused order; asked in March 2021, the one seed
+    # Without a day an article's age plays no part; asked in March 2021, the one seed
     # article published by then (February 2021) comes first.
     assert articles(None)[0] != "teneo-2021-first-contact"
     assert articles(dt.date(2021, 3, 1))[0] == "teneo-2021-first-contact"
@@ -176,6 +192,66 @@ def test_fitting_the_ranker_from_rtqa_train(tmp_path: Path) -> None:
     ranker = load_ranker(out)
     assert ranker.trained_on["rtqa_questions"] == 6
     assert 0 < ranker.trained_on["questions"] <= 6
-    assert set(ranker.trained_on["ranked_cross_validated"]) == {"hit@1", "hit@5"}
+    for model in ("undated", "dated"):
+        assert set(ranker.trained_on[f"{model}_cross_validated"]) == {"hit@1", "hit@5"}
     indexed = {path.name for path in (work / "corpus").iterdir()}
     assert 6 <= len(indexed) <= 6 * 10  # each question's pool: the answer's articles and others
+
+
+@pytest.mark.parametrize(
+    ("question", "recent"),
+    [
+        ("What did the two sides agree this week?", "this week"),
+        ("What is the latest on the working groups?", "the latest"),
+        ("Who recently visited Beijing?", "recently"),
+        ("Where do the talks stand now?", "now"),
+        ("How many officials visited so far this year?", "so far"),
+        ("Where did Wang Yi meet Jake Sullivan in September?", None),
+        ("What did the now-defunct office do?", None),
+    ],
+)
+def test_words_that_ask_about_the_present(question: str, recent: str | None) -> None:
+    from sinoqa.question import analyse
+
+    assert analyse(question).recent == recent
+
+
+def test_a_question_about_the_present_is_asked_as_of_a_day(seeded: Settings) -> None:
+    question = "What is the latest on talks between the US and China?"
+    # The corpus is older than today: asked as of its newest article's day, and said so.
+    answer = Pipeline(seeded).ask(question)
+    assert answer.as_of == "2023-10-16"
+    assert any("newest article's day" in notice for notice in answer.notices)
+    # On a day the corpus reaches past, nothing published after it is used.
+    earlier = Pipeline(seeded, today=lambda: dt.date(2023, 6, 16)).ask(question)
+    assert earlier.as_of == "2023-06-16"
+    later = {"eir-2023-new-balance", "ft-2023-communication-lines"}
+    assert earlier.citations and not later & {c.doc_id for c in earlier.citations}
+    assert any("as of today, 2023-06-16" in notice for notice in earlier.notices)
+    # The rule can be switched off; a question about no time in particular has no day.
+    off = seeded.model_copy(
+        update={"retrieval": seeded.retrieval.model_copy(update={"recent_as_of": False})}
+    )
+    assert Pipeline(off).ask(question).as_of is None
+    assert Pipeline(seeded).ask("Where did Wang Yi meet Jake Sullivan?").as_of is None
+    # A day given by the user is the day used, and the answer says so.
+    given = Pipeline(seeded).ask(question, as_of="2021-03-01")
+    assert given.as_of == "2021-03-01" and any("as of 2021-03-01" in n for n in given.notices)
+
+
+def test_questions_without_a_day_are_ranked_by_the_date_free_model(seeded: Settings) -> None:
+    retrieval = seeded.retrieval.model_copy(update={"rank_undated": True})
+    retriever = Pipeline(seeded.model_copy(update={"retrieval": retrieval})).retriever()
+    question = QueryBundle("What did the United States and China agree to do?")
+    fused, dense, bm25 = retriever.candidates(question)
+    coverage = retriever.coverage(question.query_str)
+    by_model = load_ranker().rank(fused, dense, bm25, coverage, None)
+
+    def articles(ranked: list[NodeWithScore]) -> list[str]:
+        return list(dict.fromkeys(str(item.node.metadata["doc_id"]) for item in ranked))
+
+    retrieved = articles(retriever.retrieve(question))
+    assert retrieved == articles(by_model)[: len(retrieved)]
+    # Off (the default), an undated question keeps the fused order.
+    fused_order = articles(Pipeline(seeded).retriever().retrieve(question))
+    assert fused_order == articles(fused)[: len(fused_order)]

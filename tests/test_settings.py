@@ -54,7 +54,7 @@ def test_the_configuration_doc_is_generated_from_the_schema() -> None:
     assert marker in text
     generated = text.split(marker, 1)[1].split("\n", 1)[1]
     assert generated == settings_table(), "docs/configuration.md is stale: run `make docs`"
-    assert "SINOQA_ANSWER__NAMES_TOGETHER_MIN" in generated
+    assert "SINOQA_RETRIEVAL__RECENT_AS_OF" in generated
 
 
 def test_the_readme_is_a_users_page_and_its_links_resolve() -> None:

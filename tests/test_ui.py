@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from sinoqa import pipeline
 from sinoqa.corpus import UnreadableFile, safe_file_name, store_upload
 from sinoqa.schema import Citation
 from sinoqa.settings import Settings
-from tests.conftest import CORPUS, free_port
+from tests.conftest import CORPUS, free_port, run_sinoqa
 
 HOSTILE_ARTICLE = """---
 title: "<img src=x onerror=\\"window.__xss='title'\\">Hostile headline about Hainan ports"
@@ -69,6 +70,59 @@ def test_ask_endpoint_returns_the_cli_answer_json(served: tuple[str, Settings]) 
     assert {c["publisher"] for c in filtered["citations"] or filtered["nearest_sources"]} == {
         "Financial Times"
     }
+
+
+def test_the_chat_and_the_cli_cite_the_same_articles(served: tuple[str, Settings]) -> None:
+    url, settings = served
+    for question in (
+        "What did Yang Jiechi demand?",
+        "What is the latest on the working groups between the US and China?",
+    ):
+        # A fresh conversation each: a second question could read as a follow-up.
+        _, _, chatted, _ = Client(url, verbose=False).predict(question, api_name="/chat")
+        cli = run_sinoqa(
+            "ask",
+            question,
+            "--json",
+            "--corpus",
+            settings.corpus.dir,
+            "--index",
+            settings.index.dir,
+        )
+        assert cli.returncode == 0, cli.stderr
+        asked = json.loads(cli.stdout)
+        assert chatted["citations"], question
+        cited = [c["doc_id"] for c in chatted["citations"]]
+        assert cited == [c["doc_id"] for c in asked["citations"]]
+        assert chatted["as_of"] == asked["as_of"]
+
+
+def test_the_day_asked_can_be_set_in_the_chat_and_the_api(served: tuple[str, Settings]) -> None:
+    url, _ = served
+    question = "What happened between the US and China?"
+    later = {"eir-2023-new-balance", "ft-2023-communication-lines"}
+    answer = Client(url, verbose=False).predict(
+        question=question, as_of="2023-06-16", api_name="/ask"
+    )
+    assert answer["as_of"] == "2023-06-16"
+    assert answer["citations"] and not later & {c["doc_id"] for c in answer["citations"]}
+    history, _, chatted, _ = Client(url, verbose=False).predict(
+        question, as_of="2023-06-16", api_name="/chat"
+    )
+    # The answer's header says the day (Markdown-escaped in the message).
+    assert chatted["as_of"] == "2023-06-16" and "as of 2023\\-06\\-16" in _shown(history[-1])
+    assert not later & {c["doc_id"] for c in chatted["citations"]}
+    # A day that is no day is said so, and nothing is answered.
+    history, _, none, _ = Client(url, verbose=False).predict(
+        question, as_of="16 June", api_name="/chat"
+    )
+    assert none is None and "is not a day" in _shown(history[-1])
+
+
+def _shown(message: dict[str, Any]) -> str:
+    """A chat message's text (Gradio gives it as a string or as a list of parts)."""
+    content = message["content"]
+    return content if isinstance(content, str) else " ".join(p["text"] for p in content)
 
 
 def test_chat_endpoint_keeps_the_conversation(served: tuple[str, Settings]) -> None:

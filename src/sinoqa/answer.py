@@ -28,10 +28,9 @@ from sinoqa.question import (
     analyse,
     content_words,
     initialism,
-    names_source,
     unknown_candidates,
 )
-from sinoqa.retrieve import Lexicon, publication_years
+from sinoqa.retrieve import Lexicon
 from sinoqa.schema import Answer, AnswerSentence, Citation, Source
 from sinoqa.scoring import (
     DEFAULT_SCORER,
@@ -43,7 +42,7 @@ from sinoqa.scoring import (
     source_groups,
     year_groups,
 )
-from sinoqa.selection import Evidence, Quote, Selector, adjacent, context_sentences
+from sinoqa.selection import Evidence, Quote, Selector, context_sentences
 from sinoqa.sentences import chunk_sentence_spans
 from sinoqa.settings import AnswerSettings
 
@@ -303,7 +302,6 @@ class ExtractiveAnswerer(Answerer):
             return Evidence([], np.zeros(0), np.zeros((0, 0)), np.zeros(0, dtype=bool), [], 0.0)
         words = [frozenset(self.lexicon.terms(q.text)) for q in quotes]  # stemmed once
         lexical, groups = self.features(request, quotes, words)
-        together = self.names_together(question, quotes, words, passages)  # every candidate
         # Embedding sentences is the answer stage's main cost: only the sentences the
         # shortlist model ranks first are embedded, with their neighbours.
         shortlist = shortlist_indices(
@@ -316,7 +314,7 @@ class ExtractiveAnswerer(Answerer):
         dense = vectors @ np.asarray(request.query_embedding, dtype=np.float32)
         scores = self.scorer.full.probability(np.column_stack([lexical, dense]))
         typed = lexical[:, LEXICAL_FEATURES.index("kind_match")] > 0
-        parts = self.confidence_parts(request, dense, typed[int(np.argmax(scores))], together)
+        parts = self.confidence_parts(request, dense, typed[int(np.argmax(scores))])
         # The question's names and years that tell events apart ("Vienna", "September");
         # those nearly every passage uses ("US", "China") do not.
         particulars = distinctive_terms(question, self.lexicon, self.settings.common_name_share)
@@ -337,11 +335,10 @@ class ExtractiveAnswerer(Answerer):
         request: AnswerRequest,
         dense: np.ndarray,
         best_is_typed: bool,
-        together: float | None,
     ) -> dict[str, float]:
         """The evidence score's parts, which sum to it: how close the best sentence comes, how
         much of the question's rare vocabulary the top passages hold at all, and costs for a
-        missing kind of value, names the corpus never uses and names never found together."""
+        missing kind of value and names the corpus never uses."""
         settings, question, passages = self.settings, request.analysed, request.passages
         terms = self.lexicon.terms(question.content)
         if request.retrieval_query and request.retrieval_query != request.question:
@@ -359,58 +356,7 @@ class ExtractiveAnswerer(Answerer):
             if question.kind and not best_is_typed
             else 0.0,
             "unknown_names": -settings.unknown_name_penalty * min(len(unknown), 2),
-            "names_apart": -settings.names_apart_penalty
-            if together is not None and together < settings.names_together_min
-            else 0.0,
         }
-
-    def names_together(
-        self,
-        question: QuestionAnalysis,
-        quotes: Sequence[Quote],
-        words: Sequence[frozenset[str]],
-        passages: Sequence[NodeWithScore],
-    ) -> float | None:
-        """How close together the question's specific names come: the largest share of them,
-        weighted by rarity, that one sentence and its neighbours hold. Specific names are
-        known to the corpus, used by under ``ubiquitous_share`` of its passages and not the
-        outlets the question names; an article's publication year counts as said by each of
-        its sentences. A low share means an event the articles do not report ("Biden and Xi
-        in Malta"). None when not judged: comparisons and changes over time are about
-        several events, and one name has nothing to pair with."""
-        if question.spans_articles or not quotes:
-            return None
-        sources = {
-            (p.node.metadata.get("publisher"), p.node.metadata.get("author")) for p in passages
-        }
-        names: list[tuple[float, frozenset[str]]] = []
-        for name in question.names:
-            stems = frozenset(self.lexicon.terms(name))
-            shares = [self.lexicon.share(t) for t in stems]
-            if not stems or min(shares) == 0 or min(shares) >= self.settings.ubiquitous_share:
-                continue  # unknown names are judged elsewhere; "US" tells nothing
-            if any(names_source(name, publisher, author) for publisher, author in sources):
-                continue
-            names.append((max(self.lexicon.idf(t) for t in stems), stems))
-        if len(names) < 2:  # one name: nothing to pair
-            return None
-        total = sum(weight for weight, _ in names)
-        said = [
-            terms
-            | {str(year) for year in publication_years(passages[q.passage_index].node.metadata)}
-            for q, terms in zip(quotes, words, strict=True)
-        ]
-        best = 0.0
-        for i, quote in enumerate(quotes):
-            window = said[i].union(
-                *(
-                    said[j]
-                    for j in (i - 1, i + 1)
-                    if 0 <= j < len(quotes) and adjacent(quote, quotes[j])
-                )
-            )
-            best = max(best, sum(w for w, stems in names if stems & window) / total)
-        return best
 
     def _compose(self, request: AnswerRequest) -> Answer:
         question, passages = request.analysed, request.passages

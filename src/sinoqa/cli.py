@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import enum
+import itertools
 import json
 import sys
 from collections.abc import Iterator
@@ -362,7 +364,8 @@ def ask(
             "--as-of",
             help="The day the question is asked, YYYY-MM-DD or today ('this week' then): "
             "articles from just before it rank first; later ones are left out (a day's grace: "
-            "dates carry no time zone). Default: age plays no part.",
+            "dates carry no time zone). Default: none, unless the question asks about the "
+            "present ('this week', 'the latest'): then today, or the newest article's day.",
         ),
     ] = None,
     backend: Annotated[
@@ -568,6 +571,14 @@ def serve(
     launch(settings)
 
 
+class DatesAsked(enum.StrEnum):
+    """How `sinoqa eval` asks questions that carry the day they were asked."""
+
+    undated = "undated"
+    dated = "dated"
+    both = "both"
+
+
 DEFAULT_QUESTIONS = [Path("evals") / name for name in (*SEED_TUNING_FILES, SEED_HOLDOUT_FILE)]
 DEFAULT_THRESHOLDS = Path("evals/thresholds.toml")
 
@@ -600,7 +611,8 @@ def eval_command(
         typer.Option(
             "--compare",
             help="Comma-separated configurations run side by side: hybrid, dense, bm25, "
-            "hybrid-rrf, hybrid-w0.3, hybrid-w0.7, hybrid+rerank, llm, or settings such as "
+            "hybrid-rrf, plain (rank fusion, no fitted ranker), hybrid-w0.3, hybrid-w0.7, "
+            "hybrid+rerank, llm, or settings such as "
             "'retrieval.article_support=0.3' ('a=1;b=2' sets two).",
         ),
     ] = None,
@@ -625,6 +637,16 @@ def eval_command(
             "docs/results/NAME.json is what docs/evaluation.md shows (`make docs`).",
         ),
     ] = None,
+    dates: Annotated[
+        DatesAsked,
+        typer.Option(
+            "--dates",
+            help="undated: ask every question without a day, as the chat and `sinoqa ask` "
+            "do (the primary figure); dated: as of each question's question_date; both: "
+            "each configuration both ways, undated first.",
+            case_sensitive=False,
+        ),
+    ] = DatesAsked.undated,
 ) -> None:
     """Measure retrieval and answer quality on a question set.
 
@@ -656,6 +678,7 @@ def eval_command(
             thresholds,
             limit,
             record,
+            dates,
         )
 
 
@@ -669,6 +692,7 @@ def _evaluate(
     thresholds: Path,
     limit: int | None,
     record: Path | None = None,
+    dates: DatesAsked = DatesAsked.undated,
 ) -> None:
     import datetime as dt
     import shlex
@@ -692,8 +716,16 @@ def _evaluate(
         f"{report.chunks_total} chunks; {len(report.added) + len(report.updated)} articles "
         f"embedded, {len(report.unchanged)} unchanged, {len(report.skipped)} skipped."
     )
+    ways = {
+        DatesAsked.undated: [False],
+        DatesAsked.dated: [True],
+        DatesAsked.both: [False, True],
+    }[dates]
+    if True in ways and not any(q.question_date for qs in items.values() for q in qs):
+        err_console.print("No question carries a question_date: asked undated only.")
+        ways = [False]
     runs = []
-    for name, config in configured:
+    for (name, config), dated in itertools.product(configured, ways):
         with Progress(
             TextColumn(f"{name}"),
             BarColumn(),
@@ -708,7 +740,7 @@ def _evaluate(
             def advance(done: int, total: int, task: TaskID = task) -> None:
                 bar.update(task, completed=done, total=total)
 
-            run = evals.run_configuration(name, config, items, advance)
+            run = evals.run_configuration(name, config, items, advance, dated=dated)
         runs.append(run)
     paths = evals.write_reports(
         runs,
@@ -718,11 +750,14 @@ def _evaluate(
         threshold=settings.answer.refusal_threshold,
         command="sinoqa " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
-    table = Table("config", "set", *[evals.SHORT_LABELS[m] for m in evals.METRICS], "p50 ms")
+    table = Table(
+        "config", "asked", "set", *[evals.SHORT_LABELS[m] for m in evals.METRICS], "p50 ms"
+    )
     for run in runs:
         for set_name, summary in run.sets.items():
             table.add_row(
                 run.name,
+                run.asked,
                 set_name,
                 *[evals.format_value(summary[m]) for m in evals.METRICS],
                 evals.format_value(summary["total_ms_p50"]),

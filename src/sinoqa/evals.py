@@ -97,6 +97,8 @@ CONFIGURATIONS: Mapping[str, Mapping[str, Mapping[str, object]]] = {
     "dense": {"retrieval": {"mode": "dense"}},
     "bm25": {"retrieval": {"mode": "bm25"}},
     "hybrid-rrf": {"retrieval": {"fusion": "rrf"}},
+    # What a plain LlamaIndex dense + BM25 pipeline does: rank fusion, nothing fitted.
+    "plain": {"retrieval": {"fusion": "rrf", "article_ranker": False, "recent_as_of": False}},
     "hybrid-w0.3": {"retrieval": {"dense_weight": 0.3}},
     "hybrid-w0.7": {"retrieval": {"dense_weight": 0.7}},
     "hybrid+rerank": {"retrieval": {"reranker_model": "<settings>"}},
@@ -374,6 +376,9 @@ class ConfigurationRun:
     results: list[QuestionResult]
     seconds: float
     sets: dict[str, dict[str, Any]] = field(default_factory=dict)  # summary per question set
+    # "undated": each question asked as the chat asks it, with no day; "dated": as of its
+    # question_date (for questions that carry one).
+    asked: str = "undated"
 
 
 def question_sets(paths: Sequence[Path]) -> dict[str, list[EvalQuestion]]:
@@ -396,10 +401,14 @@ def run_configuration(
     settings: Settings,
     questions: Sequence[EvalQuestion] | Mapping[str, Sequence[EvalQuestion]],
     progress: Callable[[int, int], None] | None = None,
+    *,
+    dated: bool = False,
 ) -> ConfigurationRun:
     """Answer every question with ``settings``; the pipeline does all the work.
 
-    ``questions`` is one list, or lists by question-set name, each summarised apart too."""
+    ``questions`` is one list, or lists by question-set name, each summarised apart too.
+    Each question is asked without a day, as users ask, unless ``dated``: then as of its
+    ``question_date`` when it has one."""
     from llama_index.core.schema import QueryBundle
 
     from sinoqa.pipeline import get_pipeline
@@ -413,9 +422,12 @@ def run_configuration(
     items = [(set_name, q) for set_name, qs in sets.items() for q in qs]
     results = []
     for done, (set_name, question) in enumerate(items, start=1):
-        as_of = parse_day(question.question_date) if question.question_date else None
-        retrieved = pipe.retriever(None, ranking, as_of).retrieve(QueryBundle(question.question))
+        as_of = parse_day(question.question_date) if dated and question.question_date else None
         answer = pipe.ask(question.question, as_of=as_of)
+        # The articles ranked as the answer's retrieval ranked them: on the day it used (a
+        # question about "this week" asked undated gets one too).
+        day = parse_day(answer.as_of) if answer.as_of else None
+        retrieved = pipe.retriever(None, ranking, day).retrieve(QueryBundle(question.question))
         docs = [str(item.node.metadata["doc_id"]) for item in retrieved]
         result = score_question(question, docs, answer)
         result.question_set = set_name
@@ -432,6 +444,7 @@ def run_configuration(
             set_name: aggregate([r for r in results if r.question_set == set_name])
             for set_name in sets
         },
+        asked="dated" if dated else "undated",
     )
 
 
@@ -537,10 +550,11 @@ def write_reports(
         "",
     ]
     lines += _table(
-        ["configuration", *METRICS, "total ms p50", "total ms p95", "seconds"],
+        ["configuration", "asked", *METRICS, "total ms p50", "total ms p95", "seconds"],
         [
             [
                 r.name,
+                r.asked,
                 *(r.summary[m] for m in METRICS),
                 r.summary["total_ms_p50"],
                 r.summary["total_ms_p95"],
@@ -553,9 +567,9 @@ def write_reports(
         lines += ["", "## Question sets", ""]
         lines += ["Each set apart (a holdout set is never tuned on):", ""]
         lines += _table(
-            ["configuration", "set", "n", *METRICS],
+            ["configuration", "asked", "set", "n", *METRICS],
             [
-                [r.name, set_name, summary["questions"], *(summary[m] for m in METRICS)]
+                [r.name, r.asked, set_name, summary["questions"], *(summary[m] for m in METRICS)]
                 for r in runs
                 for set_name, summary in r.sets.items()
             ],
@@ -628,6 +642,7 @@ def write_reports(
                 "configurations": [
                     {
                         "name": r.name,
+                        "asked": r.asked,
                         "summary": r.summary,
                         "sets": r.sets,
                         "tags": r.tags,
@@ -674,7 +689,7 @@ def _chart(runs: Sequence[ConfigurationRun], path: Path) -> None:
     for i, run in enumerate(runs):
         values = [run.summary[m] or 0.0 for m in metrics]
         positions = [j + i * width for j in range(len(metrics))]
-        axes.bar(positions, values, width=width, label=run.name)
+        axes.bar(positions, values, width=width, label=f"{run.name}, {run.asked}")
     axes.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(metrics))])
     axes.set_xticklabels([m.replace("_", " ") for m in metrics], rotation=25, ha="right")
     axes.set_ylim(0, 1.05)
@@ -703,6 +718,7 @@ def results_record(results: Mapping[str, Any], measured: str) -> dict[str, Any]:
         "configurations": [
             {
                 "name": run["name"],
+                "asked": run.get("asked", "undated"),
                 "sets": {
                     name: {key: summary[key] for key in (*METRICS, "questions", "total_ms_p50")}
                     for name, summary in run["sets"].items()
@@ -715,7 +731,7 @@ def results_record(results: Mapping[str, Any], measured: str) -> dict[str, Any]:
 
 def results_table(records: Mapping[str, Mapping[str, Any]]) -> str:
     """One Markdown table of every recorded run, each row with the command behind it."""
-    header = ["record", "set", "configuration", "n", *(SHORT_LABELS[m] for m in METRICS)]
+    header = ["record", "set", "configuration", "asked", "n", *(SHORT_LABELS[m] for m in METRICS)]
     rows, commands = [], []
     for record_name, record in sorted(records.items()):
         commands.append(f"- `{record_name}` ({record['measured']}): `{record['command']}`")
@@ -726,6 +742,7 @@ def results_table(records: Mapping[str, Mapping[str, Any]]) -> str:
                         record_name,
                         set_name,
                         run["name"],
+                        run.get("asked", "–"),
                         summary["questions"],
                         *(summary[m] for m in METRICS),
                     ]

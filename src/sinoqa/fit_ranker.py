@@ -5,14 +5,16 @@ rtqa-train questions (``--questions``, seeded), indexes the articles their web s
 returned (``candidate_docs``: each question's pool, with distractors from the other
 questions' pools) under ``--work`` (built once, about 20 minutes for 300 questions on two
 cores; later runs reuse it), retrieves for every question as sinoqa does, and fits a
-logistic regression telling the articles that hold the answer from the others, each
-question weighing the same. Each question is asked as of its ``question_date``: the ranker
-runs only when that day is known (see :mod:`sinoqa.ranking`), so the undated seed questions
-have nothing to teach it. rtqa-dev and the seed holdout are never read here.
+logistic regressions telling the articles that hold the answer from the others, each
+question weighing the same: the *undated* model on the date-free features (the question
+asked without a day, as the chat asks it) and the *dated* model on all of them, each question
+asked as of its ``question_date`` (see :mod:`sinoqa.ranking`). The candidates do not depend on
+the day, so both models learn from the same candidate articles. rtqa-dev and the seed
+holdout are never read here.
 
-The file records the ranking quality on the fitting questions in the fused order and in the
-ranker's, the latter cross-validated (five folds by question), so it is not an in-sample
-figure.
+The file records each model's ranking quality on the fitting questions in the fused order
+and in the model's, the latter cross-validated (five folds by question), so it is not an
+in-sample figure.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from sinoqa.fit import (
     prepare_index,
     sample_questions,
 )
-from sinoqa.ranking import ARTICLE_FEATURES, DEFAULT_RANKER, ArticleRanker
+from sinoqa.ranking import ARTICLE_FEATURES, DATE_FREE_FEATURES, DEFAULT_RANKER, ArticleRanker
 from sinoqa.scoring import LinearScorer
 from sinoqa.settings import Settings
 
@@ -42,7 +44,9 @@ from sinoqa.settings import Settings
 def question_rows(
     settings: Settings, questions: Sequence[EvalQuestion]
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per question, the candidate articles' feature rows and whether each is expected."""
+    """Per question, the candidate articles' feature rows (all :data:`ARTICLE_FEATURES` as
+    of the day asked; without one, the :data:`DATE_FREE_FEATURES`) and whether each is
+    expected."""
     from llama_index.core.schema import QueryBundle
 
     from sinoqa.pipeline import Pipeline
@@ -54,8 +58,8 @@ def question_rows(
     pipeline = Pipeline(settings.model_copy(update={"retrieval": unranked}))
     features, labels = [], []
     for question in questions:
-        assert question.question_date is not None  # sample_questions keeps dated ones
-        as_of = parse_day(question.question_date)
+        # Questions without a day (the seed sets) have only the date-free columns.
+        as_of = parse_day(question.question_date) if question.question_date else None
         retriever = pipeline.retriever(as_of=as_of)
         fused, dense, bm25 = retriever.candidates(QueryBundle(question.question))
         coverage = retriever.coverage(question.question)
@@ -87,22 +91,32 @@ def ranking_quality(
 
 
 def _fit_questions(
-    features: Sequence[np.ndarray], labels: Sequence[np.ndarray], c: float
+    features: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    c: float,
+    names: Sequence[str] = ARTICLE_FEATURES,
 ) -> LinearScorer:
-    """A logistic regression in which each question weighs the same."""
+    """A logistic regression over the ``names`` columns (the first of
+    :data:`ARTICLE_FEATURES`) in which each question weighs the same."""
     weights = np.concatenate([np.full(len(y), 1.0 / len(y)) for y in labels])
-    return fit_logistic(np.vstack(features), np.concatenate(labels), weights, ARTICLE_FEATURES, c)
+    matrix = np.vstack(features)[:, : len(names)]
+    return fit_logistic(matrix, np.concatenate(labels), weights, names, c)
 
 
 def cross_validated(
-    features: Sequence[np.ndarray], labels: Sequence[np.ndarray], c: float, folds: int = 5
+    features: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    c: float,
+    names: Sequence[str] = ARTICLE_FEATURES,
+    folds: int = 5,
 ) -> dict[str, float]:
     """hit@1 / hit@5 of models fitted without the questions they rank."""
     hits1 = hits5 = 0.0
+    features = [matrix[:, : len(names)] for matrix in features]
     for fold in range(folds):
         inside = [i for i in range(len(labels)) if i % folds != fold]
         outside = [i for i in range(len(labels)) if i % folds == fold]
-        model = _fit_questions([features[i] for i in inside], [labels[i] for i in inside], c)
+        model = _fit_questions([features[i] for i in inside], [labels[i] for i in inside], c, names)
         quality = ranking_quality(
             model, [features[i] for i in outside], [labels[i] for i in outside]
         )
@@ -125,18 +139,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     questions = sample_questions(args.rtqa_train, args.questions, seed=RANKER_SAMPLE_SEED)
     settings = prepare_index(args.rtqa_train, questions, args.work, Settings())
+    # The sample as a question file: `sinoqa eval` over the same index measures candidates
+    # on the fitting questions (docs/evaluation.md, "How defaults are chosen").
+    sample = args.work / "questions.jsonl"
+    sample.write_text("".join(q.model_dump_json() + "\n" for q in questions), encoding="utf-8")
     features, labels = question_rows(settings, questions)
-    model = _fit_questions(features, labels, args.c)
+    undated = _fit_questions(features, labels, args.c, DATE_FREE_FEATURES)
+    dated = _fit_questions(features, labels, args.c, ARTICLE_FEATURES)
     trained_on: dict[str, Any] = {
         "rtqa_train": args.rtqa_train.name,
         "rtqa_questions": args.questions,
         "questions": len(labels),  # those with an expected article among the candidates
         "c": args.c,
         "fused_order": ranking_quality(None, features, labels),
-        "ranked_cross_validated": cross_validated(features, labels, args.c),
+        "undated_cross_validated": cross_validated(features, labels, args.c, DATE_FREE_FEATURES),
+        "dated_cross_validated": cross_validated(features, labels, args.c, ARTICLE_FEATURES),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    ArticleRanker(model, trained_on).save(args.out)
+    ArticleRanker(undated, dated, trained_on).save(args.out)
     print(json.dumps(trained_on, indent=2))
     print(f"wrote {args.out}")
 

@@ -305,8 +305,10 @@ def condense(question: str, history: Sequence[Answer]) -> str:
 class Pipeline:
     """Everything needed to answer questions over one index, loaded once and kept warm."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, today: Callable[[], dt.date] = dt.date.today) -> None:
+        """``today`` is the clock a question about "this week" is asked by."""
         self.settings = settings
+        self._today = today
         self._lock = threading.Lock()
         self._index: index.ChromaIndex | None = None
         self._view: CorpusView | None = None
@@ -357,8 +359,10 @@ class Pipeline:
         ``backend`` overrides the configured answer backend for this question; ``on_token``
         receives an LLM's text as it is generated, before it is checked. ``as_of`` is the
         day the question is asked ("this week" then): retrieval prefers articles from just
-        before it and leaves out those published later. Without it, an article's age plays
-        no part.
+        before it and leaves out those published later. Without it, a question that asks
+        about the present ("the latest", "this week") is asked as of today, or of the
+        newest article's day (``retrieval.recent_as_of``); any other, without regard to
+        age. ``Answer.as_of`` is the day used.
         """
         from sinoqa.answer import GroundedQueryEngine
 
@@ -367,11 +371,21 @@ class Pipeline:
         retrieval = self.settings.retrieval
         if top_k is not None:
             retrieval = retrieval.model_copy(update={"top_k": max(1, min(int(top_k), 50))})
-        day = as_of if isinstance(as_of, dt.date) or as_of is None else parse_day(as_of)
+        day = (
+            as_of if isinstance(as_of, dt.date) or as_of is None else parse_day(as_of, self._today)
+        )
         # One snapshot of the served corpus for every stage: an ingest landing meanwhile
         # must not give the retriever and the answerer different versions.
         view = self.view()
         filters = self.filters(publishers, date_from, date_to, view=view)
+        if day is not None:
+            notices.append(
+                f"Answered as of {day.isoformat()}: recent articles first, none published "
+                "after that day."
+            )
+        elif self.settings.retrieval.recent_as_of:
+            day, recent_notices = self._recent_day(view, view.analyse(text))
+            notices += recent_notices
         retriever = self.retriever(filters, retrieval, day, view=view)
         answerer, answerer_notices = self.answerer(
             backend or self.settings.answer.backend, view=view
@@ -394,7 +408,10 @@ class Pipeline:
         if filters.active and not response.source_nodes:
             notices.append("No indexed article matches the filters.")
         notices = notices + answer.notices
-        update: dict[str, object] = {"question": text}
+        update: dict[str, object] = {
+            "question": text,
+            "as_of": day.isoformat() if day is not None else None,
+        }
         unsupported = view.unsupported_terms(text)
         if unsupported:  # say so plainly: the question's premise is not in the corpus
             said = f"No indexed article mentions {_listed(unsupported)}."
@@ -408,6 +425,22 @@ class Pipeline:
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
         update.update(notices=notices, timings_ms=timings)
         return answer.model_copy(update=update)
+
+    def _recent_day(
+        self, view: CorpusView, question: QuestionAnalysis
+    ) -> tuple[dt.date | None, list[str]]:
+        """The day a question that asks about the present is asked as of, and a notice
+        saying which: today, or the newest article's day when the corpus is older."""
+        if question.recent is None:
+            return None, []
+        today, newest = self._today(), view.newest_day
+        asked = f"The question asks about “{question.recent}”"
+        if newest is None or newest >= today:
+            return today, [f"{asked}: answered as of today, {today.isoformat()}."]
+        return newest, [
+            f"{asked}: answered as of {newest.isoformat()}, the newest article's day (no "
+            "indexed article is more recent)."
+        ]
 
     def other_views(self, question: str) -> OtherViews:
         """The timeline and outlet comparison made for ``question`` (for a follow-up, the

@@ -23,6 +23,15 @@ _COMPARATIVE = re.compile(
     r"|(?:reports|articles|sources|outlets|accounts|analyses|columns))\b",
     re.IGNORECASE,
 )
+# Words that ask about the present: "this week", "the latest", "recently", "so far this
+# year". Such a question is about the newest articles on its subject, so it is asked as of a
+# day (today, or the newest article's day) when the user gave none.
+_RECENT = re.compile(
+    r"\b(?:this|last|past) (?:week(?:end)?|month|year)\b|\bso far\b|\b(?:the )?latest\b"
+    r"|\brecent(?:ly)?\b|\bcurrent(?:ly)?\b|\bnow(?!-)\b|\bnowadays\b|\btoday\b"
+    r"|\bthese days\b|\bat present\b",
+    re.IGNORECASE,
+)
 _FOLLOW_UP = re.compile(
     r"^\s*(?:and|but|also|so|then|what about|how about)\b"
     r"|\b(?:it|its|they|them|their|this|that|these|those|he|she|him|his|her)\b",
@@ -364,6 +373,7 @@ class QuestionAnalysis:
     about_author: bool  # "the author of ..."
     follow_up: bool  # reads as a follow-up ("and what about ...", "they", "it")
     not_a_question: bool  # an instruction, a request for a poem or an opinion
+    recent: str | None  # the words that ask about the present ("this week", "the latest")
     content: str  # the question less the words that point at the source ("author", "piece")
 
     @property
@@ -389,5 +399,6 @@ def analyse(question: str, sources: Sequence[tuple[str, str | None]] = ()) -> Qu
         about_author=bool(_AUTHOR_REFERENCE.search(question)),
         follow_up=bool(_FOLLOW_UP.search(question)) or len(re.findall(r"\w+", question)) <= 4,
         not_a_question=bool(_NOT_A_QUESTION.search(question)),
+        recent=recent.group() if (recent := _RECENT.search(question)) else None,
         content=content_words(question),
     )

@@ -2,18 +2,17 @@
 
 Fusion ranks passages one at a time; the ranker ranks their articles from what all of an
 article's candidate passages say together (its best dense and BM25 scores, how many of its
-passages came back, how much of the question's rare vocabulary they hold between them) and
-from its age on the day the question is asked: news questions are mostly about the latest
-events, and an article published after that day cannot be where the asker read the answer
-(the retriever leaves those out after ranking).
+passages came back, how much of the question's rare vocabulary the whole article holds) and,
+when the day the question is asked is known, from its age on that day: news questions are
+mostly about the latest events, and an article published after that day cannot be where the
+asker read the answer (the retriever leaves those out after ranking).
 
-So it runs when that day is known (`sinoqa ask --as-of`, a question's ``question_date`` in
-the evals). Without it, articles keep their fused order: fitted on news questions, the
-ranker's other features moved the seed tuning questions' right article off the top
-(hit@1 0.94 -> 0.84 with the rtqa-only fit), and nothing undated to fit on says otherwise.
-
-A logistic regression over these features, fitted by ``python -m sinoqa.fit_ranker``
-(``make fit-ranker``) on rtqa-train, scores each article; its weights live in
+Two logistic regressions, fitted by ``python -m sinoqa.fit_ranker`` (``make fit-ranker``) on
+the same rtqa-train questions: the *dated* model ranks questions asked as of a day
+(``--as-of``, the chat's *As of* filter, a question that asks about "this week" or "the
+latest"); the *undated* model reads only the date-free features and ranks questions asked
+without a day when ``retrieval.rank_undated`` is on (off by default: on the seed tuning set
+it turned a refused near miss into an answer; docs/evaluation.md). Their weights live in
 ``models/article_ranker.json`` beside this module.
 """
 
@@ -51,19 +50,29 @@ ARTICLE_FEATURES = (
     "after",  # certainly published after the day asked (of a partial date, its first day)
     "age_gap",  # its log age minus that of the youngest candidate published by the day asked
 )
+#: The features known without the day the question is asked: the undated model's columns.
+DATE_FREE_FEATURES = ARTICLE_FEATURES[:5]
 
 
 @dataclass(frozen=True, eq=False)
 class ArticleRanker:
-    """The fitted model and the data it was fitted on."""
+    """The fitted models (without and with the day asked) and the data they were fitted on."""
 
-    model: LinearScorer
+    undated: LinearScorer
+    dated: LinearScorer
     trained_on: dict[str, Any]
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"model": self.model.to_json(), "trained_on": self.trained_on}
+        payload = {
+            "undated": self.undated.to_json(),
+            "dated": self.dated.to_json(),
+            "trained_on": self.trained_on,
+        }
         path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+    def model(self, as_of: dt.date | None) -> LinearScorer:
+        return self.undated if as_of is None else self.dated
 
     def rank(
         self,
@@ -71,13 +80,14 @@ class ArticleRanker:
         dense: Sequence[NodeWithScore],
         bm25: Sequence[NodeWithScore],
         coverage: Callable[[str], float],
-        as_of: dt.date,
+        as_of: dt.date | None,
     ) -> list[NodeWithScore]:
-        """``fused`` re-ordered: articles by the model, each article's passages by fusion."""
+        """``fused`` re-ordered: articles by the model for ``as_of`` (None: asked without a
+        day), each article's passages by fusion."""
         articles, matrix = article_features(fused, dense, bm25, coverage, as_of)
         if not articles:
             return list(fused)
-        score = dict(zip(articles, self.model.probability(matrix), strict=True))
+        score = dict(zip(articles, self.model(as_of).probability(matrix), strict=True))
         position = {id(item): rank for rank, item in enumerate(fused)}
         return sorted(fused, key=lambda item: (-score[_doc(item)], position[id(item)]))
 
@@ -88,17 +98,21 @@ def load_ranker(path: Path = DEFAULT_RANKER) -> ArticleRanker:
     features (re-fit it with ``make fit-ranker``)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        ranker = ArticleRanker(LinearScorer.from_json(data["model"]), dict(data["trained_on"]))
+        ranker = ArticleRanker(
+            LinearScorer.from_json(data["undated"]),
+            LinearScorer.from_json(data["dated"]),
+            dict(data["trained_on"]),
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ScorerError(f"cannot read the article ranker {path}: {exc}") from exc
-    model = ranker.model
-    if model.features != ARTICLE_FEATURES or not (
-        len(model.weights) == len(model.mean) == len(model.scale) == len(ARTICLE_FEATURES)
-    ):
-        raise ScorerError(
-            f"the article ranker {path} was fitted on other features; re-fit it with "
-            "`make fit-ranker`"
-        )
+    for model, features in ((ranker.undated, DATE_FREE_FEATURES), (ranker.dated, ARTICLE_FEATURES)):
+        if model.features != features or not (
+            len(model.weights) == len(model.mean) == len(model.scale) == len(features)
+        ):
+            raise ScorerError(
+                f"the article ranker {path} was fitted on other features; re-fit it with "
+                "`make fit-ranker`"
+            )
     return ranker
 
 
@@ -117,9 +131,10 @@ def article_features(
     dense: Sequence[NodeWithScore],
     bm25: Sequence[NodeWithScore],
     coverage: Callable[[str], float],
-    as_of: dt.date,
+    as_of: dt.date | None,
 ) -> tuple[list[str], np.ndarray]:
-    """The candidate articles (in fused order) and their :data:`ARTICLE_FEATURES` rows.
+    """The candidate articles (in fused order) and their :data:`ARTICLE_FEATURES` rows
+    (without a day asked, only the :data:`DATE_FREE_FEATURES` columns).
 
     ``coverage`` takes an article's id and returns how much of the question's vocabulary
     the whole article holds (not only its candidate passages: fitted both ways on
@@ -139,28 +154,36 @@ def article_features(
     best_bm25: dict[str, float] = {}
     for item in bm25:
         best_bm25.setdefault(_doc(item), (item.score or 0.0) / top_bm25 if top_bm25 else 0.0)
-    ages: dict[str, float | None] = {}
-    for doc_id, entry in articles.items():
-        day = published_day(entry["meta"])
-        ages[doc_id] = None if day is None else float((as_of - day).days)
-    known = [math.log1p(max(age, 0.0)) for age in ages.values() if age is not None]
+    rows = [
+        [
+            entry["fused"],
+            best_dense.get(doc_id, lowest_dense),
+            best_bm25.get(doc_id, 0.0),
+            math.log1p(len(entry["chunks"])),
+            coverage(doc_id),
+        ]
+        for doc_id, entry in articles.items()
+    ]
+    if as_of is not None:
+        metadata = [entry["meta"] for entry in articles.values()]
+        for row, ages in zip(rows, _age_columns(metadata, as_of), strict=True):
+            row.extend(ages)
+    width = len(DATE_FREE_FEATURES if as_of is None else ARTICLE_FEATURES)
+    return list(articles), np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
+
+
+def _age_columns(metadata: Sequence[dict[str, Any]], as_of: dt.date) -> list[list[float]]:
+    """Each candidate article's age, published-after and age-gap features on ``as_of``."""
+    ages: list[float | None] = []
+    for meta in metadata:
+        day = published_day(meta)
+        ages.append(None if day is None else float((as_of - day).days))
+    known = [math.log1p(max(age, 0.0)) for age in ages if age is not None]
     median = float(np.median(known)) if known else 0.0
     # The youngest article published by the day asked: later ones are "after", not young.
-    youngest = min((math.log1p(a) for a in ages.values() if a is not None and a >= 0), default=0.0)
-    rows = []
-    for doc_id, entry in articles.items():
-        age = ages[doc_id]
+    youngest = min((math.log1p(a) for a in ages if a is not None and a >= 0), default=0.0)
+    columns = []
+    for meta, age in zip(metadata, ages, strict=True):
         log_age = median if age is None else math.log1p(max(age, 0.0))
-        rows.append(
-            [
-                entry["fused"],
-                best_dense.get(doc_id, lowest_dense),
-                best_bm25.get(doc_id, 0.0),
-                math.log1p(len(entry["chunks"])),
-                coverage(doc_id),
-                log_age,
-                float(published_after(entry["meta"], as_of)),
-                log_age - youngest,
-            ]
-        )
-    return list(articles), np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+        columns.append([log_age, float(published_after(meta, as_of)), log_age - youngest])
+    return columns

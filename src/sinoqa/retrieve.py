@@ -137,10 +137,10 @@ def _valid_date(value: str) -> bool:
     return True
 
 
-def parse_day(value: str) -> dt.date:
+def parse_day(value: str, today: Callable[[], dt.date] = dt.date.today) -> dt.date:
     """A day given as YYYY-MM-DD (or YYYY/MM/DD, as question sets write it), or "today"."""
     if value.strip().lower() == "today":
-        return dt.date.today()
+        return today()
     try:
         return dt.date.fromisoformat(value.strip().replace("/", "-"))
     except ValueError:
@@ -278,6 +278,12 @@ class CorpusView:
         nodes = index.live_nodes(records.values())
         publishers = sorted({r.publisher for r in records.values() if r.publisher})
         return cls(version=version, records=records, nodes=nodes, publishers=publishers)
+
+    @cached_property
+    def newest_day(self) -> dt.date | None:
+        """The latest day any served article can have been published; None if none is dated."""
+        bounds = (published_bounds(r.published) for r in self.records.values())
+        return max((day for b in bounds if b and (day := day_of(b[1]))), default=None)
 
     @cached_property
     def live_ids(self) -> frozenset[str]:
@@ -471,8 +477,8 @@ class HybridRetriever(BaseRetriever):
         ranker: ArticleRanker | None = None,
         as_of: dt.date | None = None,
     ) -> None:
-        """``ranker`` orders the articles (:mod:`sinoqa.ranking`) when the day the question is
-        asked (``as_of``) is known; ``reranker`` then reorders passages."""
+        """``ranker`` orders the articles (:mod:`sinoqa.ranking`), by their age too when the
+        day the question is asked (``as_of``) is known; ``reranker`` then reorders passages."""
         super().__init__()
         self._index = index
         self._view = view
@@ -545,7 +551,8 @@ class HybridRetriever(BaseRetriever):
 
     def _ranked(self, query_bundle: QueryBundle, filters: Filters) -> list[NodeWithScore]:
         ranked, dense, bm25 = self.candidates(query_bundle, filters)
-        if self._ranker is not None and self._as_of is not None:  # see sinoqa.ranking
+        # See sinoqa.ranking: with a day asked, ages count too.
+        if self._ranker is not None and (self._as_of is not None or self._settings.rank_undated):
             coverage = self.coverage(query_bundle.query_str)
             ranked = self._ranker.rank(ranked, dense, bm25, coverage, self._as_of)
         if self._as_of is not None:

@@ -71,9 +71,15 @@ class Answer(_Frozen):
     confidence_parts: dict[str, float] = Field(
         default_factory=dict,
         description="What the evidence score sums: similarity, coverage, and costs such as "
-        "kind_missing, unknown_names, names_apart (why an answer was refused).",
+        "kind_missing, unknown_names (why an answer was refused).",
     )
     retrieval_query: str = Field("", description="The query retrieval ran (after follow-ups).")
+    as_of: str | None = Field(
+        None,
+        description="The day the question was answered as of (ISO): the one given, or one "
+        "taken from words like 'this week' (a notice says which). None: no day; an "
+        "article's age played no part.",
+    )
     unsupported_terms: list[str] = Field(
         default_factory=list,
         description="Names, numbers and years of the question that no indexed article contains.",
