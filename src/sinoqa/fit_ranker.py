@@ -44,8 +44,8 @@ from sinoqa.settings import Settings
 def question_rows(
     settings: Settings, questions: Sequence[EvalQuestion]
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per question, the candidate articles' feature rows (all :data:`ARTICLE_FEATURES` as
-    of the day asked; without one, the :data:`DATE_FREE_FEATURES`) and whether each is
+    """Per question, the candidate articles' feature rows (all :data:`ARTICLE_FEATURES`, as
+    of the day asked; the undated model reads the first columns) and whether each is
     expected."""
     from llama_index.core.schema import QueryBundle
 
@@ -58,8 +58,8 @@ def question_rows(
     pipeline = Pipeline(settings.model_copy(update={"retrieval": unranked}))
     features, labels = [], []
     for question in questions:
-        # Questions without a day (the seed sets) have only the date-free columns.
-        as_of = parse_day(question.question_date) if question.question_date else None
+        assert question.question_date is not None  # sample_questions keeps dated ones
+        as_of = parse_day(question.question_date)
         retriever = pipeline.retriever(as_of=as_of)
         fused, dense, bm25 = retriever.candidates(QueryBundle(question.question))
         coverage = retriever.coverage(question.question)
