@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run ask test lint browser docs fit fit-ranker eval-record eval-fit eval-rtqa bench bench-scale load clean-index
+.PHONY: run ask test lint browser docs fit fit-ranker word-lists eval-record eval-fit eval-rtqa bench bench-scale load clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ docs: $(VENV)/.runtime-installed
 RTQA_TRAIN ?= ../shared/rtqa-train
 fit: $(VENV)/.runtime-installed
 	$(BIN)/python -m sinoqa.fit --rtqa-train $(RTQA_TRAIN)
+
+## word-lists: re-measure the word lists in src/sinoqa/data on the fitting sets (each
+## entry's uses on the seed set and rtqa-train; an entry used by neither is removed; ~3 min)
+word-lists: $(VENV)/.runtime-installed
+	$(BIN)/python -m sinoqa.fit_words --rtqa-train $(RTQA_TRAIN)
 
 ## fit-ranker: re-fit the article ranker (indexes 300 rtqa-train questions' articles under
 ## .fit/ the first time, ~20 min; then ~2 min)

@@ -10,7 +10,7 @@ import pytest
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from sinoqa.answer import candidate_quotes
-from sinoqa.fit import candidate_docs, sample_questions
+from sinoqa.fit import FEATURE_SETS, candidate_docs, sample_questions
 from sinoqa.question import analyse
 from sinoqa.ranking import load_ranker
 from sinoqa.retrieve import Lexicon
@@ -18,9 +18,12 @@ from sinoqa.scoring import (
     DEFAULT_SCORER,
     FULL_FEATURES,
     LEXICAL_FEATURES,
+    PREDICATE_FEATURES,
     ScorerError,
     lexical_features,
     load_scorer,
+    masked_question,
+    predicate_features,
 )
 from tests.conftest import RTQA_TRAIN
 
@@ -99,3 +102,38 @@ def test_fitting_from_rtqa_train_and_the_seed_questions(tmp_path: Path) -> None:
     assert 0 < scorer.trained_on["positives"] < scorer.trained_on["rows"]
     scores = scorer.full.probability(np.zeros((2, len(FULL_FEATURES))))
     assert np.all((scores > 0) & (scores < 1))
+    # The candidate features, cross-validated on the same questions (the index is reused).
+    cv = tmp_path / "cv.json"
+    main(
+        ["--rtqa-train", str(RTQA_TRAIN), "--limit", "10", "--work", str(work)]
+        + ["--cv", "2", "--cv-out", str(cv)]
+    )
+    results = json.loads(cv.read_text())
+    assert set(results) == set(FEATURE_SETS)
+    for measured in results.values():
+        assert set(measured) == {"rtqa-train", "seed"}
+        assert all(0 <= v <= 1 for split in measured.values() for v in split.values())
+
+
+def test_predicate_features_tell_the_sentence_that_answers_from_the_one_that_names() -> None:
+    text = (
+        "Envoy Li Wei arrived in Vienna on Monday. "
+        "Li Wei demanded that the new tariffs be lifted before any deal. "
+        "The weather in Vienna was cold."
+    )
+    passages = [_passage("a", text, 0)]
+    question = analyse("What did Li Wei demand at the Vienna talks?")
+    quotes = candidate_quotes(passages)
+    lexicon = Lexicon([text])
+    words = [frozenset(lexicon.terms(q.text)) for q in quotes]
+    matrix = predicate_features(question, quotes, words, lexicon)
+    column = {name: matrix[:, i] for i, name in enumerate(PREDICATE_FEATURES)}
+    arrived, demanded, weather = 0, 1, 2
+    # Every sentence names the subject; only one says what was demanded.
+    assert column["predicate"][demanded] > column["predicate"][arrived]
+    assert column["neighbour_predicate"][arrived] == column["predicate"][demanded]
+    assert column["reports_speech"].tolist() == [0.0, 1.0, 0.0]
+    assert masked_question(question) == "What did demand at the talks?"
+    # A question that does not ask what was said gets no speech feature.
+    asked_when = analyse("When did Li Wei arrive in Vienna?")
+    assert not predicate_features(asked_when, quotes, words, lexicon)[:, 2].any()

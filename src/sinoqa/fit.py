@@ -40,9 +40,14 @@ from sinoqa.scoring import (
     DEFAULT_SCORER,
     FULL_FEATURES,
     LEXICAL_FEATURES,
+    MASKED_FEATURES,
+    PREDICATE_FEATURES,
     LinearScorer,
     SentenceScorer,
     lexical_features,
+    load_scorer,
+    masked_question,
+    predicate_features,
     shortlist_indices,
     source_groups,
 )
@@ -63,9 +68,10 @@ class Example:
     question: EvalQuestion
     analysis: QuestionAnalysis
     quotes: list[Quote]
-    lexical: np.ndarray
+    lexical: np.ndarray  # one column per name in CANDIDATE_LEXICAL
     labels: np.ndarray
     embedding: np.ndarray
+    masked_embedding: np.ndarray  # the question's, names left out (scoring.masked_question)
     words: list[frozenset[str]]  # each quote's stemmed terms
     particulars: frozenset[str]  # the question's distinctive names (answer.distinctive_terms)
 
@@ -83,6 +89,7 @@ def _example(
     passages: Sequence[NodeWithScore],
     lexicon: Lexicon,
     embedding: np.ndarray,
+    masked_embedding: np.ndarray,
     common_share: float,
 ) -> Example | None:
     quotes = candidate_quotes(passages)
@@ -94,10 +101,32 @@ def _example(
     lexical = lexical_features(
         analysis, quotes, words, passages, lexicon, named=frozenset().union(*groups)
     )
+    extra = [PREDICATE_FEATURES.index(f) for f in CANDIDATE_LEXICAL if f not in LEXICAL_FEATURES]
+    if extra:
+        predicate = predicate_features(analysis, quotes, words, lexicon)
+        lexical = np.column_stack([lexical, predicate[:, extra]])
     particulars = distinctive_terms(analysis, lexicon, common_share)
     return Example(
-        split, question, analysis, quotes, lexical, labels, embedding, words, particulars
+        split,
+        question,
+        analysis,
+        quotes,
+        lexical,
+        labels,
+        embedding,
+        masked_embedding,
+        words,
+        particulars,
     )
+
+
+#: Every shortlist feature an example carries: the scorer's, then the candidates not (yet)
+#: among them, which ``--cv`` measures.
+CANDIDATE_LEXICAL = tuple(dict.fromkeys((*LEXICAL_FEATURES, *PREDICATE_FEATURES)))
+#: ... and every feature the full model may add to them.
+CANDIDATE_FULL = tuple(
+    dict.fromkeys(f for f in (*FULL_FEATURES, *MASKED_FEATURES) if f not in CANDIDATE_LEXICAL)
+)
 
 
 def candidate_docs(question: EvalQuestion) -> list[str]:
@@ -210,13 +239,16 @@ def indexed_examples(
         bundle = QueryBundle(question.question)
         passages = pipeline.retriever(as_of=as_of).retrieve(bundle)
         embedding = bundle.embedding or pipeline.embed_model.get_query_embedding(question.question)
+        analysis = view.analyse(question.question)
+        masked = pipeline.embed_model.get_query_embedding(masked_question(analysis))
         example = _example(
             split,
             question,
-            view.analyse(question.question),
+            analysis,
             passages,
             view.lexicon,
             np.asarray(embedding),
+            np.asarray(masked),
             indexed.answer.common_name_share,
         )
         if example is not None:
@@ -273,20 +305,66 @@ class Shortlisted:
     keep: list[int]
     features: np.ndarray
     vectors: np.ndarray
+    names: tuple[str, ...] = FULL_FEATURES  # the columns of ``features``
 
 
-def fit(
-    examples: Sequence[Example], settings: Settings, c: float, vectors: Vectors | None = None
-) -> tuple[SentenceScorer, dict[str, Any]]:
-    """Fit the shortlist model on every sentence, then the full one on the shortlisted, then
-    choose the selection that quotes the most facts from the right articles."""
-    vectors = {} if vectors is None else vectors
-    lexical = np.vstack([e.lexical for e in examples])
+@dataclass(frozen=True)
+class Models:
+    """A shortlist and a full model, and every example as the full model sees it."""
+
+    shortlist: LinearScorer
+    full: LinearScorer
+    shortlisted: list[Shortlisted]
+
+
+def fit_models(
+    examples: Sequence[Example],
+    settings: Settings,
+    c: float,
+    vectors: Vectors,
+    features: Sequence[str] = FULL_FEATURES,
+) -> Models:
+    """Fit the shortlist model on every sentence, then the full one on the shortlisted.
+    ``features`` name the full model's columns; those in :data:`CANDIDATE_LEXICAL` make the
+    shortlist model's, in that order."""
+    lexical_names = [f for f in features if f in CANDIDATE_LEXICAL]
     labels = np.concatenate([e.labels for e in examples])
-    weights = _row_weights(examples, [len(e.labels) for e in examples])
-    shortlist = fit_logistic(lexical, labels, weights, LEXICAL_FEATURES, c)
+    shortlist = fit_logistic(
+        np.vstack([_columns(e, lexical_names) for e in examples]),
+        labels,
+        _row_weights(examples, [len(e.labels) for e in examples]),
+        lexical_names,
+        c,
+    )
+    shortlisted = shortlist_examples(examples, shortlist, features, vectors, settings)
+    full = fit_logistic(
+        np.vstack([s.features for s in shortlisted]),
+        np.concatenate([s.example.labels[s.keep] for s in shortlisted]),
+        _row_weights(examples, [len(s.keep) for s in shortlisted]),
+        features,
+        c,
+    )
+    return Models(shortlist, full, shortlisted)
+
+
+def _columns(example: Example, names: Sequence[str]) -> np.ndarray:
+    return example.lexical[:, [CANDIDATE_LEXICAL.index(n) for n in names]]
+
+
+def shortlist_examples(
+    examples: Sequence[Example],
+    shortlist: LinearScorer,
+    features: Sequence[str],
+    vectors: Vectors,
+    settings: Settings,
+) -> list[Shortlisted]:
+    """Each example's sentences that ``shortlist`` keeps, with the full model's ``features``."""
     kept = [
-        shortlist_indices(e.quotes, shortlist.probability(e.lexical), settings.answer.shortlist)
+        shortlist_indices(
+            e.quotes,
+            shortlist.probability(_columns(e, shortlist.features)),
+            settings.answer.shortlist,
+        )
         for e in examples
     ]
     _embed_missing(
@@ -297,31 +375,97 @@ def fit(
     shortlisted = []
     for example, keep in zip(examples, kept, strict=True):
         matrix = np.stack([vectors[example.quotes[i].text] for i in keep])
-        dense = matrix @ example.embedding
-        features = np.column_stack([example.lexical[keep], dense])
-        shortlisted.append(Shortlisted(example, keep, features, matrix))
-    full = fit_logistic(
-        np.vstack([s.features for s in shortlisted]),
-        np.concatenate([e.labels[s.keep] for e, s in zip(examples, shortlisted, strict=True)]),
-        _row_weights(examples, [len(k) for k in kept]),
-        FULL_FEATURES,
-        c,
-    )
-    selection, quality = choose_selection(shortlisted, full, settings)
-    report: dict[str, Any] = {"rows": len(labels), "positives": int(labels.sum())}
-    for split in sorted({e.split for e in examples}):
-        part = [s for s in shortlisted if s.example.split == split]
-        top1 = [
-            bool(s.example.labels[s.keep][int(np.argmax(full.probability(s.features)))])
-            for s in part
+        dense = {
+            "dense": matrix @ example.embedding,
+            "masked_dense": matrix @ example.masked_embedding,
+        }
+        columns = [
+            _columns(example, [f])[keep, 0] if f in CANDIDATE_LEXICAL else dense[f]
+            for f in features
         ]
+        shortlisted.append(
+            Shortlisted(example, keep, np.column_stack(columns), matrix, tuple(features))
+        )
+    return shortlisted
+
+
+def fit(
+    examples: Sequence[Example], settings: Settings, c: float, vectors: Vectors | None = None
+) -> tuple[SentenceScorer, dict[str, Any]]:
+    """Fit the scorer's two models, then choose the selection that quotes the most facts
+    from the right articles."""
+    models = fit_models(examples, settings, c, {} if vectors is None else vectors)
+    selection, quality = choose_selection(models.shortlisted, models.full, settings)
+    labels = np.concatenate([e.labels for e in examples])
+    report: dict[str, Any] = {"rows": len(labels), "positives": int(labels.sum())}
+    top1 = _top1(models.shortlisted, models.full)
+    for split in sorted(quality):
         report[split] = {
-            "questions": len(part),
-            "top1": round(sum(top1) / len(top1), 3),
+            "questions": len(top1[split]),
+            "top1": round(float(np.mean(top1[split])), 3),
             "fact_recall": quality[split][0],
             "citation_precision": quality[split][1],
         }
-    return SentenceScorer(shortlist, full, {}, selection), report
+    return SentenceScorer(models.shortlist, models.full, {}, selection), report
+
+
+def _top1(shortlisted: Sequence[Shortlisted], full: LinearScorer) -> dict[str, list[bool]]:
+    """Per split, whether each question's best-scored sentence holds a fact."""
+    found: dict[str, list[bool]] = {}
+    for s in shortlisted:
+        best = int(np.argmax(full.probability(s.features)))
+        found.setdefault(s.example.split, []).append(bool(s.example.labels[s.keep][best]))
+    return found
+
+
+#: The feature sets ``--cv`` compares: the shipped scorer's and each candidate group added.
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "shipped": FULL_FEATURES,
+    "+predicate": (*LEXICAL_FEATURES, "predicate", "neighbour_predicate", "dense"),
+    "+reports_speech": (*LEXICAL_FEATURES, "reports_speech", "dense"),
+    "+masked_dense": (*FULL_FEATURES, "masked_dense"),
+    "+all": (*LEXICAL_FEATURES, *PREDICATE_FEATURES, "dense", "masked_dense"),
+}
+
+
+def cross_validate(
+    examples: Sequence[Example],
+    settings: Settings,
+    c: float,
+    folds: int,
+    feature_sets: dict[str, tuple[str, ...]] = FEATURE_SETS,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each feature set's ``folds``-fold cross-validated top-1, fact recall and citation
+    precision per split (questions split at random, seeded), answering with the shipped
+    scorer's selection so that only the features differ."""
+    order = random.Random(0).sample(range(len(examples)), len(examples))
+    fold_of = {index: position % folds for position, index in enumerate(order)}
+    selector = Selector(settings.answer, load_scorer(DEFAULT_SCORER).selection)
+    vectors: Vectors = {}
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, features in feature_sets.items():
+        top1: dict[str, list[bool]] = {}
+        quality: dict[str, list[tuple[float, float]]] = {}
+        for fold in range(folds):
+            train = [e for i, e in enumerate(examples) if fold_of[i] != fold]
+            test = [e for i, e in enumerate(examples) if fold_of[i] == fold]
+            models = fit_models(train, settings, c, vectors, features)
+            shortlisted = shortlist_examples(test, models.shortlist, features, vectors, settings)
+            for split, found in _top1(shortlisted, models.full).items():
+                top1.setdefault(split, []).extend(found)
+            scored = [(s, models.full.probability(s.features)) for s in shortlisted]
+            for split, pairs in _answer_pairs(selector, scored).items():
+                quality.setdefault(split, []).extend(pairs)
+        results[name] = {
+            split: {
+                "top1": round(float(np.mean(top1[split])), 3),
+                "fact_recall": round(float(np.mean([r for r, _ in pairs])), 3),
+                "citation_precision": round(float(np.mean([p for _, p in pairs])), 3),
+            }
+            for split, pairs in sorted(quality.items())
+        }
+        print(name, json.dumps(results[name]), flush=True)
+    return results
 
 
 #: The selections tried: most sentences and the score shares the others need. Six
@@ -360,11 +504,24 @@ def _answer_quality(
     selector: Selector, scored: Sequence[tuple[Shortlisted, np.ndarray]]
 ) -> dict[str, tuple[float, float]]:
     """Fact recall and citation precision per split, of the sentences the answerer picks."""
+    return {
+        split: (
+            round(float(np.mean([r for r, _ in pairs])), 3),
+            round(float(np.mean([p for _, p in pairs])), 3),
+        )
+        for split, pairs in _answer_pairs(selector, scored).items()
+    }
+
+
+def _answer_pairs(
+    selector: Selector, scored: Sequence[tuple[Shortlisted, np.ndarray]]
+) -> dict[str, list[tuple[float, float]]]:
+    """Per split, each question's fact recall and citation precision."""
     measured: dict[str, list[tuple[float, float]]] = {}
     for item, scores in scored:
         example = item.example
         quotes = [example.quotes[i] for i in item.keep]
-        kind_match = item.features[:, LEXICAL_FEATURES.index("kind_match")] > 0
+        kind_match = item.features[:, item.names.index("kind_match")] > 0
         found = Evidence(
             quotes,
             scores,
@@ -381,13 +538,7 @@ def _answer_quality(
         docs = [q.doc_id for q in chosen]
         precision = sum(d in example.question.expected_docs for d in docs) / len(docs)
         measured.setdefault(example.split, []).append((recall, precision))
-    return {
-        split: (
-            round(float(np.mean([r for r, _ in v])), 3),
-            round(float(np.mean([p for _, p in v])), 3),
-        )
-        for split, v in measured.items()
-    }
+    return measured
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -412,11 +563,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation")
     parser.add_argument("--out", type=Path, default=DEFAULT_SCORER)
+    parser.add_argument(
+        "--cv",
+        type=int,
+        default=0,
+        metavar="FOLDS",
+        help="cross-validate the candidate feature sets instead of fitting (writes --cv-out)",
+    )
+    parser.add_argument("--cv-out", type=Path, default=ROOT / ".fit" / "scorer-cv.json")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     settings = Settings()
     examples = rtqa_examples(args.rtqa_train, args.work, settings, args.limit, seed=0)
     examples += seed_examples(args.seed_questions, args.seed_corpus, settings)
+    if args.cv:
+        results = cross_validate(examples, settings, args.c, args.cv)
+        args.cv_out.parent.mkdir(parents=True, exist_ok=True)
+        args.cv_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.cv_out}")
+        return
     scorer, report = fit(examples, settings, args.c)
     trained_on = {
         "rtqa_train": str(args.rtqa_train.name),

@@ -12,6 +12,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from sinoqa.wordlists import NOT_PERSON, word_list
+
 _TEMPORAL = re.compile(
     r"\b(how (?:has|have|did|do|does)\b.*\b(?:chang|evolv|shift|develop|progress)\w*"
     r"|over time|timeline|chronolog\w*|sequence of)\b",
@@ -153,23 +155,7 @@ _KIND_PATTERNS = {
 }
 # Capitalised words that are not people's names, whatever follows them: places, bodies,
 # titles of things ("The United States", "South China Sea", "Foreign Ministry").
-_NOT_PERSON_WORDS = """
-    the a an in on at of for and or but as by to from with this that these those it its he
-    she they we his her their our after before during when while since until if united
-    states kingdom union republic sea ocean strait island islands river mountains north
-    south east west northern southern eastern western central party ministry department
-    house council congress senate parliament court government administration office agency
-    bureau committee commission forum summit group bank fund company corporation inc ltd
-    airlines university college school institute association times post news journal press
-    review relations affairs daily weekly force forces army navy command security defense
-    defence national international federal america american americans china chinese taiwan
-    russia russian japan japanese korea korean europe european asia asian pacific africa
-    african india indian beijing washington monday tuesday wednesday thursday friday
-    saturday sunday january february march april may june july august september october
-    november december new world war cup league state street square organisation
-    organization initiative hong kong coast guard
-"""
-_NOT_PERSON = frozenset(_NOT_PERSON_WORDS.split())
+_NOT_PERSON = word_list(NOT_PERSON)
 _TITLE_WORDS = """
     president premier minister secretary senator sen rep representative governor gov
     chairman chairwoman chair general gen admiral adm ambassador envoy judge justice king
@@ -180,13 +166,17 @@ _TITLES = frozenset(_TITLE_WORDS.split())
 _CAPITALISED_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")
 
 
-def person_names(text: str, known: Collection[str] = ()) -> set[str]:
+def person_names(
+    text: str, known: Collection[str] = (), not_person: Collection[str] = _NOT_PERSON
+) -> set[str]:
     """People named in ``text``: two or more capitalised words that are not a place or a body
     ("Li Shangfu", not "South China Sea"), a name after a title ("President Xi"), or one word
     that opens or closes a name in ``known`` (names found nearby: "Xi" of "Xi Jinping",
-    "Blinken" of "Antony Blinken")."""
+    "Blinken" of "Antony Blinken"). ``not_person``: the words that are never part of one."""
+    excluded = frozenset(not_person)  # the same object when it is one already
     short = {form for name in known for form in _name_ends(name.casefold())}
-    short -= _NOT_PERSON | _TITLES
+    leading = excluded | _TITLES
+    short -= leading
     found: set[str] = set()
     for run in _CAPITALISED_RUN.finditer(text):
         words = [re.sub(r"['’]s$", "", w).strip(".") for w in run.group().split()]
@@ -196,12 +186,12 @@ def person_names(text: str, known: Collection[str] = ()) -> set[str]:
         titled = [i for i, w in enumerate(words) if w.casefold() in _TITLES]
         if titled:  # "President Xi"; "the Prime Minister" alone names nobody
             after = words[titled[-1] + 1 :]
-            if after and after[0].casefold() not in _NOT_PERSON:
+            if after and after[0].casefold() not in excluded:
                 found.add(" ".join(after))
             continue
-        while words and (words[0].casefold() in _NOT_PERSON | _TITLES or _acronym(words[0])):
+        while words and (words[0].casefold() in leading or _acronym(words[0])):
             words = words[1:]
-        if len(words) >= 2 and not any(w.casefold() in _NOT_PERSON for w in words):
+        if len(words) >= 2 and not any(w.casefold() in excluded for w in words):
             found.add(" ".join(words))
     return found
 

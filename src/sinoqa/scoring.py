@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 DEFAULT_SCORER = Path(__file__).parent / "models" / "answer_scorer.json"
 
 #: Features known without embedding the sentence, in column order.
-LEXICAL_FEATURES = (
+BASE_LEXICAL = (
     "lexical",  # IDF-weighted share of the question's terms in the sentence
     "neighbour_lexical",  # ... in the sentences just before and after it
     "title_lexical",  # ... in its article's title
@@ -60,7 +60,37 @@ LEXICAL_FEATURES = (
     "named_source",
     "author_named",  # names its article's author, and the question asks about the author
 )
-FULL_FEATURES = (*LEXICAL_FEATURES, "dense")  # cosine of sentence and question embeddings
+
+
+#: Candidate features of what the question asks beyond whom it names, measured by
+#: ``python -m sinoqa.fit --cv`` against the features above (docs/evaluation.md reports each).
+PREDICATE_FEATURES = (
+    "predicate",  # IDF-weighted share of the question's terms that are not its names
+    "neighbour_predicate",  # ... in the sentences just before and after it
+    "reports_speech",  # reports speech or a demand, and the question asks what was said
+)
+MASKED_FEATURES = ("masked_dense",)  # cosine with the question's embedding, names left out
+
+#: The shortlist model's features: the base ones and the predicate features adopted.
+LEXICAL_FEATURES = BASE_LEXICAL
+#: The full model's: those, the cosine of sentence and question embeddings, and the masked one
+#: when adopted.
+FULL_FEATURES = (*LEXICAL_FEATURES, "dense")
+
+# "What did X demand / say / want / warn ...": the answer is what someone said.
+_ASKS_SPEECH = re.compile(
+    r"\b(?:say|said|says|tell|told|demand\w*|want\w*|call(?:ed|s)? (?:for|on)|urg\w*|"
+    r"ask(?:ed|s)? for|warn\w*|propos\w*|claim\w*|argu\w*|insist\w*|accus\w*|pledg\w*|"
+    r"promis\w*|vow\w*|threaten\w*|describ\w*|respon\w*|react\w*|criticis\w*|criticiz\w*|"
+    r"position|stance|view)\b",
+    re.IGNORECASE,
+)
+_REPORTS_SPEECH = re.compile(
+    r"\b(?:said|says|say|told|tells|stated|added|demanded|demands|urged|urges|called (?:for|on)|"
+    r"calls (?:for|on)|asked|warned|warns|insisted|insists|argued|argues|claimed|claims|"
+    r"accused|accuses|pledged|pledges|vowed|vows|promised|promises|threatened|threatens|"
+    r"according to|statement)\b|[\"“”]",
+)
 
 _NAME_OR_NUMBER = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][\w'’-]+|\d[\d,.]*")
 
@@ -219,7 +249,50 @@ def lexical_features(
                 float(question.about_author and names_author(quote.text, passage)),
             )
         )
-    return np.array(rows, dtype=np.float64).reshape(len(quotes), len(LEXICAL_FEATURES))
+    matrix = np.array(rows, dtype=np.float64).reshape(len(quotes), len(BASE_LEXICAL))
+    adopted = [PREDICATE_FEATURES.index(f) for f in LEXICAL_FEATURES[len(BASE_LEXICAL) :]]
+    if adopted:
+        predicate = predicate_features(question, quotes, words, lexicon)
+        matrix = np.column_stack([matrix, predicate[:, adopted]])
+    return matrix
+
+
+def predicate_terms(question: QuestionAnalysis, lexicon: Lexicon) -> list[str]:
+    """The question's terms that are not part of a name or year it writes: what it asks
+    about them ("demand", "tariff", "visit")."""
+    names = set(lexicon.terms(" ".join(question.names)))
+    return [t for t in lexicon.terms(question.content) if t not in names]
+
+
+def masked_question(question: QuestionAnalysis) -> str:
+    """The question with its names and years left out, so that its embedding stands for
+    what it asks rather than whom."""
+    text = question.text
+    for name in sorted(question.names, key=len, reverse=True):
+        text = re.sub(rf"\b{re.escape(name)}(?:['’]s)?\b", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def predicate_features(
+    question: QuestionAnalysis,
+    quotes: Sequence[Quote],
+    words: Sequence[frozenset[str]],
+    lexicon: Lexicon,
+) -> np.ndarray:
+    """One row of :data:`PREDICATE_FEATURES` per quote."""
+    terms = predicate_terms(question, lexicon)
+    coverage = np.array([lexicon.coverage(terms, w) if terms else 0.0 for w in words])
+    asks_speech = bool(_ASKS_SPEECH.search(question.text))
+    rows = []
+    for i, quote in enumerate(quotes):
+        neighbours = [
+            coverage[j]
+            for j in (i - 1, i + 1)
+            if 0 <= j < len(quotes) and adjacent(quote, quotes[j])
+        ]
+        speech = asks_speech and bool(_REPORTS_SPEECH.search(quote.text))
+        rows.append((coverage[i], max(neighbours, default=0.0), float(speech)))
+    return np.array(rows, dtype=np.float64).reshape(len(quotes), len(PREDICATE_FEATURES))
 
 
 def _names_and_numbers(text: str) -> set[str]:

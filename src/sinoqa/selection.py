@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from sinoqa.settings import AnswerSettings
+from sinoqa.wordlists import ANNOUNCING_NOUNS, word_list
 
 # A sentence opening like this refers back to the one before it: a pronoun, or a
 # demonstrative within its first words ("Given this mindset, ...", "Under such a deal").
@@ -29,17 +30,22 @@ _REFERS_BACK = re.compile(
     r"(?!\s+(?:year|week|month|days?|time|morning|afternoon|evening|weekend|spring|summer|"
     r"autumn|winter|same|quarter|season|decade|century|past|who)\b))"
 )
-# A sentence announcing what the next one lists: "... relies on two implicit conditions."
-_ANNOUNCES = re.compile(
-    r"(?:(?<!\bthe\s)\b(?:two|three|four|five|six|several|a few|a number of|the following)\s+"
-    r"(?:[\w-]+\s+){0,2}(?:conditions|reasons|factors|things|ways|steps|points|issues|areas|"
-    r"goals|principles|questions|options|demands|measures|elements|pillars|priorities|"
-    r"challenges|scenarios|lessons|problems|aims|objectives|requests|risks|trends|"
-    r"developments|changes|assumptions|concerns)\b"
-    r"|:(?!\s*[\"“‘']))"  # a colon, unless a quotation follows it
-    r"[^.;:]{0,40}[.:]?[\"'”’)]*$",
-    re.IGNORECASE,
-)
+
+
+def announces_pattern(nouns: Collection[str]) -> re.Pattern[str]:
+    """A sentence announcing what the next one lists: "... relies on two implicit conditions."
+    (one of ``nouns`` after a count), or one ending in a colon."""
+    branches = [r":(?!\s*[\"“‘'])"]  # a colon, unless a quotation follows it
+    if nouns:
+        listed = "|".join(sorted(re.escape(n) for n in nouns))
+        branches.append(
+            r"(?<!\bthe\s)\b(?:two|three|four|five|six|several|a few|a number of|the following)"
+            rf"\s+(?:[\w-]+\s+){{0,2}}(?:{listed})\b"
+        )
+    return re.compile(rf"(?:{'|'.join(branches)})[^.;:]{{0,40}}[.:]?[\"'”’)]*$", re.IGNORECASE)
+
+
+_ANNOUNCES = announces_pattern(word_list(ANNOUNCING_NOUNS))
 
 
 def quotation_left_open(text: str) -> int:
