@@ -47,6 +47,8 @@ def test_the_shipped_scorer_loads_and_says_what_it_was_fitted_on() -> None:
     # Fitted, not hand-set: sharing the question's rare words and meaning makes an answer likelier.
     weights = dict(zip(scorer.full.features, scorer.full.weights, strict=True))
     assert weights["lexical"] > 0 and weights["dense"] > 0
+    # ... and so does sharing what it asks beyond the names it gives.
+    assert weights["predicate"] > 0
 
 
 def test_a_scorer_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
@@ -87,9 +89,13 @@ def test_fitting_from_rtqa_train_and_the_seed_questions(tmp_path: Path) -> None:
 
     out = tmp_path / "scorer.json"
     work = tmp_path / "work"
-    main(["--rtqa-train", str(RTQA_TRAIN), "--limit", "10", "--work", str(work), "--out", str(out)])
+    common = ["--rtqa-train", str(RTQA_TRAIN), "--limit", "10", "--work", str(work)]
+    main([*common, "--out", str(out), "--selection-from", str(DEFAULT_SCORER)])
     scorer = load_scorer(out)
     assert scorer.trained_on["limit"] == 10
+    # The shipped selection shares are kept; the grid's own pick is reported beside them.
+    assert scorer.selection == load_scorer(DEFAULT_SCORER).selection
+    assert set(scorer.trained_on["grid_pick"]["quality"]) == {"rtqa-train", "seed"}
     assert 0 < scorer.trained_on["rtqa-train"]["questions"] <= 10
     # Only the questions the shipped ranker was not fitted on are asked, over their own pools.
     ranker_questions = sample_questions(RTQA_TRAIN, load_ranker().trained_on["rtqa_questions"], 0)
@@ -104,10 +110,7 @@ def test_fitting_from_rtqa_train_and_the_seed_questions(tmp_path: Path) -> None:
     assert np.all((scores > 0) & (scores < 1))
     # The candidate features, cross-validated on the same questions (the index is reused).
     cv = tmp_path / "cv.json"
-    main(
-        ["--rtqa-train", str(RTQA_TRAIN), "--limit", "10", "--work", str(work)]
-        + ["--cv", "2", "--cv-out", str(cv)]
-    )
+    main([*common, "--cv", "2", "--cv-repeats", "1", "--cv-out", str(cv)])
     results = json.loads(cv.read_text())
     assert set(results) == set(FEATURE_SETS)
     for measured in results.values():
@@ -128,9 +131,10 @@ def test_predicate_features_tell_the_sentence_that_answers_from_the_one_that_nam
     words = [frozenset(lexicon.terms(q.text)) for q in quotes]
     matrix = predicate_features(question, quotes, words, lexicon)
     column = {name: matrix[:, i] for i, name in enumerate(PREDICATE_FEATURES)}
-    arrived, demanded, weather = 0, 1, 2
+    arrived, demanded = 0, 1
     # Every sentence names the subject; only one says what was demanded.
     assert column["predicate"][demanded] > column["predicate"][arrived]
+    assert column["predicate"][2] == 0  # the weather sentence names only Vienna
     assert column["neighbour_predicate"][arrived] == column["predicate"][demanded]
     assert column["reports_speech"].tolist() == [0.0, 1.0, 0.0]
     assert masked_question(question) == "What did demand at the talks?"

@@ -64,8 +64,28 @@ def test_the_readme_is_a_users_page_and_its_links_resolve() -> None:
 
     text = (REPO / "README.md").read_text(encoding="utf-8")
     assert len(text) <= 12_000, "README.md is the user's page: move details to docs/"
-    for target in re.findall(r"\]\(((?:docs/)?[\w./-]+\.md)\)", text):
-        assert (REPO / target).is_file(), f"README links to a missing {target}"
+    pages = [REPO / "README.md", REPO / "CHANGELOG.md", *sorted((REPO / "docs").glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target):  # a web address, not a file
+                continue
+            assert (page.parent / target).exists(), f"{page.name} links to a missing {target}"
+
+
+def test_the_changelog_is_versioned_for_users_and_matches_the_package() -> None:
+    import re
+    import tomllib
+
+    import sinoqa
+    from tests.conftest import REPO
+
+    text = (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert len(text) < 8_000, "CHANGELOG.md is for users: figures go to docs/"
+    versions = re.findall(r"^## (\d+\.\d+\.\d+) - \d{4}-\d\d-\d\d$", text, flags=re.M)
+    assert versions and versions == sorted(versions, key=lambda v: [-int(n) for n in v.split(".")])
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert versions[0] == sinoqa.__version__ == pyproject["project"]["version"]
+    assert "Unreleased" not in text and " ms" not in text
 
 
 def test_the_evaluation_doc_shows_the_recorded_results() -> None:
