@@ -34,12 +34,10 @@ from sinoqa.retrieve import Lexicon
 from sinoqa.schema import Answer, AnswerSentence, Citation, Source
 from sinoqa.scoring import (
     DEFAULT_SCORER,
-    FULL_FEATURES,
     LEXICAL_FEATURES,
     SentenceScorer,
     lexical_features,
     load_scorer,
-    masked_question,
     shortlist_indices,
     source_groups,
     year_groups,
@@ -101,7 +99,7 @@ class SentenceEmbeddings:
     """Sentence vectors, cached: the same passages come back across questions."""
 
     def __init__(self, embed_model: BaseEmbedding, capacity: int = 20_000) -> None:
-        self.model = embed_model
+        self._model = embed_model
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
@@ -110,7 +108,7 @@ class SentenceEmbeddings:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            vectors = self.model.get_text_embedding_batch(list(missing))
+            vectors = self._model.get_text_embedding_batch(list(missing))
             with self._lock:
                 for text, vector in zip(missing, vectors, strict=True):
                     self._cache[text] = np.asarray(vector, dtype=np.float32)
@@ -314,11 +312,7 @@ class ExtractiveAnswerer(Answerer):
         lexical = lexical[shortlist]
         vectors = self.embed([q.text for q in quotes])
         dense = vectors @ np.asarray(request.query_embedding, dtype=np.float32)
-        columns = [lexical, dense]
-        if "masked_dense" in FULL_FEATURES:
-            masked = self.embed.model.get_query_embedding(masked_question(question))
-            columns.append(vectors @ np.asarray(masked, dtype=np.float32))
-        scores = self.scorer.full.probability(np.column_stack(columns))
+        scores = self.scorer.full.probability(np.column_stack([lexical, dense]))
         typed = lexical[:, LEXICAL_FEATURES.index("kind_match")] > 0
         parts = self.confidence_parts(request, dense, typed[int(np.argmax(scores))])
         # The question's names and years that tell events apart ("Vienna", "September");

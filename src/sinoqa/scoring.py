@@ -72,10 +72,9 @@ PREDICATE_FEATURES = (
 MASKED_FEATURES = ("masked_dense",)  # cosine with the question's embedding, names left out
 
 #: The shortlist model's features: the base ones and the predicate features adopted (by the
-#: cross-validation in docs/evaluation.md, "Sentences that answer the predicate").
+#: cross-validation in docs/evaluation.md, "what the question asks beyond its names").
 LEXICAL_FEATURES = (*BASE_LEXICAL, "predicate", "neighbour_predicate")
-#: The full model's: those, the cosine of sentence and question embeddings, and the masked one
-#: when adopted.
+#: The full model's: those and the cosine of sentence and question embeddings.
 FULL_FEATURES = (*LEXICAL_FEATURES, "dense")
 
 # "What did X demand / say / want / warn ...": the answer is what someone said.
