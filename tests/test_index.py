@@ -434,3 +434,34 @@ def test_damaged_index_files_answer_or_say_how_to_fix_never_a_traceback(
     assert len(pipeline.ingest(settings, rebuild=True).added) == 5
     assert_consistent(open_index(settings))
     assert {p.name: p.read_bytes() for p in corpus_dir.iterdir()} == corpus_before
+
+
+def test_a_new_index_another_process_is_creating_opens_on_a_retry(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes opening a new index at once both create its tables; the slower one sees
+    Chroma's "already exists" and opens it on a second try. Any other error is not retried."""
+    import chromadb
+
+    real = chromadb.PersistentClient
+    calls: list[str] = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(str(kwargs.get("path")))
+        if len(calls) == 1:
+            raise RuntimeError("error returned from database: table collections already exists")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chromadb, "PersistentClient", racing)
+    index = ChromaIndex(settings, create=True)
+    assert len(calls) == 2 and not index.records()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        calls.append("broken")
+        raise RuntimeError("file is not a database")
+
+    monkeypatch.setattr(chromadb, "PersistentClient", broken)
+    SharedSystemClient.clear_system_cache()
+    with pytest.raises(IndexUnavailable, match=r"cannot be opened .*--rebuild"):
+        ChromaIndex(settings, create=True)
+    assert calls.count("broken") == 1

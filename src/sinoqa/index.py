@@ -17,6 +17,7 @@ import hashlib
 import json
 import shlex
 import shutil
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -191,13 +192,34 @@ def _connect(settings: Settings, create: bool) -> ClientAPI:
         )
     if path.exists() and not path.is_dir():
         raise IndexUnavailable(f"The index path {path} exists but is not a directory.")
-    try:
-        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-    except Exception as exc:
-        raise IndexUnavailable(
-            f"The index in {path.resolve()} cannot be opened ({type(exc).__name__}: {exc}). "
-            "Run `sinoqa ingest --rebuild` to rebuild it from the corpus."
-        ) from exc
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        except Exception as exc:
+            if "already exists" in str(exc) and attempt + 1 < _OPEN_ATTEMPTS:
+                _forget_half_started(path)
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise IndexUnavailable(
+                f"The index in {path.resolve()} cannot be opened ({type(exc).__name__}: {exc}). "
+                "Run `sinoqa ingest --rebuild` to rebuild it from the corpus."
+            ) from exc
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+#: Two processes opening a new index at once (an ingest and `sinoqa status`) both create its
+#: tables; the slower one finds them made ("table ... already exists") and succeeds on a retry.
+_OPEN_ATTEMPTS = 3
+
+
+def _forget_half_started(path: Path) -> None:
+    """Drop the system Chroma cached for ``path`` when it failed to start, so that the next
+    attempt starts afresh (Chroma keeps one system per path in-process; no healthy client can
+    share a system that never started)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
 
 
 class ChromaIndex:
