@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run ask test lint browser docs fit fit-cv fit-ranker word-lists eval-record eval-fit eval-rtqa bench bench-scale load clean-index
+.PHONY: run ask test test-fast lint browser docs fit fit-cv fit-ranker word-lists eval-record eval-fit eval-rtqa bench bench-scale load clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ test: $(VENV)/.dev-installed browser
 	$(BIN)/mypy
 	$(BIN)/pytest
 	$(BIN)/sinoqa eval --check --corpus corpus --out .eval-out
+
+## test-fast: ruff, mypy and the tests not marked slow (a few minutes; `make test` runs all)
+test-fast: $(VENV)/.dev-installed browser
+	$(BIN)/ruff check src app tests benchmarks
+	$(BIN)/ruff format --check src app tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest -m "not slow"
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix src app tests benchmarks

@@ -15,6 +15,7 @@ RTQA = REPO.parent / "shared" / "rtqa-dev"
 
 
 @pytest.mark.skipif(not (RTQA / "questions.jsonl").is_file(), reason="needs ../shared/rtqa-dev")
+@pytest.mark.slow
 def test_benchmark_command_writes_tables_and_chart(tmp_path: Path) -> None:
     out = tmp_path / "out"
     command = [sys.executable, "-m", "benchmarks", "--sizes", "60,150", "--questions", "3"]
@@ -38,6 +39,7 @@ def test_benchmark_command_writes_tables_and_chart(tmp_path: Path) -> None:
     assert (out / "results.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_load_script_runs_concurrent_sessions_without_errors(tmp_path: Path) -> None:
     out = _run_module(tmp_path, "benchmarks.load", "--levels", "1,4", "--turns", "2")
     levels = json.loads((out / "load.json").read_text())["levels"]
@@ -49,6 +51,7 @@ def test_load_script_runs_concurrent_sessions_without_errors(tmp_path: Path) -> 
 
 
 @pytest.mark.skipif(not (RTQA / "questions.jsonl").is_file(), reason="needs ../shared/rtqa-dev")
+@pytest.mark.slow
 def test_scale_benchmark_ingests_both_sets_and_times_questions(tmp_path: Path) -> None:
     out = _run_module(tmp_path, "benchmarks.scale", "--limit", "8", "--questions", "3")
     results = json.loads((out / "scale.json").read_text())

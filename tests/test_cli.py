@@ -17,6 +17,7 @@ SINOQA = [sys.executable, "-m", "sinoqa.cli"]
 run = run_sinoqa
 
 
+@pytest.mark.slow
 def test_ingest_then_status_then_unchanged(tmp_path: Path, corpus_dir: Path) -> None:
     (corpus_dir / "notes.docx").write_bytes(b"PK\x03\x04")
     index = tmp_path / "index"
@@ -38,6 +39,7 @@ def test_ingest_then_status_then_unchanged(tmp_path: Path, corpus_dir: Path) -> 
     assert len(summary["unchanged"]) == 5 and summary["chunks_embedded"] == 0
 
 
+@pytest.mark.slow
 def test_default_paths_come_from_the_working_directory(tmp_path: Path, corpus_dir: Path) -> None:
     result = run("ingest", cwd=tmp_path)  # ./corpus exists there, ./index does not yet
     assert result.returncode == 0, result.stderr
@@ -115,6 +117,7 @@ def test_version_is_the_installed_package_version() -> None:
     assert result.returncode == 0 and result.stdout.strip() == f"sinoqa {version('sinoqa')}"
 
 
+@pytest.mark.slow
 def test_ask_prints_answer_sources_and_json(tmp_path: Path, corpus_dir: Path) -> None:
     index = tmp_path / "index"
     assert run("ingest", "--corpus", corpus_dir, "--index", index).returncode == 0
@@ -152,6 +155,7 @@ def test_ask_prints_answer_sources_and_json(tmp_path: Path, corpus_dir: Path) ->
     )
 
 
+@pytest.mark.slow
 def test_ask_rejects_bad_input_clearly(tmp_path: Path, corpus_dir: Path) -> None:
     index = tmp_path / "index"
     run("ingest", "--corpus", corpus_dir, "--index", index)
@@ -168,6 +172,7 @@ def test_ask_rejects_bad_input_clearly(tmp_path: Path, corpus_dir: Path) -> None
     assert missing.returncode == 1 and "sinoqa ingest" in missing.stderr
 
 
+@pytest.mark.slow
 def test_a_missing_sentence_scorer_is_one_clear_line(tmp_path: Path, corpus_dir: Path) -> None:
     index = tmp_path / "index"
     assert run("ingest", "--corpus", corpus_dir, "--index", index).returncode == 0
@@ -199,6 +204,7 @@ def _readme_examples() -> list[tuple[list[str], list[str]]]:
     return examples
 
 
+@pytest.mark.slow
 def test_the_readme_examples_are_what_the_commands_print(seeded: Settings, tmp_path: Path) -> None:
     """Every line the README shows under a `$ sinoqa` example is printed by that command on the
     seed corpus, in that order; "..." marks what the README leaves out."""

@@ -85,6 +85,7 @@ def test_bad_input_is_a_clear_error(seeded: Settings) -> None:
         pipe.compare("  ", ["Financial Times", "E-International Relations"])
 
 
+@pytest.mark.slow
 def test_compare_command(seeded: Settings, tmp_path: Path) -> None:
     args = ["--corpus", seeded.corpus.dir, "--index", seeded.index.dir]
     outlets = ["--publisher", OUTLETS[0], "--publisher", OUTLETS[1]]

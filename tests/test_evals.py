@@ -214,6 +214,7 @@ def test_threshold_check(tmp_path: Path) -> None:
     assert "above the maximum 0.050" in str(failures[1])
 
 
+@pytest.mark.slow
 def test_eval_command_compares_configurations_and_writes_reports(
     tmp_path: Path, corpus_dir: Path
 ) -> None:
@@ -290,6 +291,7 @@ def test_unknown_configuration_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "llm needs SINOQA_ANSWER__BACKEND" in result.stderr
 
 
+@pytest.mark.slow
 def test_question_sets_are_scored_apart_and_checked_against_their_own_thresholds(
     tmp_path: Path, corpus_dir: Path
 ) -> None:
@@ -332,6 +334,7 @@ def test_question_sets_are_scored_apart_and_checked_against_their_own_thresholds
     assert "## Question sets" in report and "| hybrid | undated | holdout | 3 |" in report
 
 
+@pytest.mark.slow
 def test_questions_are_asked_undated_as_users_ask_or_as_of_their_day(
     tmp_path: Path, corpus_dir: Path
 ) -> None:

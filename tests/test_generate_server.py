@@ -8,6 +8,8 @@ never an unchecked claim or a crash.
 
 from __future__ import annotations
 
+import pytest
+
 from sinoqa import pipeline
 from sinoqa.answer import AnswerRequest
 from sinoqa.settings import Settings
@@ -21,6 +23,7 @@ def llm_settings(settings: Settings, base_url: str, **answer: object) -> Setting
     return settings.model_copy(update={"answer": settings.answer.model_copy(update=update)})
 
 
+@pytest.mark.slow
 def test_real_model_answer_is_checked(seeded: Settings, model_server: str) -> None:
     settings = llm_settings(seeded, model_server, llm_timeout_s=120.0)
     answer = pipeline.ask(QUESTION, settings)

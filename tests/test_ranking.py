@@ -172,6 +172,7 @@ def test_the_day_asked_brings_up_what_was_published_by_then(seeded: Settings) ->
     assert answer.citations and not later & {c.doc_id for c in answer.citations}
 
 
+@pytest.mark.slow
 def test_fitting_the_ranker_from_rtqa_train(tmp_path: Path) -> None:
     from sinoqa.fit_ranker import main
 

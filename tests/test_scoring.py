@@ -84,6 +84,7 @@ def test_features_describe_each_candidate_sentence() -> None:
     assert np.all((matrix >= 0) & (matrix <= 1))
 
 
+@pytest.mark.slow
 def test_fitting_from_rtqa_train_and_the_seed_questions(tmp_path: Path) -> None:
     from sinoqa.fit import main
 

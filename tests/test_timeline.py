@@ -48,6 +48,7 @@ def test_filters_and_bad_input(seeded: Settings) -> None:
         pipe.timeline(STORY, date_from="2023-12", date_to="2023-01")
 
 
+@pytest.mark.slow
 def test_timeline_command_prints_json_and_draws_the_chart(seeded: Settings, tmp_path: Path) -> None:
     chart = tmp_path / "coverage.png"
     args = ["--corpus", seeded.corpus.dir, "--index", seeded.index.dir]

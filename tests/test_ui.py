@@ -72,6 +72,7 @@ def test_ask_endpoint_returns_the_cli_answer_json(served: tuple[str, Settings]) 
     }
 
 
+@pytest.mark.slow
 def test_the_chat_and_the_cli_cite_the_same_articles(served: tuple[str, Settings]) -> None:
     url, settings = served
     for question in (

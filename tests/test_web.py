@@ -229,6 +229,7 @@ def test_private_addresses_and_credentials_are_refused(settings: Settings, site:
     assert not (settings.corpus.dir / "web").exists()
 
 
+@pytest.mark.slow
 def test_sinoqa_add_from_the_command_line(tmp_path: Path, corpus_dir: Path, site: str) -> None:
     index = tmp_path / "index"
     env = {"SINOQA_FETCH__ALLOW_PRIVATE": "true"}
@@ -262,6 +263,7 @@ def test_sinoqa_add_from_the_command_line(tmp_path: Path, corpus_dir: Path, site
     assert "Nothing new in 1 feed(s)." in again.stdout, again.stdout
 
 
+@pytest.mark.slow
 def test_one_ingest_writes_an_index_at_a_time(tmp_path: Path, corpus_dir: Path) -> None:
     index = tmp_path / "index"
     command = [sys.executable, "-m", "sinoqa.cli", "ingest", "--corpus", str(corpus_dir)]
