@@ -103,10 +103,11 @@ def _example(
     lexical = lexical_features(
         analysis, quotes, words, passages, lexicon, named=frozenset().union(*groups)
     )
-    extra = [PREDICATE_FEATURES.index(f) for f in CANDIDATE_LEXICAL if f not in LEXICAL_FEATURES]
+    extra = [f for f in CANDIDATE_LEXICAL if f not in LEXICAL_FEATURES]
     if extra:
-        predicate = predicate_features(analysis, quotes, words, lexicon)
-        lexical = np.column_stack([lexical, predicate[:, extra]])
+        lexical = np.column_stack(
+            [lexical, predicate_features(analysis, quotes, words, lexicon, extra)]
+        )
     particulars = distinctive_terms(analysis, lexicon, common_share)
     return Example(
         split,

@@ -250,18 +250,23 @@ def lexical_features(
             )
         )
     matrix = np.array(rows, dtype=np.float64).reshape(len(quotes), len(BASE_LEXICAL))
-    adopted = [PREDICATE_FEATURES.index(f) for f in LEXICAL_FEATURES[len(BASE_LEXICAL) :]]
+    adopted = LEXICAL_FEATURES[len(BASE_LEXICAL) :]
     if adopted:
-        predicate = predicate_features(question, quotes, words, lexicon)
-        matrix = np.column_stack([matrix, predicate[:, adopted]])
+        predicate = predicate_features(question, quotes, words, lexicon, adopted, terms)
+        matrix = np.column_stack([matrix, predicate])
     return matrix
 
 
-def predicate_terms(question: QuestionAnalysis, lexicon: Lexicon) -> list[str]:
+def predicate_terms(
+    question: QuestionAnalysis, lexicon: Lexicon, content_terms: Sequence[str] | None = None
+) -> list[str]:
     """The question's terms that are not part of a name or year it writes: what it asks
-    about them ("demand", "tariff", "visit")."""
+    about them ("demand", "tariff", "visit"). ``content_terms``: its content's terms, when
+    the caller has them already."""
     names = set(lexicon.terms(" ".join(question.names)))
-    return [t for t in lexicon.terms(question.content) if t not in names]
+    if content_terms is None:
+        content_terms = lexicon.terms(question.content)
+    return [t for t in content_terms if t not in names]
 
 
 def masked_question(question: QuestionAnalysis) -> str:
@@ -278,11 +283,14 @@ def predicate_features(
     quotes: Sequence[Quote],
     words: Sequence[frozenset[str]],
     lexicon: Lexicon,
+    columns: Sequence[str] = PREDICATE_FEATURES,
+    content_terms: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """One row of :data:`PREDICATE_FEATURES` per quote."""
-    terms = predicate_terms(question, lexicon)
+    """One row per quote of the ``columns`` asked for (names from :data:`PREDICATE_FEATURES`),
+    computing only those."""
+    terms = predicate_terms(question, lexicon, content_terms)
     coverage = np.array([lexicon.coverage(terms, w) if terms else 0.0 for w in words])
-    asks_speech = bool(_ASKS_SPEECH.search(question.text))
+    asks_speech = "reports_speech" in columns and bool(_ASKS_SPEECH.search(question.text))
     rows = []
     for i, quote in enumerate(quotes):
         neighbours = [
@@ -291,8 +299,13 @@ def predicate_features(
             if 0 <= j < len(quotes) and adjacent(quote, quotes[j])
         ]
         speech = asks_speech and bool(_REPORTS_SPEECH.search(quote.text))
-        rows.append((coverage[i], max(neighbours, default=0.0), float(speech)))
-    return np.array(rows, dtype=np.float64).reshape(len(quotes), len(PREDICATE_FEATURES))
+        row = {
+            "predicate": coverage[i],
+            "neighbour_predicate": max(neighbours, default=0.0),
+            "reports_speech": float(speech),
+        }
+        rows.append([row[name] for name in columns])
+    return np.array(rows, dtype=np.float64).reshape(len(quotes), len(columns))
 
 
 def _names_and_numbers(text: str) -> set[str]:
