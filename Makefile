@@ -68,7 +68,7 @@ lint: $(VENV)/.dev-installed
 docs: $(VENV)/.runtime-installed
 	{ sed '/^<!-- generated/q' docs/configuration.md; $(BIN)/sinoqa settings; } > docs/configuration.md.new
 	mv docs/configuration.md.new docs/configuration.md
-	$(BIN)/python -c "from sinoqa.evals import update_evaluation_doc; update_evaluation_doc()"
+	$(BIN)/python -c "from sinoqa.evals.records import update_evaluation_doc; update_evaluation_doc()"
 	$(BIN)/python -c "from benchmarks.report import update_doc; update_doc()"
 
 ## fit: re-fit the answer's sentence scorer (rtqa-train + the seed tuning questions; indexes
@@ -77,24 +77,24 @@ docs: $(VENV)/.runtime-installed
 ## `make fit SELECTION=grid` takes the pick, to be checked against the seed constraint in
 ## docs/evaluation.md. `make fit-cv` cross-validates the candidate features instead.
 RTQA_TRAIN ?= ../shared/rtqa-train
-SCORER := src/sinoqa/models/answer_scorer.json
+SCORER := src/sinoqa/fitting/weights/answer_scorer.json
 SELECTION ?= shipped
 fit: $(VENV)/.runtime-installed
-	$(BIN)/python -m sinoqa.fit --rtqa-train $(RTQA_TRAIN) \
+	$(BIN)/python -m sinoqa.fitting.scorer --rtqa-train $(RTQA_TRAIN) \
 	  $(if $(filter grid,$(SELECTION)),,--selection-from $(SCORER))
 
 fit-cv: $(VENV)/.runtime-installed
-	$(BIN)/python -m sinoqa.fit --rtqa-train $(RTQA_TRAIN) --cv 5 --cv-repeats 3
+	$(BIN)/python -m sinoqa.fitting.scorer --rtqa-train $(RTQA_TRAIN) --cv 5 --cv-repeats 3
 
 ## word-lists: re-measure the word lists in src/sinoqa/data on the fitting sets (each
 ## entry's uses on the seed set and rtqa-train; an entry used by neither is removed; ~3 min)
 word-lists: $(VENV)/.runtime-installed
-	$(BIN)/python -m sinoqa.fit_words --rtqa-train $(RTQA_TRAIN)
+	$(BIN)/python -m sinoqa.fitting.words --rtqa-train $(RTQA_TRAIN)
 
 ## fit-ranker: re-fit the article ranker (indexes 300 rtqa-train questions' articles under
 ## .fit/ the first time, ~20 min; then ~2 min)
 fit-ranker: $(VENV)/.runtime-installed
-	$(BIN)/python -m sinoqa.fit_ranker --rtqa-train $(RTQA_TRAIN)
+	$(BIN)/python -m sinoqa.fitting.ranker --rtqa-train $(RTQA_TRAIN)
 
 ## eval-record: the seed and rtqa-dev eval runs docs/evaluation.md shows, recorded, every
 ## candidate default asked undated and dated (~40 min)

@@ -8,8 +8,8 @@ import json
 import re
 from collections.abc import Sequence
 
-from sinoqa.schema import Answer, Citation, Comparison, Source, Timeline, published_label
-from sinoqa.timeline import period_of
+from sinoqa.dates import period_of, published_label
+from sinoqa.schema import Answer, Citation, Comparison, Source, Timeline
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 

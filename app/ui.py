@@ -23,8 +23,9 @@ from sinoqa_app.render import (
 )
 
 from sinoqa import pipeline
+from sinoqa.dates import published_label
 from sinoqa.pipeline import IndexUnavailable, InvalidFilter, InvalidQuestion
-from sinoqa.schema import Answer, Comparison, Timeline, published_label
+from sinoqa.schema import Answer, Comparison, Timeline
 from sinoqa.settings import Settings
 
 EXAMPLES = [
@@ -295,7 +296,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         if not urls:
             return "Paste one or more article URLs first.", gr.skip(), gr.skip()
         show = embedding_progress(progress, "Fetching")
-        report = pipeline.add_urls(settings, urls, progress=show)
+        report = pipeline.add(settings, urls, progress=show)
         added = [
             f"✅ Added **{escape_markdown(doc_id)}** from {escape_markdown(url)}"
             for url, doc_id in report.added

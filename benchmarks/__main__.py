@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import corpora, measure, report
-from sinoqa import evals, pipeline
+from sinoqa import pipeline
+from sinoqa.evals.questions import load_questions
 from sinoqa.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.work.exists():
         shutil.rmtree(args.work)
     args.work.mkdir(parents=True)
-    all_questions = evals.load_questions(args.rtqa / "questions.jsonl")
+    all_questions = load_questions(args.rtqa / "questions.jsonl")
     warmup = [q.question for q in all_questions[:10]]
     timed = [q.question for q in all_questions[10 : 10 + args.questions]]
 

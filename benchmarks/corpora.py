@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sinoqa.corpus import Document, read_file
+from sinoqa.ingestion.corpus import Document, read_file
 from sinoqa.settings import ChunkSettings, Settings
 
 # News English runs about 1.3 model tokens per word; each chunk adds its size less the overlap.

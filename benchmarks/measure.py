@@ -19,8 +19,9 @@ from typing import Any
 
 from tests.servers import free_port, serving
 
-from sinoqa import evals, pipeline
-from sinoqa.evals import EvalQuestion
+from sinoqa import pipeline
+from sinoqa.evals import metrics
+from sinoqa.evals.questions import EvalQuestion
 from sinoqa.settings import Settings
 
 QuestionList = Sequence[str]
@@ -32,7 +33,7 @@ def median(values: Sequence[float]) -> float:
 
 def percentile(values: Sequence[float], q: float) -> float:
     """The eval suite's nearest-rank percentile, so both report the same statistic."""
-    value = evals.percentile(values, q)
+    value = metrics.percentile(values, q)
     if value is None:
         raise ValueError("no values")
     return float(value)
@@ -51,9 +52,9 @@ def chunk_texts(settings: Settings, paths: Sequence[Path]) -> list[str]:
     """Exactly the texts an ingest of ``paths`` embeds (cleaned chunks with their metadata)."""
     from llama_index.core.schema import MetadataMode
 
-    from sinoqa.chunking import make_splitter, prepare_document
-    from sinoqa.corpus import read_corpus
-    from sinoqa.embedding import load_embed_model, token_counter
+    from sinoqa.ingestion.chunking import make_splitter, prepare_document
+    from sinoqa.ingestion.corpus import read_corpus
+    from sinoqa.ingestion.embedding import load_embed_model, token_counter
 
     splitter = make_splitter(settings.chunking, token_counter(load_embed_model(settings.embedding)))
     texts: list[str] = []
@@ -67,7 +68,7 @@ def ingest_throughput(
     make_settings: Callable[[str], Settings], paths: Sequence[Path], repeats: int
 ) -> dict[str, float]:
     """Full ingests of ``paths`` into fresh indexes vs raw SentenceTransformer.encode."""
-    from sinoqa.embedding import load_embed_model
+    from sinoqa.ingestion.embedding import load_embed_model
 
     settings = make_settings("throughput-0")
     # Loaded before timing (cold start is not throughput); the raw baseline loads the very
@@ -144,8 +145,8 @@ def baseline_retriever(settings: Settings, top_k: int) -> Any:
     """What a user would write: a plain VectorStoreIndex over the same Chroma collection."""
     from llama_index.core import VectorStoreIndex
 
-    from sinoqa.embedding import load_embed_model
-    from sinoqa.index import open_index
+    from sinoqa.ingestion.embedding import load_embed_model
+    from sinoqa.ingestion.index import open_index
 
     index = VectorStoreIndex.from_vector_store(
         open_index(settings).vector_store, embed_model=load_embed_model(settings.embedding)

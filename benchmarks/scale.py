@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import chunk_texts, query_latency, sinoqa_command, timed
-from sinoqa import evals, pipeline
+from sinoqa import pipeline
+from sinoqa.evals.questions import load_questions
 from sinoqa.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,7 +72,7 @@ def _size_mib(folder: Path) -> float:
 def _raw_rate(settings: Settings, paths: list[Path]) -> float:
     from sentence_transformers import SentenceTransformer
 
-    from sinoqa.embedding import resolve_model_path
+    from sinoqa.ingestion.embedding import resolve_model_path
 
     texts = chunk_texts(settings, paths)
     model = SentenceTransformer(resolve_model_path(settings.embedding.model), device="cpu")
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _latency(settings: Settings, folder: Path, count: int) -> dict[str, Any]:
     """Warm per-stage latency of ``count`` of the set's dated questions (ten more warm up)."""
-    questions = [q for q in evals.load_questions(folder / "questions.jsonl") if q.question_date]
+    questions = [q for q in load_questions(folder / "questions.jsonl") if q.question_date]
     warmup, timed_questions = questions[:10], questions[10 : 10 + count]
     return query_latency(
         settings,

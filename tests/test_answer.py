@@ -11,10 +11,15 @@ from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.schema import QueryBundle
 
 from sinoqa import pipeline
-from sinoqa.answer import MIN_SENTENCE_CHARS, REFUSAL, GroundedQueryEngine
-from sinoqa.index import IndexNotFound, open_index
+from sinoqa.answer.extractive import MIN_SENTENCE_CHARS, REFUSAL, GroundedQueryEngine
+from sinoqa.answer.selection import Evidence, Quote, Selection, Selector, context_sentences
+from sinoqa.dates import published_in
+from sinoqa.ingestion.index import IndexNotFound, open_index
 from sinoqa.pipeline import ChatSession, InvalidQuestion, get_pipeline
-from sinoqa.question import (
+from sinoqa.retrieve.filters import Filters, InvalidFilter
+from sinoqa.retrieve.hybrid import HybridRetriever
+from sinoqa.retrieve.lexicon import Lexicon
+from sinoqa.retrieve.question import (
     analyse,
     answer_kind,
     has_new_answer,
@@ -23,9 +28,7 @@ from sinoqa.question import (
     question_names,
     referenced_years,
 )
-from sinoqa.retrieve import Filters, HybridRetriever, InvalidFilter, Lexicon, published_in
 from sinoqa.schema import Answer
-from sinoqa.selection import Evidence, Quote, Selection, Selector, context_sentences
 from sinoqa.settings import AnswerSettings, Settings
 
 # (question, the article that answers it, a fact the answer must contain)
@@ -366,7 +369,7 @@ def test_configured_cross_encoder_reranks_the_candidates(seeded: Settings, tmp_p
     from llama_index.core.schema import MetadataMode
     from sentence_transformers import CrossEncoder
 
-    from sinoqa.embedding import resolve_model_path
+    from sinoqa.ingestion.embedding import resolve_model_path
 
     model_dir = tmp_path / "cross-encoder"
     CrossEncoder(resolve_model_path("all-MiniLM-L6-v2"), device="cpu").save(str(model_dir))
@@ -650,7 +653,7 @@ def test_announced_lists_and_back_references_bring_their_neighbour(
 def test_the_answer_opens_with_the_best_sentence_and_what_it_needs() -> None:
     from llama_index.core.schema import NodeWithScore, TextNode
 
-    from sinoqa.answer import order_for_reading
+    from sinoqa.answer.extractive import order_for_reading
 
     passages = [NodeWithScore(node=TextNode(text="x", metadata={"doc_id": "d"}), score=1.0)]
     intro, mindset, verdict, best, aside = _chain(

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from sinoqa.clean import clean_text, strip_markup
-from sinoqa.corpus import Document, read_file
+from sinoqa.ingestion.clean import clean_text, strip_markup
+from sinoqa.ingestion.corpus import Document, read_file
 from tests.conftest import CORPUS
 
 SEED_IDS = [

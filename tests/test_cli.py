@@ -100,7 +100,7 @@ def test_help_comes_from_docstrings() -> None:
 
 
 def test_notices_print_as_written_not_as_markup(capsys: pytest.CaptureFixture[str]) -> None:
-    from sinoqa.cli import print_answer
+    from sinoqa.cli.ask import print_answer
     from sinoqa.schema import Answer
 
     notice = "the llm backend needs extra packages: pip install 'sinoqa[llm]' [bold]"

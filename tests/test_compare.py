@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from sinoqa.compare import compare_answers
 from sinoqa.pipeline import InvalidQuestion, Pipeline
-from sinoqa.retrieve import InvalidFilter
+from sinoqa.retrieve.filters import InvalidFilter
 from sinoqa.schema import Answer, AnswerSentence
 from sinoqa.settings import Settings
+from sinoqa.views.compare import compare_answers
 from tests.conftest import run_sinoqa
 
 MEETING = "Where did Wang Yi and Jake Sullivan meet?"
@@ -65,7 +65,7 @@ def test_values_the_answers_disagree_on_are_flagged() -> None:
 
 def test_dates_are_read_whole() -> None:
     """ "May 2023" is one date (not "May 20" and "23"); "September 5, 2023" too."""
-    from sinoqa.compare import values_by_name
+    from sinoqa.views.compare import values_by_name
 
     answer = _answer("Later, Wang Yi met him in May 2023 and again on September 5, 2023.")
     assert values_by_name(answer, lambda name: False) == {

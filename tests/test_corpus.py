@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sinoqa.corpus import read_corpus, read_file
+from sinoqa.ingestion.corpus import read_corpus, read_file
 from tests.conftest import CORPUS, SEEDS
 
 ARTICLE_HTML = """<!doctype html>

@@ -12,7 +12,12 @@ import pytest
 from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 from sentence_transformers import SentenceTransformer
 
-from sinoqa.embedding import BertEmbedding, load_embed_model, resolve_model_path, token_counter
+from sinoqa.ingestion.embedding import (
+    BertEmbedding,
+    load_embed_model,
+    resolve_model_path,
+    token_counter,
+)
 from sinoqa.settings import EmbeddingSettings, Settings
 from tests.conftest import CORPUS
 
@@ -93,7 +98,7 @@ def test_the_one_key_pooling_config_of_newer_sentence_transformers_is_read(
 def test_a_model_differing_in_any_way_the_encoder_ignores_is_left_to_sentence_transformers(
     tmp_path: Path, changes: dict[str, dict[str, object]]
 ) -> None:
-    from sinoqa.bert_encoder import supports
+    from sinoqa.ingestion.bert_encoder import supports
 
     assert supports(PACKAGED)
     assert not supports(model_copy(tmp_path, changes))
@@ -149,7 +154,7 @@ def test_answering_a_question_skips_the_slow_imports(seeded: Settings) -> None:
 
 @pytest.mark.parametrize("broken", ["model.safetensors", "tokenizer.json"])
 def test_a_damaged_model_directory_is_a_clear_error(tmp_path: Path, broken: str) -> None:
-    from sinoqa.embedding import EmbeddingModelError
+    from sinoqa.ingestion.embedding import EmbeddingModelError
 
     model_dir = model_copy_with_pooling(tmp_path, {"pooling_mode_mean_tokens": True})
     (model_dir / broken).unlink()

@@ -8,22 +8,19 @@ from typing import Any
 
 import pytest
 
-from sinoqa.clean import clean_text
-from sinoqa.corpus import read_file
-from sinoqa.evals import (
-    EvalQuestion,
-    InvalidQuestionFile,
+from sinoqa.evals.configs import UnavailableConfiguration, configure
+from sinoqa.evals.metrics import (
     QuestionResult,
-    UnavailableConfiguration,
     aggregate,
     best_threshold,
-    check_thresholds,
-    configure,
     fact_present,
-    load_questions,
     refusal_tradeoff,
     score_question,
 )
+from sinoqa.evals.questions import EvalQuestion, InvalidQuestionFile, load_questions
+from sinoqa.evals.thresholds import check_thresholds
+from sinoqa.ingestion.clean import clean_text
+from sinoqa.ingestion.corpus import read_file
 from sinoqa.schema import Answer, AnswerSentence, Citation
 from sinoqa.settings import Settings
 from tests.conftest import REPO, run_sinoqa

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from sinoqa import pipeline
-from sinoqa.evals import load_questions
-from sinoqa.feedback import entries, feedback_path
+from sinoqa.evals.questions import load_questions
 from sinoqa.settings import Settings
+from sinoqa.views.feedback import entries, feedback_path
 from tests.conftest import run_sinoqa
 
 

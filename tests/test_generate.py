@@ -23,8 +23,8 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import Field
 
 from sinoqa import pipeline
-from sinoqa.answer import REFUSAL
-from sinoqa.generate import GenerativeAnswerer, parse_citations
+from sinoqa.answer.extractive import REFUSAL
+from sinoqa.answer.generate import GenerativeAnswerer, parse_citations
 from sinoqa.pipeline import get_pipeline
 from sinoqa.settings import Settings
 

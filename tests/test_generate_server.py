@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from sinoqa import pipeline
-from sinoqa.answer import AnswerRequest
+from sinoqa.answer.extractive import AnswerRequest
 from sinoqa.settings import Settings
 from tests.conftest import free_port
 
@@ -55,7 +55,7 @@ def test_real_model_output_gets_invented_citations_removed(
     assert notices == []
     from llama_index.core.schema import QueryBundle
 
-    from sinoqa.retrieve import HybridRetriever
+    from sinoqa.retrieve.hybrid import HybridRetriever
 
     passages = HybridRetriever(
         p._index,  # type: ignore[arg-type]

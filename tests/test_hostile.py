@@ -8,7 +8,7 @@ from pathlib import Path
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from sinoqa import pipeline
-from sinoqa.generate import SYSTEM_PROMPT, format_passages
+from sinoqa.answer.generate import SYSTEM_PROMPT, format_passages
 from sinoqa.settings import Settings
 
 INJECTION = (

@@ -17,8 +17,8 @@ import pytest
 from chromadb.api.shared_system_client import SharedSystemClient
 
 from sinoqa import pipeline
-from sinoqa.embedding import BertEmbedding, load_embed_model
-from sinoqa.index import ChromaIndex, IndexNotFound, IndexUnavailable, open_index
+from sinoqa.ingestion.embedding import BertEmbedding, load_embed_model
+from sinoqa.ingestion.index import ChromaIndex, IndexNotFound, IndexUnavailable, open_index
 from sinoqa.settings import Settings
 
 # A phrase a reader might remember from each article, and the article it must find.

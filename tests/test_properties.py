@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import NodeWithScore
 
-from sinoqa.answer import AnswerRequest, ExtractiveAnswerer
-from sinoqa.chunking import make_splitter, prepare_document
-from sinoqa.clean import clean_text
-from sinoqa.corpus import Document
-from sinoqa.embedding import load_embed_model, token_counter
-from sinoqa.retrieve import Lexicon
+from sinoqa.answer.extractive import AnswerRequest, ExtractiveAnswerer
+from sinoqa.ingestion.chunking import make_splitter, prepare_document
+from sinoqa.ingestion.clean import clean_text
+from sinoqa.ingestion.corpus import Document
+from sinoqa.ingestion.embedding import load_embed_model, token_counter
+from sinoqa.retrieve.lexicon import Lexicon
 from sinoqa.settings import Settings
 
 # Text that looks like articles and text that does not: words, names, numbers, punctuation,

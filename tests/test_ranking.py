@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from sinoqa.index import open_index
+from sinoqa.dates import DATE_GRACE, published_after
+from sinoqa.ingestion.index import open_index
+from sinoqa.linear import LinearScorer, ScorerError
 from sinoqa.pipeline import Pipeline
-from sinoqa.ranking import (
+from sinoqa.retrieve.ranking import (
     ARTICLE_FEATURES,
     DATE_FREE_FEATURES,
     DEFAULT_RANKER,
@@ -21,8 +23,6 @@ from sinoqa.ranking import (
     article_features,
     load_ranker,
 )
-from sinoqa.retrieve import DATE_GRACE, published_after
-from sinoqa.scoring import LinearScorer, ScorerError
 from sinoqa.settings import Settings
 from tests.conftest import RTQA_TRAIN
 
@@ -174,7 +174,7 @@ def test_the_day_asked_brings_up_what_was_published_by_then(seeded: Settings) ->
 
 @pytest.mark.slow
 def test_fitting_the_ranker_from_rtqa_train(tmp_path: Path) -> None:
-    from sinoqa.fit_ranker import main
+    from sinoqa.fitting.ranker import main
 
     out = tmp_path / "ranker.json"
     work = tmp_path / "work"
@@ -212,7 +212,7 @@ def test_fitting_the_ranker_from_rtqa_train(tmp_path: Path) -> None:
     ],
 )
 def test_words_that_ask_about_the_present(question: str, recent: str | None) -> None:
-    from sinoqa.question import analyse
+    from sinoqa.retrieve.question import analyse
 
     assert analyse(question).recent == recent
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sinoqa import pipeline
-from sinoqa.index import IndexUnavailable, open_index
+from sinoqa.ingestion.index import IndexUnavailable, open_index
 from sinoqa.settings import Settings
 from tests.conftest import free_port, serving
 from tests.test_index import assert_consistent

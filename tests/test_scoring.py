@@ -9,22 +9,22 @@ import numpy as np
 import pytest
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from sinoqa.answer import candidate_quotes
-from sinoqa.fit import FEATURE_SETS, candidate_docs, sample_questions
-from sinoqa.question import analyse
-from sinoqa.ranking import load_ranker
-from sinoqa.retrieve import Lexicon
-from sinoqa.scoring import (
+from sinoqa.answer.extractive import candidate_quotes
+from sinoqa.answer.scoring import (
     DEFAULT_SCORER,
     FULL_FEATURES,
     LEXICAL_FEATURES,
     PREDICATE_FEATURES,
-    ScorerError,
     lexical_features,
     load_scorer,
     masked_question,
     predicate_features,
 )
+from sinoqa.fitting.scorer import FEATURE_SETS, candidate_docs, sample_questions
+from sinoqa.linear import ScorerError
+from sinoqa.retrieve.lexicon import Lexicon
+from sinoqa.retrieve.question import analyse
+from sinoqa.retrieve.ranking import load_ranker
 from tests.conftest import RTQA_TRAIN
 
 
@@ -86,7 +86,7 @@ def test_features_describe_each_candidate_sentence() -> None:
 
 @pytest.mark.slow
 def test_fitting_from_rtqa_train_and_the_seed_questions(tmp_path: Path) -> None:
-    from sinoqa.fit import main
+    from sinoqa.fitting.scorer import main
 
     out = tmp_path / "scorer.json"
     work = tmp_path / "work"

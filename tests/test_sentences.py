@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
 
-from sinoqa import sentences
-from sinoqa.answer import candidate_quotes
-from sinoqa.index import open_index
-from sinoqa.sentences import SPANS_KEY, chunk_sentence_spans, decode_spans, sentence_spans
+from sinoqa.ingestion import sentences
+from sinoqa.answer.extractive import candidate_quotes
+from sinoqa.ingestion.index import open_index
+from sinoqa.ingestion.sentences import SPANS_KEY, chunk_sentence_spans, decode_spans, sentence_spans
 from sinoqa.settings import Settings
 
 TEXT = "The talks resumed in Beijing. Both sides called them candid.\n\nA new paragraph starts."
@@ -73,8 +73,8 @@ def test_spans_round_trip_and_keep_paragraphs_apart() -> None:
 def test_an_index_built_before_spans_were_stored_gets_them_without_re_embedding(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sinoqa import chunking
-    from sinoqa import index as index_module
+    from sinoqa.ingestion import chunking
+    from sinoqa.ingestion import index as index_module
     from sinoqa.pipeline import ingest
 
     # An older sinoqa: chunks without the key, and a collection that does not claim them.

@@ -90,12 +90,7 @@ def test_the_changelog_is_versioned_for_users_and_matches_the_package() -> None:
 
 def test_the_evaluation_doc_shows_the_recorded_results() -> None:
     """docs/evaluation.md's results table is generated from docs/results/ (`make docs`)."""
-    from sinoqa.evals import (
-        RESULTS_BEGIN,
-        RESULTS_END,
-        recorded_results,
-        results_table,
-    )
+    from sinoqa.evals.records import RESULTS_BEGIN, RESULTS_END, recorded_results, results_table
     from tests.conftest import REPO
 
     records = recorded_results()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from sinoqa.dates import period_of
 from sinoqa.pipeline import InvalidQuestion, Pipeline
-from sinoqa.retrieve import InvalidFilter
+from sinoqa.retrieve.filters import InvalidFilter
 from sinoqa.settings import Settings
-from sinoqa.timeline import period_of
 from tests.conftest import run_sinoqa
 
 STORY = "talks between US and Chinese officials"

@@ -15,7 +15,7 @@ from sinoqa_app import launch
 from sinoqa_app.render import conversation_markdown, source_card
 
 from sinoqa import pipeline
-from sinoqa.corpus import UnreadableFile, safe_file_name, store_upload
+from sinoqa.ingestion.corpus import UnreadableFile, safe_file_name, store_upload
 from sinoqa.schema import Citation
 from sinoqa.settings import Settings
 from tests.conftest import CORPUS, free_port, run_sinoqa
@@ -446,7 +446,7 @@ def test_compare_endpoint_returns_the_cli_json(served: tuple[str, Settings]) -> 
 def test_browser_thumbs_down_with_a_comment_is_kept(
     served: tuple[str, Settings], page: Any
 ) -> None:
-    from sinoqa.feedback import entries
+    from sinoqa.views.feedback import entries
 
     _, settings = served
     before = len(entries(settings))

@@ -15,8 +15,8 @@ import frontmatter
 import pytest
 
 from sinoqa import pipeline
-from sinoqa.fetch import FetchError, check_url
-from sinoqa.ingest import IndexBusy, writing
+from sinoqa.ingestion.build import IndexBusy, writing
+from sinoqa.ingestion.fetch import FetchError, check_url
 from sinoqa.settings import Settings
 from tests.conftest import run_sinoqa
 from tests.servers import free_port
@@ -164,7 +164,7 @@ def test_each_url_is_added_or_rejected_with_its_reason(web_settings: Settings, s
         "too many hops": f"{site}/hop/5",
         "ftp": "ftp://127.0.0.1/file.html",
     }
-    report = pipeline.add_urls(web_settings, list(urls.values()))
+    report = pipeline.add(web_settings, list(urls.values()))
     reasons = dict(report.rejected)
     assert [url for url, _ in report.added] == [urls["article"]]
     added_as = report.added[0][1]
@@ -205,14 +205,14 @@ def test_each_url_is_added_or_rejected_with_its_reason(web_settings: Settings, s
 def test_feeds_add_their_articles_and_a_refresh_adds_only_new_ones(
     web_settings: Settings, site: str
 ) -> None:
-    first = pipeline.add_feeds(web_settings, [f"{site}/feed.atom"])
+    first = pipeline.add(web_settings, feeds=[f"{site}/feed.atom"])
     assert [url for url, _ in first.added] == [f"{site}/news/climate-group.html"]
-    both = pipeline.add_feeds(web_settings, [f"{site}/feed.rss"])
+    both = pipeline.add(web_settings, feeds=[f"{site}/feed.rss"])
     assert [url for url, _ in both.added] == [f"{site}/news/rare-earths.html"]
-    again = pipeline.refresh_feeds(web_settings)
+    again = pipeline.add(web_settings, refresh=True)
     assert again.feeds == [f"{site}/feed.atom", f"{site}/feed.rss"]
     assert again.added == [] and again.rejected == []
-    not_a_feed = pipeline.add_feeds(web_settings, [f"{site}/news/climate-group.html"])
+    not_a_feed = pipeline.add(web_settings, feeds=[f"{site}/news/climate-group.html"])
     assert "not an RSS or Atom feed" in dict(not_a_feed.rejected)[f"{site}/news/climate-group.html"]
 
 
@@ -224,7 +224,7 @@ def test_private_addresses_and_credentials_are_refused(settings: Settings, site:
             check_url(url, allow_private=False)
     with pytest.raises(FetchError, match="user name or password"):
         check_url("http://user:secret@example.com/", allow_private=True)
-    report = pipeline.add_urls(settings, [f"{site}/news/rare-earths.html"])  # the default
+    report = pipeline.add(settings, [f"{site}/news/rare-earths.html"])  # the default
     assert report.added == [] and "SINOQA_FETCH__ALLOW_PRIVATE" in report.rejected[0][1]
     assert not (settings.corpus.dir / "web").exists()
 

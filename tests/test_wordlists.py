@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sinoqa.fit_words import announcing_uses, not_person_uses
-from sinoqa.question import person_names
-from sinoqa.selection import announces_pattern
+from sinoqa.answer.selection import announces_pattern
+from sinoqa.fitting.words import announcing_uses, not_person_uses
+from sinoqa.retrieve.question import person_names
 from sinoqa.wordlists import ANNOUNCING_NOUNS, NOT_PERSON, entries, word_list
 
 

@@ -1,7 +1,7 @@
 """sinoqa: question answering over news on US-China relations, every answer tied to its sources."""
 
 from sinoqa.pipeline import ChatSession, InvalidQuestion, ask, ingest, status
-from sinoqa.retrieve import InvalidFilter
+from sinoqa.retrieve.filters import InvalidFilter
 from sinoqa.schema import Answer, AnswerSentence, Citation, Source
 from sinoqa.settings import Settings
 

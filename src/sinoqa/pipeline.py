@@ -16,25 +16,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sinoqa import index
-from sinoqa import ingest as ingest_stage
+from sinoqa.dates import InvalidDate, parse_day
+from sinoqa.ingestion import build as ingest_stage
+from sinoqa.ingestion import index
+from sinoqa.ingestion.add import AddReport as AddReport
+from sinoqa.ingestion.add import UploadReport as UploadReport
+from sinoqa.ingestion.add import add as add
+from sinoqa.ingestion.add import add_files as add_files
+from sinoqa.ingestion.build import IngestReport, ProgressCallback
 
 # IndexUnavailable and InvalidFilter are re-exported: callers (the UI) catch them from here.
-from sinoqa.index import IndexStatus
-from sinoqa.index import IndexUnavailable as IndexUnavailable
-from sinoqa.ingest import IngestReport, ProgressCallback
-from sinoqa.question import QuestionAnalysis, analyse
-from sinoqa.retrieve import Filters, parse_day
-from sinoqa.retrieve import InvalidFilter as InvalidFilter
+from sinoqa.ingestion.index import IndexStatus
+from sinoqa.ingestion.index import IndexUnavailable as IndexUnavailable
+from sinoqa.retrieve.filters import Filters
+from sinoqa.retrieve.filters import InvalidFilter as InvalidFilter
+from sinoqa.retrieve.question import QuestionAnalysis, analyse
 from sinoqa.schema import Answer, Comparison, OtherViews, Timeline
 from sinoqa.settings import RetrievalSettings, Settings
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore, QueryBundle
 
-    from sinoqa.answer import Answerer
-    from sinoqa.ranking import ArticleRanker
-    from sinoqa.retrieve import CorpusView, HybridRetriever
+    from sinoqa.answer.extractive import Answerer
+    from sinoqa.retrieve.corpus_view import CorpusView
+    from sinoqa.retrieve.hybrid import HybridRetriever
+    from sinoqa.retrieve.ranking import ArticleRanker
 
 
 class InvalidQuestion(ValueError):
@@ -67,182 +73,11 @@ def ingest(
     )
 
 
-@dataclass
-class UploadReport:
-    """What happened to each uploaded file."""
-
-    added: list[str] = field(default_factory=list)  # doc_ids now searchable
-    updated: list[str] = field(default_factory=list)
-    rejected: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
-
-
-def add_files(
-    settings: Settings,
-    files: Sequence[tuple[Path, str]],
-    progress: ProgressCallback | None = None,
-) -> UploadReport:
-    """Store uploaded files under the corpus directory and index them.
-
-    ``files`` are (temporary path, name the user gave). A file is stored only if it can be
-    read as its type; a stored file the ingest rejects (a duplicate, say) is removed again,
-    so the corpus keeps only what the index holds.
-    """
-    from sinoqa.corpus import UnreadableFile, read_file, store_upload
-
-    report = UploadReport()
-    target_dir = settings.corpus.dir / settings.ui.upload_subdir
-    try:
-        indexed = {r.doc_id: r for r in status(settings).records}
-    except index.IndexNotFound:
-        indexed = {}
-    stored: dict[Path, str] = {}
-    for path, name in files:
-        try:
-            target = store_upload(path, name, target_dir, settings.ui.max_upload_bytes)
-        except UnreadableFile as exc:
-            report.rejected.append((name, str(exc)))
-            continue
-        doc_id = read_file(target).doc_id
-        if doc_id in indexed and indexed[doc_id].source != str(target):
-            # Same id as an article from another file: never silently replace it.
-            report.rejected.append((name, f"an article with doc_id '{doc_id}' is already indexed"))
-            target.unlink()
-            continue
-        stored[target] = name
-    if not stored:
-        return report
-    ingested = ingest(settings, list(stored), progress=progress)
-    for skipped in ingested.skipped:
-        path = Path(skipped.path)
-        if path in stored:
-            report.rejected.append((stored[path], skipped.reason))
-            path.unlink(missing_ok=True)
-    report.added, report.updated = ingested.added, ingested.updated
-    return report
-
-
-@dataclass
-class AddReport:
-    """What happened to each URL given to :func:`add_urls` (or found in a feed)."""
-
-    added: list[tuple[str, str]] = field(default_factory=list)  # (URL, doc_id) now searchable
-    known: list[tuple[str, str]] = field(default_factory=list)  # (URL, doc_id) added before
-    rejected: list[tuple[str, str]] = field(default_factory=list)  # (URL, reason)
-    feeds: list[str] = field(default_factory=list)  # feeds read
-
-
-def add_urls(
-    settings: Settings,
-    urls: Sequence[str],
-    progress: ProgressCallback | None = None,
-    *,
-    wait: bool = True,
-) -> AddReport:
-    """Fetch each page, store it under ``corpus/web/`` as Markdown with front matter, and
-    index it. A URL already added (by canonical or requested URL) is listed as known; one
-    whose text another article has is rejected with the reason; a failure changes nothing
-    for the others."""
-    from sinoqa import web
-
-    known = web.known_urls(web.web_dir(settings.corpus.dir))
-    return _add_pages(settings, urls, known, progress, wait=wait)
-
-
-def _add_pages(
-    settings: Settings,
-    urls: Sequence[str],
-    known: dict[str, str],
-    progress: ProgressCallback | None,
-    *,
-    wait: bool,
-) -> AddReport:
-    """:func:`add_urls` given the URLs already added (-> doc_id), read once by the caller
-    and extended here as pages are stored."""
-    import datetime as dt
-
-    from sinoqa import fetch, web
-
-    report = AddReport()
-    directory = web.web_dir(settings.corpus.dir)
-    stored: dict[Path, str] = {}
-    for url in dict.fromkeys(u.strip() for u in urls if u.strip()):
-        if url in known:
-            report.known.append((url, known[url]))
-            continue
-        try:
-            page = fetch.fetch(url, settings.fetch)
-            meta, text = web.page_article(
-                page, dt.datetime.now(dt.UTC), settings.fetch.min_text_chars
-            )
-        except fetch.FetchError as exc:
-            report.rejected.append((url, str(exc)))
-            continue
-        if meta["url"] in known:  # another address of a page added before
-            report.known.append((url, known[meta["url"]]))
-            continue
-        path = web.write_article(directory, meta, text)
-        known[url] = known[meta["url"]] = meta["doc_id"]
-        stored[path] = url
-    if stored:
-        ingested = ingest(settings, list(stored), progress=progress, wait=wait)
-        skipped = {Path(s.path): s.reason for s in ingested.skipped}
-        for path, url in stored.items():
-            if path in skipped:  # the same text as an indexed article: keep the corpus = index
-                report.rejected.append((url, skipped[path]))
-                path.unlink(missing_ok=True)
-            else:
-                report.added.append((url, path.stem))
-    return report
-
-
-def add_feeds(
-    settings: Settings,
-    feeds: Sequence[str],
-    progress: ProgressCallback | None = None,
-    *,
-    wait: bool = True,
-) -> AddReport:
-    """Every article an RSS or Atom feed links to, added as :func:`add_urls` adds pages; the
-    feeds are remembered for :func:`refresh_feeds`."""
-    from sinoqa import fetch, web
-
-    links: list[str] = []
-    rejected: list[tuple[str, str]] = []
-    read: list[str] = []
-    for feed in dict.fromkeys(f.strip() for f in feeds if f.strip()):
-        try:
-            fetched = fetch.fetch(feed, settings.fetch, accept=fetch.FEED_TYPES)
-            links += web.feed_links(fetched, settings.fetch.max_feed_items)
-        except fetch.FetchError as exc:
-            rejected.append((feed, str(exc)))
-            continue
-        read.append(feed)
-    web.remember_feeds(web.web_dir(settings.corpus.dir), read)
-    # Already-added links are not news here: a refresh reports only what is new.
-    known = web.known_urls(web.web_dir(settings.corpus.dir))
-    fresh = [u for u in links if u not in known]
-    report = _add_pages(settings, fresh, known, progress, wait=wait)
-    report.rejected = rejected + report.rejected
-    report.feeds = read
-    return report
-
-
-def refresh_feeds(
-    settings: Settings, progress: ProgressCallback | None = None, *, wait: bool = True
-) -> AddReport:
-    """Fetch every feed added before and add the articles that are new."""
-    from sinoqa import web
-
-    return add_feeds(
-        settings, web.stored_feeds(web.web_dir(settings.corpus.dir)), progress, wait=wait
-    )
-
-
 def record_feedback(
     settings: Settings, answer: Answer, rating: str, comment: str = ""
 ) -> dict[str, object]:
     """Keep a 👍 ("up") or 👎 ("down") on ``answer``, with an optional comment."""
-    from sinoqa import feedback
+    from sinoqa.views import feedback
 
     if rating not in ("up", "down"):
         raise InvalidQuestion(f"feedback is 'up' or 'down', not {rating!r}")
@@ -251,7 +86,7 @@ def record_feedback(
 
 def llm_problem(settings: Settings) -> str | None:
     """Why the configured LLM backend cannot answer right now, or None if it can."""
-    from sinoqa.generate import backend_problem
+    from sinoqa.answer.generate import backend_problem
 
     return backend_problem(settings.answer)
 
@@ -319,13 +154,13 @@ class Pipeline:
 
     @property
     def embed_model(self):  # type: ignore[no-untyped-def]  # a BaseEmbedding, lazily imported
-        from sinoqa.embedding import load_embed_model
+        from sinoqa.ingestion.embedding import load_embed_model
 
         return load_embed_model(self.settings.embedding)
 
     def view(self) -> CorpusView:
         """The served corpus; reloaded when an ingest (here or elsewhere) changed it."""
-        from sinoqa.retrieve import CorpusView
+        from sinoqa.retrieve.corpus_view import CorpusView
 
         with self._lock, index.reachable(self.settings):
             if self._index is None:
@@ -364,16 +199,21 @@ class Pipeline:
         newest article's day (``retrieval.recent_as_of``); any other, without regard to
         age. ``Answer.as_of`` is the day used.
         """
-        from sinoqa.answer import GroundedQueryEngine
+        from sinoqa.answer.extractive import GroundedQueryEngine
 
         started = time.perf_counter()
         text, notices = normalize_question(question, self.settings.answer.max_question_chars)
         retrieval = self.settings.retrieval
         if top_k is not None:
             retrieval = retrieval.model_copy(update={"top_k": max(1, min(int(top_k), 50))})
-        day = (
-            as_of if isinstance(as_of, dt.date) or as_of is None else parse_day(as_of, self._today)
-        )
+        try:
+            day = (
+                as_of
+                if isinstance(as_of, dt.date) or as_of is None
+                else parse_day(as_of, self._today)
+            )
+        except InvalidDate as exc:  # the user's "as of" is one of their filters
+            raise InvalidFilter(str(exc)) from None
         # One snapshot of the served corpus for every stage: an ingest landing meanwhile
         # must not give the retriever and the answerer different versions.
         view = self.view()
@@ -452,7 +292,7 @@ class Pipeline:
     def compare(self, question: str, publishers: Sequence[str]) -> Comparison:
         """Each outlet's own answer to ``question`` (from its articles only) side by side, and
         the names their answers give different numbers or dates for."""
-        from sinoqa.compare import compare_answers
+        from sinoqa.views.compare import compare_answers
 
         view = self.view()
         outlets = list(dict.fromkeys(view.resolve_publishers(publishers)))
@@ -480,7 +320,7 @@ class Pipeline:
         their count per month (:mod:`sinoqa.timeline`)."""
         from llama_index.core.schema import QueryBundle
 
-        from sinoqa.timeline import build_timeline
+        from sinoqa.views.timeline import build_timeline
 
         text, _ = normalize_question(query, self.settings.answer.max_question_chars)
         view = self.view()
@@ -519,7 +359,7 @@ class Pipeline:
     ) -> HybridRetriever:
         """The configured retriever over the served corpus (``retrieval`` overrides settings;
         ``as_of`` is the day the question is asked, when known)."""
-        from sinoqa.retrieve import HybridRetriever
+        from sinoqa.retrieve.hybrid import HybridRetriever
 
         view = view or self.view()
         assert self._index is not None
@@ -539,8 +379,8 @@ class Pipeline:
         self, backend: str, *, view: CorpusView | None = None
     ) -> tuple[Answerer, list[str]]:
         """The answerer for ``backend``; the extractive one, with a notice, if it cannot load."""
-        from sinoqa.answer import ExtractiveAnswerer
-        from sinoqa.generate import GenerativeAnswerer, LLMUnavailable, make_llm
+        from sinoqa.answer.extractive import ExtractiveAnswerer
+        from sinoqa.answer.generate import GenerativeAnswerer, LLMUnavailable, make_llm
 
         view = view or self.view()
         with self._lock:
@@ -571,7 +411,7 @@ class Pipeline:
 
     def condense(self, question: str, history: Sequence[Answer], answerer: Answerer) -> str:
         """The retrieval query for ``question``: an LLM rewrite when one is configured."""
-        from sinoqa.generate import GenerativeAnswerer
+        from sinoqa.answer.generate import GenerativeAnswerer
 
         heuristic = condense(question, history)
         if heuristic == question or not isinstance(answerer, GenerativeAnswerer):
@@ -583,7 +423,7 @@ class Pipeline:
         return f"{rewritten} {question}" if rewritten != question else heuristic
 
     def _ranker(self, retrieval: RetrievalSettings) -> ArticleRanker | None:
-        from sinoqa.ranking import DEFAULT_RANKER, load_ranker
+        from sinoqa.retrieve.ranking import DEFAULT_RANKER, load_ranker
 
         if not retrieval.article_ranker:
             return None

@@ -5,11 +5,6 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
-def published_label(published: str | None, approx: bool, missing: str = "undated") -> str:
-    """A publication date for people: "2021-02 (approx.)" when the date is inferred."""
-    return (published or missing) + (" (approx.)" if approx else "")
-
-
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

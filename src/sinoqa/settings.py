@@ -160,7 +160,7 @@ class RetrievalSettings(_Stage):
     ranker_path: Path | None = Field(
         None,
         description="Article ranker fitted by `make fit-ranker` (JSON); unset: the one that "
-        "ships with sinoqa (sinoqa/models/article_ranker.json).",
+        "ships with sinoqa (sinoqa/fitting/weights/article_ranker.json).",
     )
     reranker_model: str | None = Field(
         None,
@@ -193,7 +193,7 @@ class AnswerSettings(_Stage):
     scorer_path: Path | None = Field(
         None,
         description="Sentence scorer fitted by `make fit` (JSON); unset: the one that ships "
-        "with sinoqa (sinoqa/models/answer_scorer.json).",
+        "with sinoqa (sinoqa/fitting/weights/answer_scorer.json).",
     )
     shortlist: int = Field(
         10,

@@ -14,16 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sinoqa.answer import candidate_quotes
-from sinoqa.chunking import published_bounds
+from sinoqa.answer.extractive import candidate_quotes
+from sinoqa.dates import period_of, published_bounds
 from sinoqa.schema import CoveragePeriod, Timeline, TimelineEntry
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore
 
-    from sinoqa.retrieve import Lexicon
-
-UNDATED = "undated"
+    from sinoqa.retrieve.lexicon import Lexicon
 
 
 def build_timeline(
@@ -62,11 +60,6 @@ def build_timeline(
 def _chronological(entry: TimelineEntry) -> tuple[int, str]:
     bounds = published_bounds(entry.date)
     return (bounds[0] if bounds else 99_999_999, entry.doc_id)
-
-
-def period_of(date: str | None) -> str:
-    """The month a (possibly partial) date falls in: "2023-08", "2021" or "undated"."""
-    return date[:7] if date else UNDATED
 
 
 def write_chart(timeline: Timeline, path: Path) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from sinoqa.dates import MONTHS
 from sinoqa.wordlists import NOT_PERSON, word_list
 
 _TEMPORAL = re.compile(
@@ -108,22 +109,6 @@ _NUMBER_WORDS = (
     r"forty|fifty|hundred|thousand|million|billion|trillion|dozens?"
 )
 _UNITS = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies))"
-# Months and weekdays only as names (capitalised): "may" and "march" are mostly verbs.
-#: Month names in full, January first.
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 #: The same as a regular-expression alternation (also read by sinoqa.compare).
 MONTH_NAMES = "|".join(MONTHS)
 _MONTHS = rf"{MONTH_NAMES}|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"

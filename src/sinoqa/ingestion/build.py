@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sinoqa import index as index_module
-from sinoqa.chunking import PreparedDocument, make_splitter, prepare_document
-from sinoqa.corpus import CorpusNotFound, Document, Skipped, read_corpus
-from sinoqa.embedding import load_embed_model, token_counter
-from sinoqa.index import ChromaIndex, DocRecord, describe_location
+from sinoqa.ingestion import index as index_module
+from sinoqa.ingestion.chunking import PreparedDocument, make_splitter, prepare_document
+from sinoqa.ingestion.corpus import CorpusNotFound, Document, Skipped, read_corpus
+from sinoqa.ingestion.embedding import load_embed_model, token_counter
+from sinoqa.ingestion.index import ChromaIndex, DocRecord, describe_location
 from sinoqa.settings import Settings
 
 if TYPE_CHECKING:

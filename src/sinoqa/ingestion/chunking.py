@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sinoqa.clean import clean_text
-from sinoqa.corpus import Document
-from sinoqa.sentences import SPANS_KEY, encode_spans, sentence_spans
+from sinoqa.dates import published_bounds
+from sinoqa.ingestion.clean import clean_text
+from sinoqa.ingestion.corpus import Document
+from sinoqa.ingestion.sentences import SPANS_KEY, encode_spans, sentence_spans
 from sinoqa.settings import ChunkSettings
 
 if TYPE_CHECKING:
@@ -33,33 +32,6 @@ class PreparedDocument:
     document: Document
     cleaned_text: str
     nodes: list[TextNode]
-
-
-def day_of(value: int) -> dt.date | None:
-    """The day a YYYYMMDD integer (as :func:`published_bounds` gives) stands for."""
-    try:
-        return dt.date(value // 10_000, value // 100 % 100, value % 100)
-    except ValueError:
-        return None
-
-
-def published_bounds(published: str | None) -> tuple[int, int] | None:
-    """First and last day a (possibly partial) ISO date can mean, as YYYYMMDD integers.
-
-    Chroma compares numbers, not dates, so date-range filters use these.
-    """
-    if not published:
-        return None
-    parts = [int(p) for p in published.split("-")]
-    year = parts[0]
-    if len(parts) == 1:
-        return year * 10000 + 101, year * 10000 + 1231
-    month = parts[1]
-    if len(parts) == 2:
-        last_day = calendar.monthrange(year, month)[1]
-        return year * 10000 + month * 100 + 1, year * 10000 + month * 100 + last_day
-    day = year * 10000 + month * 100 + parts[2]
-    return day, day
 
 
 def document_metadata(document: Document) -> dict[str, Any]:

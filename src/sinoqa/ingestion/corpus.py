@@ -7,7 +7,6 @@ with a reason instead of stopping the run.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -17,13 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sinoqa.dates import normalize_published
+
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 PDF_SUFFIXES = frozenset({".pdf"})
 SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 
-#: An ISO 8601 date, possibly partial: "2021", "2021-02", "2021-02-01".
-PARTIAL_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _DOC_ID_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -85,25 +84,6 @@ def doc_id_from_path(path: Path) -> str:
     if not slug:
         slug = "doc-" + hashlib.sha256(path.name.encode("utf-8")).hexdigest()[:12]
     return slug
-
-
-def normalize_published(value: object) -> str | None:
-    """ISO date (partial allowed) from a front-matter or page value, or None if unusable."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value).strip()
-    if not text:
-        return None
-    if PARTIAL_ISO_DATE.match(text):
-        return text
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
-    except ValueError:
-        return None
 
 
 def date_from_url(url: str | None) -> str | None:

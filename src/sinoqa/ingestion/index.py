@@ -26,12 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from sinoqa.chunking import (
-    PreparedDocument,
-    document_metadata,
-)
-from sinoqa.clean import CLEANING_VERSION
-from sinoqa.sentences import SPANS_KEY, encode_spans, sentence_spans
+from sinoqa.ingestion.chunking import PreparedDocument, document_metadata
+from sinoqa.ingestion.clean import CLEANING_VERSION
+from sinoqa.ingestion.sentences import SPANS_KEY, encode_spans, sentence_spans
 from sinoqa.settings import Settings
 
 if TYPE_CHECKING:

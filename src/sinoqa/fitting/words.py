@@ -17,13 +17,13 @@ from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 
-from sinoqa.evals import SEED_TUNING_FILES
-from sinoqa.question import _CAPITALISED_RUN, person_names
-from sinoqa.selection import announces_pattern
-from sinoqa.sentences import sentence_spans
+from sinoqa.answer.selection import announces_pattern
+from sinoqa.evals.questions import SEED_TUNING_FILES
+from sinoqa.ingestion.sentences import sentence_spans
+from sinoqa.retrieve.question import _CAPITALISED_RUN, person_names
 from sinoqa.wordlists import ANNOUNCING_NOUNS, NOT_PERSON, word_list
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def seed_texts(root: Path = ROOT) -> Iterator[str]:

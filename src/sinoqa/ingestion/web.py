@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sinoqa.corpus import normalize_published
-from sinoqa.fetch import Fetched, FetchError
+from sinoqa.dates import normalize_published
+from sinoqa.ingestion.fetch import Fetched, FetchError
 
 WEB_SUBDIR = "web"
 FEEDS_FILE = "feeds.txt"

@@ -33,18 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sinoqa.answer import candidate_quotes, distinctive_terms
-from sinoqa.evals import SEED_TUNING_FILES, EvalQuestion, fact_present, load_questions
-from sinoqa.question import QuestionAnalysis
-from sinoqa.retrieve import Lexicon
-from sinoqa.scoring import (
+from sinoqa.answer.extractive import candidate_quotes, distinctive_terms
+from sinoqa.answer.scoring import (
     BASE_LEXICAL,
     DEFAULT_SCORER,
     FULL_FEATURES,
     LEXICAL_FEATURES,
     MASKED_FEATURES,
     PREDICATE_FEATURES,
-    LinearScorer,
     SentenceScorer,
     lexical_features,
     load_scorer,
@@ -53,13 +49,18 @@ from sinoqa.scoring import (
     shortlist_indices,
     source_groups,
 )
-from sinoqa.selection import Evidence, Quote, Selection, Selector
+from sinoqa.answer.selection import Evidence, Quote, Selection, Selector
+from sinoqa.evals.metrics import fact_present
+from sinoqa.evals.questions import SEED_TUNING_FILES, EvalQuestion, load_questions
+from sinoqa.linear import LinearScorer
+from sinoqa.retrieve.lexicon import Lexicon
+from sinoqa.retrieve.question import QuestionAnalysis
 from sinoqa.settings import Settings
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass
@@ -186,7 +187,7 @@ def rtqa_examples(
     """Examples from the rtqa-train questions the article ranker answering uses was not
     fitted on, answered over an index of their pools by the real retriever and that ranker:
     the passages, and their order, are those answering sees on questions nobody fitted for."""
-    from sinoqa.ranking import DEFAULT_RANKER, load_ranker
+    from sinoqa.retrieve.ranking import DEFAULT_RANKER, load_ranker
 
     ranker = load_ranker(settings.retrieval.ranker_path or DEFAULT_RANKER)
     ranker_sample = ranker.trained_on["rtqa_questions"]
@@ -229,8 +230,8 @@ def indexed_examples(
     as of its ``question_date`` when it has one, as ``sinoqa eval`` asks it."""
     from llama_index.core.schema import QueryBundle
 
+    from sinoqa.dates import parse_day
     from sinoqa.pipeline import Pipeline
-    from sinoqa.retrieve import parse_day
 
     pipeline = Pipeline(indexed)
     view = pipeline.view()
@@ -291,7 +292,7 @@ Vectors = dict[str, np.ndarray]  # sentence text -> embedding
 
 
 def _embed_missing(texts: Sequence[str], vectors: Vectors, settings: Settings) -> None:
-    from sinoqa.embedding import load_embed_model
+    from sinoqa.ingestion.embedding import load_embed_model
 
     missing = sorted(set(texts) - vectors.keys())
     if missing:

@@ -5,7 +5,7 @@ rare vocabulary it uses, how close its meaning is, where its passage ranked, whe
 the kind of value asked for, ...). A logistic regression over them, fitted by
 ``python -m sinoqa.fit`` (``make fit``) on rtqa-train and the tuning part of the seed questions,
 turns them into a probability. Its weights, and the selection shares fitted with them, live in
-``models/answer_scorer.json`` beside this module, versioned with the code.
+``sinoqa/fitting/weights/answer_scorer.json``, versioned with the code.
 
 Scoring runs in two steps because embedding sentences is the answer stage's main cost: a
 *shortlist* model without the embedding feature picks the sentences worth embedding, then the
@@ -25,23 +25,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sinoqa.question import (
+from sinoqa.answer.selection import Quote, Selection, adjacent
+from sinoqa.dates import published_in
+from sinoqa.linear import LinearScorer, ScorerError
+from sinoqa.retrieve.question import (
     QuestionAnalysis,
     content_words,
     has_new_answer,
     names_source,
     person_names,
 )
-from sinoqa.retrieve import published_in
-from sinoqa.selection import Quote, Selection, adjacent
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore
 
-    from sinoqa.retrieve import Lexicon
+    from sinoqa.retrieve.lexicon import Lexicon
 
 #: The scorer that ships with sinoqa.
-DEFAULT_SCORER = Path(__file__).parent / "models" / "answer_scorer.json"
+DEFAULT_SCORER = Path(__file__).parents[1] / "fitting" / "weights" / "answer_scorer.json"
 
 #: Features known without embedding the sentence, in column order.
 BASE_LEXICAL = (
@@ -95,44 +96,6 @@ _REPORTS_SPEECH = re.compile(
 _NAME_OR_NUMBER = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][\w'’-]+|\d[\d,.]*")
 
 
-class ScorerError(RuntimeError):
-    """The scorer file is missing or does not fit this version of sinoqa."""
-
-
-@dataclass(frozen=True, eq=False)
-class LinearScorer:
-    """A logistic regression over named, standardised features."""
-
-    features: tuple[str, ...]
-    weights: np.ndarray
-    bias: float
-    mean: np.ndarray
-    scale: np.ndarray
-
-    def probability(self, matrix: np.ndarray) -> np.ndarray:
-        logits = ((matrix - self.mean) / self.scale) @ self.weights + self.bias
-        return 1.0 / (1.0 + np.exp(-logits))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "features": list(self.features),
-            "weights": [round(float(w), 6) for w in self.weights],
-            "bias": round(float(self.bias), 6),
-            "mean": [round(float(m), 6) for m in self.mean],
-            "scale": [round(float(s), 6) for s in self.scale],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LinearScorer:
-        return cls(
-            features=tuple(data["features"]),
-            weights=np.asarray(data["weights"], dtype=np.float64),
-            bias=float(data["bias"]),
-            mean=np.asarray(data["mean"], dtype=np.float64),
-            scale=np.asarray(data["scale"], dtype=np.float64),
-        )
-
-
 @dataclass(frozen=True, eq=False)
 class SentenceScorer:
     """The shortlist and full models, the selection fitted with them, and their data."""
@@ -165,7 +128,7 @@ def load_scorer(path: Path = DEFAULT_SCORER) -> SentenceScorer:
             trained_on=dict(data.get("trained_on", {})),
             selection=Selection(**data["selection"]),
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, ScorerError) as exc:
         raise ScorerError(f"cannot read the sentence scorer {path}: {exc}") from exc
     for model in (scorer.shortlist, scorer.full):
         if not len(model.features) == len(model.weights) == len(model.mean) == len(model.scale):

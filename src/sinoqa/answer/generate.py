@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from llama_index.core.schema import NodeWithScore
 
-from sinoqa.answer import (
+from sinoqa.answer.extractive import (
     REFUSAL,
     Answerer,
     AnswerRequest,
@@ -28,8 +28,8 @@ from sinoqa.answer import (
     TokenCallback,
     candidate_quotes,
 )
+from sinoqa.ingestion.sentences import sentence_spans
 from sinoqa.schema import Answer
-from sinoqa.sentences import sentence_spans
 from sinoqa.settings import AnswerSettings
 
 if TYPE_CHECKING:

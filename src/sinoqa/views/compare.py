@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from sinoqa.question import FIGURE, MONTH_NAMES
+from sinoqa.retrieve.question import FIGURE, MONTH_NAMES
 from sinoqa.schema import Answer, Comparison, Conflict, OutletColumn
 
 _VALUE = re.compile(rf"{FIGURE}|\b\d\b|\b(?:{MONTH_NAMES})(?:\s+\d{{1,2}}\b)?(?:,?\s+\d{{4}})?")

@@ -13,7 +13,7 @@ the same rtqa-train questions: the *dated* model ranks questions asked as of a d
 latest"); the *undated* model reads only the date-free features and ranks questions asked
 without a day when ``retrieval.rank_undated`` is on (off by default: on the seed tuning set
 it turned a refused near miss into an answer; docs/evaluation.md). Their weights live in
-``models/article_ranker.json`` beside this module.
+``sinoqa/fitting/weights/article_ranker.json``.
 """
 
 from __future__ import annotations
@@ -29,15 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sinoqa.chunking import day_of
-from sinoqa.retrieve import published_after
-from sinoqa.scoring import LinearScorer, ScorerError
+from sinoqa.dates import published_after, published_day
+from sinoqa.linear import LinearScorer, ScorerError
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore
 
 #: The ranker that ships with sinoqa.
-DEFAULT_RANKER = Path(__file__).parent / "models" / "article_ranker.json"
+DEFAULT_RANKER = Path(__file__).parents[1] / "fitting" / "weights" / "article_ranker.json"
 
 #: Features of one candidate article, in column order.
 ARTICLE_FEATURES = (
@@ -103,7 +102,7 @@ def load_ranker(path: Path = DEFAULT_RANKER) -> ArticleRanker:
             LinearScorer.from_json(data["dated"]),
             dict(data["trained_on"]),
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, ScorerError) as exc:
         raise ScorerError(f"cannot read the article ranker {path}: {exc}") from exc
     for model, features in ((ranker.undated, DATE_FREE_FEATURES), (ranker.dated, ARTICLE_FEATURES)):
         if model.features != features or not (
@@ -118,12 +117,6 @@ def load_ranker(path: Path = DEFAULT_RANKER) -> ArticleRanker:
 
 def _doc(item: NodeWithScore) -> str:
     return str(item.node.metadata.get("doc_id"))
-
-
-def published_day(metadata: dict[str, Any]) -> dt.date | None:
-    """The latest day an article's (possibly partial) date allows; None if undated."""
-    value = int(metadata.get("published_max") or 0)
-    return day_of(value) if value else None
 
 
 def article_features(

@@ -23,16 +23,7 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from pydantic import Field
 
-from sinoqa.question import (
-    QuestionAnalysis,
-    analyse,
-    content_words,
-    initialism,
-    unknown_candidates,
-)
-from sinoqa.retrieve import Lexicon
-from sinoqa.schema import Answer, AnswerSentence, Citation, Source
-from sinoqa.scoring import (
+from sinoqa.answer.scoring import (
     DEFAULT_SCORER,
     LEXICAL_FEATURES,
     SentenceScorer,
@@ -42,8 +33,17 @@ from sinoqa.scoring import (
     source_groups,
     year_groups,
 )
-from sinoqa.selection import Evidence, Quote, Selector, context_sentences
-from sinoqa.sentences import chunk_sentence_spans
+from sinoqa.answer.selection import Evidence, Quote, Selector, context_sentences
+from sinoqa.ingestion.sentences import chunk_sentence_spans
+from sinoqa.retrieve.lexicon import Lexicon
+from sinoqa.retrieve.question import (
+    QuestionAnalysis,
+    analyse,
+    content_words,
+    initialism,
+    unknown_candidates,
+)
+from sinoqa.schema import Answer, AnswerSentence, Citation, Source
 from sinoqa.settings import AnswerSettings
 
 if TYPE_CHECKING:

@@ -28,16 +28,21 @@ from typing import Any
 
 import numpy as np
 
-from sinoqa.evals import EvalQuestion
-from sinoqa.fit import (
+from sinoqa.evals.questions import EvalQuestion
+from sinoqa.fitting.scorer import (
     RANKER_SAMPLE_SEED,
     ROOT,
     fit_logistic,
     prepare_index,
     sample_questions,
 )
-from sinoqa.ranking import ARTICLE_FEATURES, DATE_FREE_FEATURES, DEFAULT_RANKER, ArticleRanker
-from sinoqa.scoring import LinearScorer
+from sinoqa.linear import LinearScorer
+from sinoqa.retrieve.ranking import (
+    ARTICLE_FEATURES,
+    DATE_FREE_FEATURES,
+    DEFAULT_RANKER,
+    ArticleRanker,
+)
 from sinoqa.settings import Settings
 
 
@@ -49,9 +54,9 @@ def question_rows(
     expected."""
     from llama_index.core.schema import QueryBundle
 
+    from sinoqa.dates import parse_day
     from sinoqa.pipeline import Pipeline
-    from sinoqa.ranking import article_features
-    from sinoqa.retrieve import parse_day
+    from sinoqa.retrieve.ranking import article_features
 
     # The candidates as fusion leaves them: the ranker being fitted must not order them.
     unranked = settings.retrieval.model_copy(update={"article_ranker": False})

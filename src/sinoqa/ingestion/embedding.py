@@ -15,7 +15,7 @@ from pydantic import PrivateAttr
 from sinoqa.settings import DEFAULT_EMBEDDING_MODEL, EmbeddingSettings
 
 if TYPE_CHECKING:
-    from sinoqa.bert_encoder import BertEncoder, BertModelFiles
+    from sinoqa.ingestion.bert_encoder import BertEncoder, BertModelFiles
 
 # The model hub is unreachable by design: fail fast instead of waiting on network time-outs.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,7 +48,7 @@ class BertEmbedding(BaseEmbedding):
     def __init__(
         self, files: BertModelFiles, device: str = "cpu", embed_batch_size: int = 64
     ) -> None:
-        from sinoqa.bert_encoder import BertEncoder
+        from sinoqa.ingestion.bert_encoder import BertEncoder
 
         super().__init__(model_name=str(files.directory), embed_batch_size=embed_batch_size)
         self._encoder = BertEncoder(files, device=device)
@@ -90,7 +90,7 @@ def load_embed_model(settings: EmbeddingSettings) -> BaseEmbedding:
 
 def _load(path: str, settings: EmbeddingSettings) -> BaseEmbedding:
     if settings.runtime == "auto" and Path(path).is_dir():
-        from sinoqa.bert_encoder import inspect_model
+        from sinoqa.ingestion.bert_encoder import inspect_model
 
         files = inspect_model(Path(path))
         if files is not None:

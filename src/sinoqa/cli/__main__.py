@@ -1,0 +1,3 @@
+from sinoqa.cli import main
+
+main()

@@ -1,0 +1,237 @@
+"""`sinoqa eval`: run the eval suite and print its table; `sinoqa.evals` does the work."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from sinoqa.cli.common import IndexOption, app, console, err_console, flag, wide
+from sinoqa.evals.questions import SEED_HOLDOUT_FILE, SEED_TUNING_FILES
+from sinoqa.settings import Settings
+
+
+class DatesAsked(enum.StrEnum):
+    """How `sinoqa eval` asks questions that carry the day they were asked."""
+
+    undated = "undated"
+    dated = "dated"
+    both = "both"
+
+
+DEFAULT_QUESTIONS = [Path("evals") / name for name in (*SEED_TUNING_FILES, SEED_HOLDOUT_FILE)]
+
+
+DEFAULT_THRESHOLDS = Path("evals/thresholds.toml")
+
+
+@app.command("eval")
+def eval_command(
+    questions: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--questions",
+            help="Question file (JSON Lines, the eval schema); repeat for several sets, each "
+            "scored apart too. Default: evals/questions.jsonl, evals/tuning-2.jsonl and "
+            "evals/holdout.jsonl.",
+        ),
+    ] = None,
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            "--corpus",
+            help="Corpus to evaluate on; without --index it is indexed into a temporary index.",
+        ),
+    ] = None,
+    index: IndexOption = None,
+    backend: Annotated[
+        str | None,
+        typer.Option("--backend", help="Answer backend: extractive (default) or an LLM backend."),
+    ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            help="Comma-separated configurations run side by side: hybrid, dense, bm25, "
+            "hybrid-rrf, plain (rank fusion, no fitted ranker), hybrid-w0.3, hybrid-w0.7, "
+            "hybrid+rerank, llm, or settings such as "
+            "'retrieval.article_support=0.3' ('a=1;b=2' sets two).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Where report.md, results.json and metrics.png go.")
+    ] = Path("eval-out"),
+    check: Annotated[
+        bool,
+        flag("--check", help="Exit non-zero if the first configuration is below a threshold."),
+    ] = False,
+    thresholds: Annotated[
+        Path, typer.Option("--thresholds", help="Minimum scores for --check (TOML).")
+    ] = DEFAULT_THRESHOLDS,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Only the first N questions (quick looks).")
+    ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Also keep the summary (command, day, each set's metrics) in this JSON file: "
+            "docs/results/NAME.json is what docs/evaluation.md shows (`make docs`).",
+        ),
+    ] = None,
+    dates: Annotated[
+        DatesAsked,
+        typer.Option(
+            "--dates",
+            help="undated: ask every question without a day, as the chat and `sinoqa ask` "
+            "do (the primary figure); dated: as of each question's question_date; both: "
+            "each configuration both ways, undated first.",
+            case_sensitive=False,
+        ),
+    ] = DatesAsked.undated,
+) -> None:
+    """Measure retrieval and answer quality on a question set.
+
+    Indexes the corpus (incrementally; into a temporary index, removed afterwards, when
+    --corpus is given without --index), answers every question with each configuration,
+    prints a compact table and writes report.md (tables, per-tag scores, the
+    refusal-threshold trade-off and the worst questions with what was retrieved),
+    results.json and metrics.png to --out.
+    """
+    import tempfile
+
+    settings = Settings()
+    with contextlib.ExitStack() as cleanup:
+        if corpus is not None and index is None:  # removed when the run ends
+            temporary = tempfile.TemporaryDirectory(
+                prefix="sinoqa-eval-index-", ignore_cleanup_errors=True
+            )
+            # A subfolder: the ingest lock lives beside the index and goes with the folder.
+            index = Path(cleanup.enter_context(temporary)) / "index"
+        if corpus is not None or index is not None:
+            settings = settings.with_paths(corpus=corpus, index=index)
+        _evaluate(
+            settings,
+            questions or [path for path in DEFAULT_QUESTIONS if path.exists()] or DEFAULT_QUESTIONS,
+            backend,
+            compare,
+            out,
+            check,
+            thresholds,
+            limit,
+            record,
+            dates,
+        )
+
+
+def _evaluate(
+    settings: Settings,
+    questions: list[Path],
+    backend: str | None,
+    compare: str | None,
+    out: Path,
+    check: bool,
+    thresholds: Path,
+    limit: int | None,
+    record: Path | None = None,
+    dates: DatesAsked = DatesAsked.undated,
+) -> None:
+    import datetime as dt
+    import shlex
+
+    from sinoqa.evals.metrics import METRICS, SHORT_LABELS
+    from sinoqa.evals.records import write_record
+    from sinoqa.evals.report import format_value
+    from sinoqa.evals.run import evaluate
+    from sinoqa.evals.thresholds import check_thresholds
+
+    if backend:
+        settings = Settings.model_validate(
+            {
+                **settings.model_dump(),
+                "answer": {**settings.answer.model_dump(), "backend": backend},
+            }
+        )
+    ways = {
+        DatesAsked.undated: [False],
+        DatesAsked.dated: [True],
+        DatesAsked.both: [False, True],
+    }[dates]
+    err_console.print(f"Indexing {settings.corpus.dir} into {settings.index.dir} ...")
+    evaluation = evaluate(
+        settings,
+        questions,
+        out,
+        configurations=[n.strip() for n in (compare or "hybrid").split(",") if n.strip()],
+        ways=ways,
+        limit=limit,
+        command="sinoqa " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        progress=_run_progress,
+    )
+    report = evaluation.ingest
+    err_console.print(
+        f"{report.chunks_total} chunks; {len(report.added) + len(report.updated)} articles "
+        f"embedded, {len(report.unchanged)} unchanged, {len(report.skipped)} skipped."
+    )
+    if evaluation.dated_unavailable:
+        err_console.print("No question carries a question_date: asked undated only.")
+    runs, paths = evaluation.runs, evaluation.paths
+    table = Table("config", "asked", "set", *[SHORT_LABELS[m] for m in METRICS], "p50 ms")
+    for run in runs:
+        for set_name, summary in run.sets.items():
+            table.add_row(
+                run.name,
+                run.asked,
+                set_name,
+                *[format_value(summary[m]) for m in METRICS],
+                format_value(summary["total_ms_p50"]),
+            )
+    wide(table)
+    console.print(
+        f"Report: {paths['report']}  Results: {paths['results']}  Chart: {paths['chart']}"
+    )
+    if record is not None:
+        write_record(paths["results"], record, dt.date.today().isoformat())
+        console.print(f"Recorded: {record} (run `make docs` to update docs/evaluation.md)")
+    if check:
+        first_set = next(iter(runs[0].sets.values()))
+        failures = check_thresholds(first_set, thresholds, runs[0].sets)
+        for failure in failures:
+            err_console.print(f"[red]threshold:[/red] {failure}")
+        if failures:
+            raise typer.Exit(1)
+        err_console.print(f"All thresholds in {thresholds} met.")
+
+
+@contextlib.contextmanager
+def _run_progress(name: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar for one configuration's run (hidden when not on a terminal)."""
+    with Progress(
+        TextColumn(name),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    ) as bar:
+        task = bar.add_task(name, total=total)
+
+        def advance(done: int, total: int, task: TaskID = task) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance

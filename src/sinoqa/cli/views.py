@@ -1,0 +1,151 @@
+"""Commands for the views beside the chat: `compare`, `timeline` and `feedback`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from sinoqa import pipeline
+from sinoqa.cli.common import (
+    CorpusOption,
+    DateFromOption,
+    DateToOption,
+    IndexOption,
+    PublisherOption,
+    app,
+    console,
+    flag,
+    settings_for,
+)
+from sinoqa.dates import published_label
+
+feedback_app = typer.Typer(
+    help="The 👍 / 👎 given in the chat: list it, or export it as eval question drafts.",
+    no_args_is_help=True,
+)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("list")
+def feedback_list(index: IndexOption = None) -> None:
+    """List the feedback given on answers, newest last."""
+    from sinoqa.views import feedback
+
+    given = feedback.entries(settings_for(None, index))
+    if not given:
+        console.print("No feedback yet.")
+        return
+    for entry in given:
+        mark = "👍" if entry["rating"] == "up" else "👎"
+        console.print(f"{entry['time']} {mark} {escape(entry['question'])}")
+        if entry["comment"]:
+            console.print(f"    “{escape(entry['comment'])}”")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out: Annotated[Path, typer.Option("--out", help="The JSON Lines file to write.")],
+    index: IndexOption = None,
+) -> None:
+    """Write the feedback as eval question drafts (run them with `sinoqa eval --questions`).
+
+    A 👍 answer's cited articles become the question's expected_docs; a 👎 is tagged
+    `review`, for a maintainer to say what the right answer is.
+    """
+    from sinoqa.views import feedback
+
+    drafts = feedback.eval_drafts(feedback.entries(settings_for(None, index)))
+    out.write_text(
+        "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in drafts), encoding="utf-8"
+    )
+    console.print(f"{len(drafts)} drafts written to {out}.")
+
+
+@app.command()
+def compare(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    publisher: Annotated[
+        list[str] | None,
+        typer.Option("--publisher", help="An outlet to compare (give two or more)."),
+    ] = None,
+    as_json: Annotated[bool, flag("--json", help="Print the Comparison as JSON.")] = False,
+    corpus: CorpusOption = None,
+    index: IndexOption = None,
+) -> None:
+    """Each outlet's own cited answer to QUESTION, side by side, and where they disagree.
+
+    Every outlet answers from its own articles only (or says they don't answer it). Names
+    that the answers give different numbers or dates for are flagged to check.
+    """
+    pipe = pipeline.get_pipeline(settings_for(corpus, index))
+    result = pipe.compare(question, publisher or [])
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    for column in result.columns:
+        console.print(f"\n[bold]{escape(column.publisher)}[/bold]")
+        if column.refused:
+            console.print("  This outlet's articles don't answer this.")
+            continue
+        console.print(f"  {escape(column.answer)}")
+        for citation in column.citations:
+            date = published_label(citation.published, citation.published_approx)
+            console.print(f"  [{citation.n}] {escape(date)}: {escape(citation.title)}")
+    for conflict in result.conflicts:
+        said = "; ".join(f"{o}: {', '.join(v)}" for o, v in conflict.values.items())
+        console.print(f"\n[yellow]differ on {escape(conflict.subject)}[/yellow] ({escape(said)})")
+
+
+@app.command()
+def timeline(
+    query: Annotated[str, typer.Argument(help="What the story is about, in words.")],
+    as_json: Annotated[bool, flag("--json", help="Print the Timeline as JSON.")] = False,
+    publisher: PublisherOption = None,
+    date_from: DateFromOption = None,
+    date_to: DateToOption = None,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Also draw articles per month to this PNG.")
+    ] = None,
+    corpus: CorpusOption = None,
+    index: IndexOption = None,
+) -> None:
+    """How a story developed: the articles on QUERY in publication order, grouped by month.
+
+    Each article contributes its sentence closest to the query, quoted verbatim with outlet,
+    date (marked approx. when inferred) and title; then the number of articles per month.
+    """
+    from sinoqa.dates import period_of
+    from sinoqa.views.timeline import write_chart
+
+    pipe = pipeline.get_pipeline(settings_for(corpus, index))
+    result = pipe.timeline(
+        query, publishers=tuple(publisher or ()), date_from=date_from, date_to=date_to
+    )
+    if chart is not None:
+        write_chart(result, chart)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    if not result.entries:
+        console.print("No indexed article is on this query.")
+        return
+    month = None
+    for entry in result.entries:
+        period = period_of(entry.date)
+        if period != month:
+            month = period
+            console.print(f"\n[bold]{escape(period)}[/bold]")
+        date = published_label(entry.date, entry.date_approx)
+        console.print(
+            f"  {escape(date)}  {escape(entry.publisher or 'Unknown outlet')}: "
+            f"{escape(entry.title)}\n    “{escape(entry.quote)}”"
+        )
+    console.print(
+        "\nArticles per month: "
+        + ", ".join(f"{c.period} {c.articles}" for c in result.coverage)
+        + (f"\nChart: {chart}" if chart else "")
+    )

@@ -1,0 +1,1 @@
+"""The eval suite: question sets, runs over configurations, metrics, reports and records."""
