@@ -45,11 +45,12 @@ browser:
 	  echo "Installing Debian's chromium for the browser tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-## test: set up what tests need, then lint, type-check and run the whole test suite
+## test: set up what tests need, then lint, type-check, check the import layers and run every test
 test: $(VENV)/.dev-installed browser
 	$(BIN)/ruff check src app tests benchmarks
 	$(BIN)/ruff format --check src app tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 	$(BIN)/sinoqa eval --check --corpus corpus --out .eval-out
 
@@ -58,6 +59,7 @@ test-fast: $(VENV)/.dev-installed browser
 	$(BIN)/ruff check src app tests benchmarks
 	$(BIN)/ruff format --check src app tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -m "not slow"
 
 lint: $(VENV)/.dev-installed
@@ -70,6 +72,7 @@ docs: $(VENV)/.runtime-installed
 	mv docs/configuration.md.new docs/configuration.md
 	$(BIN)/python -c "from sinoqa.evals.records import update_evaluation_doc; update_evaluation_doc()"
 	$(BIN)/python -c "from benchmarks.report import update_doc; update_doc()"
+	$(BIN)/python docs/architecture_graph.py
 
 ## fit: re-fit the answer's sentence scorer (rtqa-train + the seed tuning questions; indexes
 ## 719 rtqa-train questions' articles under .fit/ the first time, ~30 min; then ~4 min). The

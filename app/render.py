@@ -8,8 +8,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from sinoqa.dates import period_of, published_label
-from sinoqa.schema import Answer, Citation, Comparison, Source, Timeline
+from sinoqa.schema import Answer, Citation, Comparison, Source, Timeline, published_label
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 
@@ -238,7 +237,7 @@ def timeline_markdown(timeline: Timeline) -> str:
     lines: list[str] = []
     month = None
     for entry in timeline.entries:
-        period = period_of(entry.date)
+        period = entry.period
         if period != month:
             month = period
             lines += ["", f"#### {escape_markdown(period)}", ""]

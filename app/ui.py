@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import queue
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from sinoqa_app.handlers import Handlers, corpus_rows
 from sinoqa_app.render import (
-    answer_markdown,
-    bibliography_bibtex,
-    bibliography_csl,
     comparison_html,
-    conversation_markdown,
-    escape_markdown,
     sources_html,
-    timeline_markdown,
 )
 
 from sinoqa import pipeline
-from sinoqa.dates import published_label
-from sinoqa.pipeline import IndexUnavailable, InvalidFilter, InvalidQuestion
-from sinoqa.schema import Answer, Comparison, Timeline
+from sinoqa.schema import Comparison
 from sinoqa.settings import Settings
 
 EXAMPLES = [
@@ -52,19 +39,6 @@ CSS = """
 """
 
 
-def _answers(state: list[dict[str, Any]]) -> list[Answer]:
-    return [Answer.model_validate(item) for item in state]
-
-
-def _messages(answers: list[Answer]) -> list[dict[str, Any]]:
-    """The chat as displayed, rebuilt from the session's answers (the one source of truth)."""
-    messages: list[dict[str, Any]] = []
-    for turn, answer in enumerate(answers, start=1):
-        messages.append({"role": "user", "content": escape_markdown(answer.question)})
-        messages.append({"role": "assistant", "content": answer_markdown(answer, turn)})
-    return messages
-
-
 def backend_choices(settings: Settings) -> tuple[list[str], str]:
     backend = settings.answer.backend
     problem = pipeline.llm_problem(settings)
@@ -76,20 +50,6 @@ def backend_choices(settings: Settings) -> tuple[list[str], str]:
     return ["extractive"], f"Extractive quotes the articles. No LLM backend: {reason}."
 
 
-def _corpus_rows(settings: Settings) -> list[list[str]]:
-    state = pipeline.status(settings)
-    return [
-        [
-            r.title,
-            r.publisher or "—",
-            published_label(r.published, r.published_approx),
-            str(len(r.chunk_ids)),
-            r.doc_id,
-        ]
-        for r in state.records
-    ]
-
-
 def build_app(settings: Settings | None = None) -> gr.Blocks:
     """The chat UI over the index described by ``settings`` (which must exist)."""
     settings = settings or Settings()
@@ -97,233 +57,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     pipe.view()  # fail now, with "run sinoqa ingest", rather than on the first question
     backends, backend_info = backend_choices(settings)
 
-    def respond(
-        message: str,
-        state: list[dict[str, Any]],
-        publishers: list[str] | None,
-        date_from: str,
-        date_to: str,
-        top_k: float,
-        backend: str,
-        as_of: str = "",
-    ) -> Iterator[tuple[Any, ...]]:
-        history = _messages(_answers(state))
-        history.append({"role": "user", "content": escape_markdown(message or "")})
-        history.append({"role": "assistant", "content": "*Searching the articles…*"})
-        yield history, gr.skip(), state, gr.skip(), ""
-        tokens: queue.Queue[str | None] = queue.Queue()
-        outcome: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                outcome["answer"] = pipe.ask(
-                    message or "",
-                    publishers=publishers or (),
-                    date_from=(date_from or "").strip() or None,
-                    date_to=(date_to or "").strip() or None,
-                    top_k=int(top_k),
-                    history=_answers(state),
-                    backend=backend or "extractive",
-                    on_token=tokens.put,
-                    as_of=(as_of or "").strip() or None,
-                )
-            except Exception as exc:  # shown to the user below, or re-raised
-                outcome["error"] = exc
-            finally:
-                tokens.put(None)
-
-        threading.Thread(target=work, daemon=True).start()
-        drafted = ""
-        # In LLM mode the model's words stream in; they are checked before they are final.
-        while (token := tokens.get()) is not None:
-            drafted += token
-            history[-1] = {
-                "role": "assistant",
-                "content": "*Drafting; every sentence is checked when it is done…*\n\n"
-                + escape_markdown(drafted),
-            }
-            yield history, gr.skip(), state, gr.skip(), ""
-        error = outcome.get("error")
-        # Bad input, or an index that is missing or unreachable: say so, keep the question.
-        if isinstance(error, InvalidQuestion | InvalidFilter | IndexUnavailable):
-            history[-1] = {"role": "assistant", "content": f"⚠️ {escape_markdown(str(error))}"}
-            yield history, gr.skip(), state, None, message  # no answer this time
-            return
-        if error is not None:
-            raise error
-        answer: Answer = outcome["answer"]
-        turn = len(state) + 1
-        # Show the answer as it is assembled, sentence by sentence.
-        for shown in range(1, len(answer.sentences)):
-            partial = answer.model_copy(update={"sentences": answer.sentences[:shown]})
-            history[-1] = {"role": "assistant", "content": answer_markdown(partial, turn)}
-            yield history, gr.skip(), state, gr.skip(), ""
-        history[-1] = {"role": "assistant", "content": answer_markdown(answer, turn)}
-        dumped = answer.model_dump(mode="json")
-        yield history, sources_html(answer, turn), [*state, dumped], dumped, ""
-
-    def ask_api(
-        question: str,
-        publishers: list[str] | None = None,
-        date_from: str | None = None,
-        date_to: str | None = None,
-        top_k: int | None = None,
-        backend: str | None = None,
-        as_of: str | None = None,
-    ) -> dict[str, Any]:
-        """Answer one question; returns the same Answer JSON as `sinoqa ask --json`.
-        ``as_of`` (YYYY-MM-DD or today) is the day it is asked, as `--as-of`."""
-        with _shown_to_the_caller():
-            answer = pipe.ask(
-                question,
-                publishers=publishers or (),
-                date_from=date_from or None,
-                date_to=date_to or None,
-                top_k=top_k,
-                backend=backend or "extractive",
-                as_of=(as_of or "").strip() or None,
-            )
-        return answer.model_dump(mode="json")
-
-    def timeline_api(
-        query: str,
-        publishers: list[str] | None = None,
-        date_from: str | None = None,
-        date_to: str | None = None,
-    ) -> dict[str, Any]:
-        """The articles on a query in publication order; the Timeline JSON of `sinoqa
-        timeline --json`."""
-        with _shown_to_the_caller():
-            result = pipe.timeline(
-                query,
-                publishers=publishers or (),
-                date_from=date_from or None,
-                date_to=date_to or None,
-            )
-        return result.model_dump(mode="json")
-
-    def give_feedback(
-        rating: str, comment_text: str, state: list[dict[str, Any]]
-    ) -> tuple[str, str]:
-        """A 👍 / 👎 on the last answer of this conversation (kept for the maintainers)."""
-        if not state:
-            return "Ask a question first; the 👍 / 👎 is about the last answer.", comment_text
-        pipeline.record_feedback(
-            settings, Answer.model_validate(state[-1]), rating, comment_text or ""
-        )
-        return "Thank you: kept for the maintainers' evals.", ""
-
-    def feedback_api(
-        rating: str, comment_text: str = "", answer: dict[str, Any] | None = None
-    ) -> str:
-        """Feedback on an Answer JSON (as /ask returns): rating 'up' or 'down'."""
-        if answer is None:
-            raise gr.Error("give the Answer JSON the feedback is about")
-        try:
-            pipeline.record_feedback(settings, Answer.model_validate(answer), rating, comment_text)
-        except InvalidQuestion as exc:
-            raise gr.Error(str(exc)) from exc
-        return "kept"
-
-    def prepare_views(answer: dict[str, Any] | None) -> tuple[Any, ...]:
-        """Open the Timeline or Compare panel, filled in, for a question that asks how
-        something developed or names several outlets (the answer's notice offers them)."""
-        # A follow-up's views are those of the query it was answered as ("How has that
-        # changed?" after a question on the Vienna talks).
-        views = pipe.other_views(str(answer["retrieval_query"])) if answer else None
-        timeline: tuple[Any, ...] = (gr.skip(), gr.skip())
-        compare: tuple[Any, ...] = (gr.skip(), gr.skip(), gr.skip())
-        if views and views.timeline_query:
-            timeline = (views.timeline_query, gr.Accordion(open=True))
-        if views and views.compare_outlets:
-            outlets = gr.Dropdown(choices=pipe.publishers(), value=views.compare_outlets)
-            compare = (views.question, outlets, gr.Accordion(open=True))
-        return (*timeline, *compare)
-
-    def compare_api(question: str, publishers: list[str]) -> dict[str, Any]:
-        """Each outlet's own answer side by side; the Comparison JSON of `sinoqa compare`."""
-        with _shown_to_the_caller():
-            return pipe.compare(question, publishers).model_dump(mode="json")
-
-    def show_timeline(
-        query: str, publishers: list[str] | None, date_from: str, date_to: str
-    ) -> tuple[str, Any]:
-        import pandas as pd
-
-        result = Timeline.model_validate(
-            timeline_api(query, publishers, date_from.strip(), date_to.strip())
-        )
-        chart = pd.DataFrame(
-            {
-                "month": [c.period for c in result.coverage],
-                "articles": [c.articles for c in result.coverage],
-            }
-        )
-        return timeline_markdown(result), chart
-
-    def embedding_progress(progress: gr.Progress | None, first: str) -> Callable[[int, int], None]:
-        tracker = progress or gr.Progress()
-        tracker(0, desc=first)
-
-        def show(done: int, total: int) -> None:
-            tracker((done, max(total, 1)), desc="Embedding articles")
-
-        return show
-
-    def corpus_changed(added: list[str], rejected: list[tuple[str, str]]) -> tuple[Any, ...]:
-        """The status message, the corpus table and the outlets, after an addition."""
-        lines = added + [
-            f"❌ Rejected {escape_markdown(name)}: {escape_markdown(reason)}"
-            for name, reason in rejected
-        ]
-        publishers = gr.update(choices=pipe.publishers())
-        return "\n\n".join(lines) or "Nothing changed.", _corpus_rows(settings), publishers
-
-    def add_articles(
-        files: list[str] | None, progress: gr.Progress | None = None
-    ) -> tuple[Any, ...]:
-        if not files:
-            return "Choose one or more files first.", gr.skip(), gr.skip()
-        show = embedding_progress(progress, "Indexing")
-        uploads = [(Path(f), Path(f).name) for f in files]
-        report = pipeline.add_files(settings, uploads, progress=show)
-        added = [f"✅ Added **{escape_markdown(d)}**" for d in report.added]
-        added += [f"✅ Updated **{escape_markdown(d)}**" for d in report.updated]
-        return corpus_changed(added, report.rejected)
-
-    def add_by_url(text: str, progress: gr.Progress | None = None) -> tuple[Any, ...]:
-        urls = [line.strip() for line in (text or "").split() if line.strip()]
-        if not urls:
-            return "Paste one or more article URLs first.", gr.skip(), gr.skip()
-        show = embedding_progress(progress, "Fetching")
-        report = pipeline.add(settings, urls, progress=show)
-        added = [
-            f"✅ Added **{escape_markdown(doc_id)}** from {escape_markdown(url)}"
-            for url, doc_id in report.added
-        ]
-        added += [
-            f"☑️ Already in the corpus as **{escape_markdown(doc_id)}**: {escape_markdown(url)}"
-            for url, doc_id in report.known
-        ]
-        return corpus_changed(added, report.rejected)
-
-    def exporter(name: str, render: Callable[[list[Answer]], str]) -> Callable[..., str | None]:
-        def export(state: list[dict[str, Any]]) -> str | None:
-            if not state:
-                return None
-            path = Path(_export_dir()) / name
-            path.write_text(render(_answers(state)), encoding="utf-8")
-            return str(path)
-
-        return export
-
-    export_markdown = exporter("sinoqa-conversation.md", conversation_markdown)
-    export_bibtex = exporter(
-        "sinoqa-sources.bib", lambda answers: bibliography_bibtex(answers, dt.date.today())
-    )
-    export_csl = exporter(
-        "sinoqa-sources.json", lambda answers: bibliography_csl(answers, dt.date.today())
-    )
+    handlers = Handlers(pipe, settings)
 
     with gr.Blocks(title="sinoqa") as demo:
         gr.Markdown(
@@ -422,7 +156,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             upload_status = gr.Markdown(elem_id="upload-status")
             corpus_table = gr.Dataframe(
                 headers=["title", "outlet", "date", "chunks", "doc_id"],
-                value=_corpus_rows(settings),
+                value=corpus_rows(settings),
                 interactive=False,
                 label="Indexed articles",
                 elem_id="corpus",
@@ -431,12 +165,12 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
 
         gr.on(
             triggers=[question.submit, send.click],
-            fn=respond,
+            fn=handlers.respond,
             inputs=[question, state, publishers, date_from, date_to, top_k, backend, as_of],
             outputs=[chatbot, sources, state, last_answer, question],
             api_name="chat",
         ).success(  # not after an error: the hidden answer may be the previous one
-            prepare_views,
+            handlers.prepare_views,
             inputs=last_answer,
             outputs=[
                 timeline_query,
@@ -452,20 +186,24 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             outputs=[chatbot, sources, state, last_answer],
             api_visibility="private",
         )
-        download.click(export_markdown, inputs=state, outputs=download, api_visibility="private")
-        download_bib.click(
-            export_bibtex, inputs=state, outputs=download_bib, api_visibility="private"
+        download.click(
+            handlers.export_markdown, inputs=state, outputs=download, api_visibility="private"
         )
-        download_csl.click(export_csl, inputs=state, outputs=download_csl, api_visibility="private")
+        download_bib.click(
+            handlers.export_bibtex, inputs=state, outputs=download_bib, api_visibility="private"
+        )
+        download_csl.click(
+            handlers.export_csl, inputs=state, outputs=download_csl, api_visibility="private"
+        )
         for added in (
             add.click(
-                add_articles,
+                handlers.add_articles,
                 inputs=upload,
                 outputs=[upload_status, corpus_table, publishers],
                 api_name="add_articles",
             ),
             add_urls.click(
-                add_by_url,
+                handlers.add_by_url,
                 inputs=url_box,
                 outputs=[upload_status, corpus_table, publishers],
                 api_name="add_urls",
@@ -478,46 +216,31 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             )
         gr.on(
             triggers=[timeline_query.submit, timeline_go.click],
-            fn=show_timeline,
+            fn=handlers.show_timeline,
             inputs=[timeline_query, publishers, date_from, date_to],
             outputs=[timeline_list, timeline_chart],
             api_visibility="private",
         )
-        gr.api(ask_api, api_name="ask")
-        gr.api(timeline_api, api_name="timeline")
-        gr.api(compare_api, api_name="compare")
+        gr.api(handlers.ask_api, api_name="ask")
+        gr.api(handlers.timeline_api, api_name="timeline")
+        gr.api(handlers.compare_api, api_name="compare")
         compare_go.click(
             lambda q, outlets: comparison_html(
-                Comparison.model_validate(compare_api(q, outlets or []))
+                Comparison.model_validate(handlers.compare_api(q, outlets or []))
             ),
             inputs=[compare_question, compare_outlets],
             outputs=comparison,
             api_visibility="private",
         )
-        gr.api(feedback_api, api_name="feedback")
+        gr.api(handlers.feedback_api, api_name="feedback")
         for button, rating in ((thumbs_up, "up"), (thumbs_down, "down")):
             button.click(
-                lambda text, state, rating=rating: give_feedback(rating, text, state),
+                lambda text, state, rating=rating: handlers.give_feedback(rating, text, state),
                 inputs=[comment, state],
                 outputs=[feedback_status, comment],
                 api_visibility="private",
             )
     return demo
-
-
-@contextmanager
-def _shown_to_the_caller() -> Iterator[None]:
-    """Bad input or a missing index: a Gradio error with sinoqa's message, not a traceback."""
-    try:
-        yield
-    except (InvalidQuestion, InvalidFilter, IndexUnavailable) as exc:
-        raise gr.Error(str(exc)) from exc
-
-
-def _export_dir() -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="sinoqa-export-")
 
 
 def launch(settings: Settings | None = None, **overrides: Any) -> gr.Blocks:

@@ -121,3 +121,21 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = Settings().with_paths(corpus=root / "corpus", index=root / "index")
     pipeline.ingest(settings)
     return settings
+
+
+class FakeClock:
+    """A monotonic clock a test moves by hand (the pipeline's index check is paced by it)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float = 2.0) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()

@@ -11,10 +11,13 @@ from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.schema import QueryBundle
 
 from sinoqa import pipeline
-from sinoqa.answer.extractive import MIN_SENTENCE_CHARS, REFUSAL, GroundedQueryEngine
+from sinoqa.answer.base import REFUSAL
+from sinoqa.answer.engine import GroundedQueryEngine
+from sinoqa.answer.extractive import MIN_SENTENCE_CHARS
 from sinoqa.answer.selection import Evidence, Quote, Selection, Selector, context_sentences
 from sinoqa.dates import published_in
-from sinoqa.ingestion.index import IndexNotFound, open_index
+from sinoqa.ingestion.index import open_index
+from sinoqa.ingestion.records import IndexNotFound
 from sinoqa.pipeline import ChatSession, InvalidQuestion, get_pipeline
 from sinoqa.retrieve.filters import Filters, InvalidFilter
 from sinoqa.retrieve.hybrid import HybridRetriever
@@ -30,6 +33,7 @@ from sinoqa.retrieve.question import (
 )
 from sinoqa.schema import Answer
 from sinoqa.settings import AnswerSettings, Settings
+from tests.conftest import FakeClock
 
 # (question, the article that answers it, a fact the answer must contain)
 SINGLE_ARTICLE = [
@@ -247,7 +251,7 @@ def test_query_engine_is_a_llama_index_query_engine(seeded: Settings) -> None:
     p.view()
     engine = GroundedQueryEngine(
         retriever=HybridRetriever(open_index(seeded), p.view(), p.embed_model, seeded.retrieval),
-        answerer=p._extractive,
+        answerer=p.answerer("extractive")[0],
         embed_model=p.embed_model,
     )
     assert isinstance(engine, BaseQueryEngine)
@@ -344,11 +348,14 @@ def test_missing_index_says_run_ingest(tmp_path: Path) -> None:
         pipeline.ask("anything", settings)
 
 
-def test_new_articles_are_searchable_without_restart(seeded: Settings, tmp_path: Path) -> None:
+def test_new_articles_are_searchable_without_restart(
+    seeded: Settings, tmp_path: Path, clock: FakeClock
+) -> None:
     settings = seeded.with_paths(index=tmp_path / "index")
     shutil.copytree(seeded.index.dir, settings.index.dir)
     question = "What did the Geneva communique say about rare earth export licences?"
-    assert pipeline.ask(question, settings).refused
+    session = pipeline.Pipeline(settings, clock=clock)
+    assert session.ask(question).refused
     extra = tmp_path / "geneva.md"
     extra.write_text(
         "---\ntitle: Geneva communique\npublisher: Example Wire\npublished: 2024-05-02\n---\n"
@@ -357,8 +364,8 @@ def test_new_articles_are_searchable_without_restart(seeded: Settings, tmp_path:
         encoding="utf-8",
     )
     pipeline.ingest(settings, [extra])
-    get_pipeline(settings)._checked_at = 0.0  # skip the once-a-second throttle in the test
-    answer = pipeline.ask(question, settings)
+    clock.advance()  # past the once-a-second check for a newer index version
+    answer = session.ask(question)
     assert not answer.refused and "45" in answer.answer
     assert answer.citations[0].doc_id == "geneva"
 

@@ -7,7 +7,7 @@ test_generate_server.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -23,9 +23,8 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import Field
 
 from sinoqa import pipeline
-from sinoqa.answer.extractive import REFUSAL
-from sinoqa.answer.generate import GenerativeAnswerer, parse_citations
-from sinoqa.pipeline import get_pipeline
+from sinoqa.answer.base import REFUSAL
+from sinoqa.answer.generate import parse_citations
 from sinoqa.settings import Settings
 
 QUESTION = "Where did Wang Yi meet Jake Sullivan in September?"
@@ -67,22 +66,21 @@ class ScriptedLLM(CustomLLM):
 
 
 @pytest.fixture
-def scripted(seeded: Settings) -> Iterator[ScriptedLLM]:
-    """Install a scripted LLM as the 'openai' backend of the warm pipeline."""
-    p = get_pipeline(seeded)
-    p.view()
-    llm = ScriptedLLM(prompts=[])
-    answer_settings = seeded.answer.model_copy(update={"backend": "openai"})
-    p._generative["openai"] = GenerativeAnswerer(answer_settings, llm, p.answerer("extractive")[0])  # type: ignore[arg-type]
-    yield llm
-    p._generative.clear()
+def scripted() -> ScriptedLLM:
+    return ScriptedLLM(prompts=[])
+
+
+@pytest.fixture
+def llm_pipeline(seeded: Settings, scripted: ScriptedLLM) -> pipeline.Pipeline:
+    """A pipeline whose 'openai' backend is the scripted LLM."""
+    return pipeline.Pipeline(seeded, llms={"openai": scripted})
 
 
 def test_prompt_numbers_passages_with_outlet_and_date(
-    seeded: Settings, scripted: ScriptedLLM
+    llm_pipeline: pipeline.Pipeline, scripted: ScriptedLLM
 ) -> None:
     scripted.reply = "Wang Yi met Jake Sullivan in Malta in September. [1]"
-    pipeline.ask(QUESTION, seeded, backend="openai")
+    llm_pipeline.ask(QUESTION, backend="openai")
     prompt = scripted.prompts[-1]
     assert "[1] E-International Relations, 2023-10-16" in prompt or "[1] " in prompt
     assert "Question: " + QUESTION in prompt
@@ -91,10 +89,10 @@ def test_prompt_numbers_passages_with_outlet_and_date(
 
 
 def test_supported_sentence_is_verified_and_quoted_verbatim(
-    seeded: Settings, scripted: ScriptedLLM
+    llm_pipeline: pipeline.Pipeline, scripted: ScriptedLLM
 ) -> None:
     scripted.reply = "Wang Yi met Jake Sullivan in Malta in September. [1]"
-    answer = pipeline.ask(QUESTION, seeded, backend="openai")
+    answer = llm_pipeline.ask(QUESTION, backend="openai")
     assert answer.backend == "openai" and not answer.refused
     assert answer.sentences[0].verified and answer.sentences[0].citations == [1]
     citation = answer.citations[0]
@@ -102,14 +100,14 @@ def test_supported_sentence_is_verified_and_quoted_verbatim(
 
 
 def test_invented_citations_are_removed_and_unsupported_sentences_flagged(
-    seeded: Settings, scripted: ScriptedLLM
+    llm_pipeline: pipeline.Pipeline, scripted: ScriptedLLM
 ) -> None:
     scripted.reply = (
         "Wang Yi met Jake Sullivan in Malta in September [1][9]. "
         "The two agreed to build a joint moon base by 2031 [2]. "
         "Everyone celebrated with fireworks."
     )
-    answer = pipeline.ask(QUESTION, seeded, backend="openai")
+    answer = llm_pipeline.ask(QUESTION, backend="openai")
     assert answer.backend == "openai"
     assert any("[9]" in notice for notice in answer.notices)
     assert "[9]" not in answer.answer
@@ -125,18 +123,12 @@ def test_unverified_sentences_can_be_dropped(seeded: Settings) -> None:
     strict = seeded.model_copy(
         update={"answer": seeded.answer.model_copy(update={"drop_unverified": True})}
     )
-    p = get_pipeline(strict)
-    p.view()
     llm = ScriptedLLM(
         prompts=[],
         reply="Wang Yi met Jake Sullivan in Malta in September [1]. Pandas run the State "
         "Department [1].",
     )
-    p._generative["openai"] = GenerativeAnswerer(
-        strict.answer.model_copy(update={"backend": "openai"}),
-        llm,
-        p.answerer("extractive")[0],  # type: ignore[arg-type]
-    )
+    p = pipeline.Pipeline(strict, llms={"openai": llm})
     answer = p.ask(QUESTION, backend="openai")
     assert [s.text for s in answer.sentences] == [
         "Wang Yi met Jake Sullivan in Malta in September."
@@ -145,43 +137,43 @@ def test_unverified_sentences_can_be_dropped(seeded: Settings) -> None:
 
 
 def test_generated_text_streams_before_it_is_checked(
-    seeded: Settings, scripted: ScriptedLLM
+    llm_pipeline: pipeline.Pipeline, scripted: ScriptedLLM
 ) -> None:
     scripted.reply = "Wang Yi met Jake Sullivan in Malta in September. [1]"
     tokens: list[str] = []
-    answer = get_pipeline(seeded).ask(QUESTION, backend="openai", on_token=tokens.append)
+    answer = llm_pipeline.ask(QUESTION, backend="openai", on_token=tokens.append)
     assert len(tokens) > 3 and "".join(tokens) == scripted.reply
     assert answer.backend == "openai" and answer.sentences[0].verified
 
 
 def test_failing_llm_falls_back_to_extractive_with_notice(
-    seeded: Settings, scripted: ScriptedLLM
+    llm_pipeline: pipeline.Pipeline, scripted: ScriptedLLM
 ) -> None:
     scripted.error = "connection refused"
-    answer = pipeline.ask(QUESTION, seeded, backend="openai")
+    answer = llm_pipeline.ask(QUESTION, backend="openai")
     assert answer.backend == "extractive" and "Malta" in answer.answer
     assert any("openai LLM failed (connection refused)" in n for n in answer.notices)
 
 
 @pytest.mark.parametrize("garbage", ["", "asdf qwer zxcv", "lorem ipsum [1] dolor [2]"])
 def test_unsupported_or_empty_output_falls_back(
-    seeded: Settings, scripted: ScriptedLLM, garbage: str
+    llm_pipeline: pipeline.Pipeline, scripted: ScriptedLLM, garbage: str
 ) -> None:
     scripted.reply = garbage
-    answer = pipeline.ask(QUESTION, seeded, backend="openai")
+    answer = llm_pipeline.ask(QUESTION, backend="openai")
     assert answer.backend == "extractive" and "Malta" in answer.answer
     assert any(n.startswith("Showing the extractive answer") for n in answer.notices)
 
 
-def test_llm_refusal_is_a_refusal(seeded: Settings, scripted: ScriptedLLM) -> None:
+def test_llm_refusal_is_a_refusal(llm_pipeline: pipeline.Pipeline, scripted: ScriptedLLM) -> None:
     scripted.reply = REFUSAL
-    answer = pipeline.ask("Who won the 2022 FIFA World Cup?", seeded, backend="openai")
+    answer = llm_pipeline.ask("Who won the 2022 FIFA World Cup?", backend="openai")
     assert answer.refused and answer.citations == [] and answer.nearest_sources
 
 
-def test_llm_condenses_follow_ups(seeded: Settings, scripted: ScriptedLLM) -> None:
+def test_llm_condenses_follow_ups(llm_pipeline: pipeline.Pipeline, scripted: ScriptedLLM) -> None:
     scripted.reply = "Wang Yi met Jake Sullivan in Malta in September. [1]"
-    chat = pipeline.ChatSession(settings=seeded, backend="openai")
+    chat = pipeline.ChatSession(backend="openai", pipeline=llm_pipeline)
     chat.ask(QUESTION)
     scripted.reply = "Where did Antony Blinken meet Han Zheng? [1]"
     follow_up = chat.ask("And Blinken?")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from sinoqa import pipeline
-from sinoqa.answer.extractive import AnswerRequest
+from sinoqa.answer.base import AnswerRequest
 from sinoqa.settings import Settings
 from tests.conftest import free_port
 
@@ -55,17 +55,10 @@ def test_real_model_output_gets_invented_citations_removed(
     assert notices == []
     from llama_index.core.schema import QueryBundle
 
-    from sinoqa.retrieve.hybrid import HybridRetriever
-
-    passages = HybridRetriever(
-        p._index,  # type: ignore[arg-type]
-        p.view(),
-        p.embed_model,
-        settings.retrieval,
-    ).retrieve(QueryBundle(QUESTION))
+    passages = p.retriever(None, settings.retrieval).retrieve(QueryBundle(QUESTION))
     generated = answerer.generate(QUESTION, passages)  # type: ignore[attr-defined]
     assert generated  # the server answered
-    fallback = p._extractive.answer(  # type: ignore[union-attr]
+    fallback = p.answerer("extractive")[0].answer(
         AnswerRequest(QUESTION, passages, p.embed_model.get_query_embedding(QUESTION))
     )
     malta = 1 + next(i for i, p in enumerate(passages) if "Malta" in p.node.get_content())

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import NodeWithScore
 
-from sinoqa.answer.extractive import AnswerRequest, ExtractiveAnswerer
+from sinoqa.answer.base import AnswerRequest
+from sinoqa.answer.extractive import ExtractiveAnswerer
 from sinoqa.ingestion.chunking import make_splitter, prepare_document
 from sinoqa.ingestion.clean import clean_text
 from sinoqa.ingestion.corpus import Document

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from sinoqa import pipeline
-from sinoqa.ingestion.index import IndexUnavailable, open_index
+from sinoqa.ingestion.index import open_index
+from sinoqa.ingestion.records import IndexUnavailable
 from sinoqa.settings import Settings
-from tests.conftest import free_port, serving
+from tests.conftest import FakeClock, free_port, serving
 from tests.test_index import assert_consistent
 
 QUESTION = "Where did Wang Yi meet Jake Sullivan in September 2023?"
@@ -20,7 +20,7 @@ QUESTION = "Where did Wang Yi meet Jake Sullivan in September 2023?"
 
 @pytest.mark.server
 def test_chroma_server_stopped_mid_session_is_a_clear_error_and_recovers(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, clock: FakeClock
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -33,21 +33,21 @@ def test_chroma_server_stopped_mid_session_is_a_clear_error_and_recovers(
     )
     with serving(command, probe, tmp_path / "server-1.log"):
         pipeline.ingest(remote)
-        session = pipeline.Pipeline(remote)
+        session = pipeline.Pipeline(remote, clock=clock)
         assert "Malta" in session.ask(QUESTION).answer
-    time.sleep(1.1)  # past the pipeline's once-a-second index check
+    clock.advance()  # past the pipeline's once-a-second index check
     with pytest.raises(IndexUnavailable, match="Cannot reach the Chroma server"):
         session.ask(QUESTION)
     with serving(command, probe, tmp_path / "server-2.log"):
-        time.sleep(1.1)
+        clock.advance()
         assert "Malta" in session.ask(QUESTION).answer  # same process, no restart
 
 
 def test_queries_during_an_ingest_stay_consistent_and_then_see_the_new_article(
-    settings: Settings, corpus_dir: Path
+    settings: Settings, corpus_dir: Path, clock: FakeClock
 ) -> None:
     pipeline.ingest(settings)
-    session = pipeline.Pipeline(settings)
+    session = pipeline.Pipeline(settings, clock=clock)
     baseline = session.ask(QUESTION)
 
     paragraphs = [
@@ -66,6 +66,7 @@ def test_queries_during_an_ingest_stay_consistent_and_then_see_the_new_article(
     ingest = threading.Thread(target=lambda: pipeline.ingest(settings, [new_article]))
     ingest.start()
     while ingest.is_alive():
+        clock.advance()  # every question checks for a newer index version
         try:
             answers.append(session.ask(QUESTION))
         except Exception as exc:  # any failure while the index changes is a bug
@@ -75,7 +76,7 @@ def test_queries_during_an_ingest_stay_consistent_and_then_see_the_new_article(
     assert answers, "no query ran during the ingest"
     for answer in answers:
         assert answer.answer == baseline.answer  # the served index stayed whole
-    time.sleep(1.1)
+    clock.advance()
     found = session.ask("Which berths in Qingdao will reopen after dredging?")
     assert "qingdao-berths" in {c.doc_id for c in found.citations}
     assert_consistent(open_index(settings))

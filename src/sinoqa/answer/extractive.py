@@ -1,28 +1,19 @@
-"""Grounded answers with [n] citations, and the llama-index query engine that produces them.
-
-The default answerer is extractive: it quotes the few sentences of the retrieved passages that
-best answer the question, verbatim, each followed by its citation, and refuses when the
-evidence is too weak. Generative backends (``sinoqa.generate``) plug into the same engine.
-"""
+"""The default answerer, extractive: it quotes the few sentences of the retrieved passages
+that best answer the question, verbatim, each followed by its [n] citation, and refuses when
+the evidence is too weak. Generative backends (:mod:`sinoqa.answer.generate`) plug into the
+same engine (:mod:`sinoqa.answer.engine`)."""
 
 from __future__ import annotations
 
 import threading
-import time
-from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from llama_index.core.base.response.schema import Response
-from llama_index.core.query_engine import CustomQueryEngine
-from llama_index.core.retrievers import BaseRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle
-from pydantic import Field
+from llama_index.core.schema import NodeWithScore
 
+from sinoqa.answer.base import NEAREST_SOURCES, Answerer, AnswerRequest
 from sinoqa.answer.scoring import (
     DEFAULT_SCORER,
     LEXICAL_FEATURES,
@@ -38,43 +29,17 @@ from sinoqa.ingestion.sentences import chunk_sentence_spans
 from sinoqa.retrieve.lexicon import Lexicon
 from sinoqa.retrieve.question import (
     QuestionAnalysis,
-    analyse,
     content_words,
     initialism,
     unknown_candidates,
 )
-from sinoqa.schema import Answer, AnswerSentence, Citation, Source
+from sinoqa.schema import Answer
 from sinoqa.settings import AnswerSettings
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
 
-REFUSAL = "The indexed articles don't answer this."
-TokenCallback = Callable[[str], None]
 MIN_SENTENCE_CHARS = 25  # shorter "sentences" are captions, datelines and list debris
-NEAREST_SOURCES = 3  # passages shown with a refusal, and read for the evidence score
-NOT_A_QUESTION_NOTICE = (
-    "sinoqa answers questions from the indexed articles; it does not follow instructions, "
-    "role-play, write creative text or give opinions."
-)
-
-
-def to_source(item: NodeWithScore) -> Source:
-    meta = item.node.metadata
-    return Source(
-        doc_id=str(meta["doc_id"]),
-        title=str(meta.get("title") or meta["doc_id"]),
-        publisher=meta.get("publisher") or None,
-        author=meta.get("author") or None,
-        published=meta.get("published") or None,
-        published_approx=bool(meta.get("published_approx", False)),
-        url=meta.get("url") or None,
-        chunk_id=item.node.node_id,
-        passage=item.node.get_content(),
-        start_char=int(meta["start_char"]),
-        end_char=int(meta["end_char"]),
-        score=float(item.score or 0.0),
-    )
 
 
 def candidate_quotes(passages: Sequence[NodeWithScore]) -> list[Quote]:
@@ -118,145 +83,12 @@ class SentenceEmbeddings:
             return np.stack([self._cache[t] for t in texts])
 
 
-@dataclass(frozen=True)
-class AnswerRequest:
-    """What an answerer works from.
-
-    ``query_embedding`` embeds ``question``; ``retrieval_query`` is the query retrieval ran
-    when it differs (a follow-up carrying the previous question's terms) and ``focus`` the
-    articles the previous answer cited, which a follow-up most likely asks about. ``on_token``
-    receives generated text as it streams (generative answerers only). ``analysis`` is the
-    question as the pipeline read it; without one the answerer reads it from the passages.
-    """
-
-    question: str
-    passages: Sequence[NodeWithScore]
-    query_embedding: list[float]
-    retrieval_query: str = ""
-    focus: Collection[str] = ()
-    on_token: TokenCallback | None = None
-    analysis: QuestionAnalysis | None = None
-
-    @cached_property
-    def analysed(self) -> QuestionAnalysis:
-        """The question's analysis: the pipeline's, or read here from the passages' sources."""
-        if self.analysis is not None:
-            return self.analysis
-        sources = {
-            (str(p.node.metadata["publisher"]), p.node.metadata.get("author") or None)
-            for p in self.passages
-            if p.node.metadata.get("publisher")
-        }
-        return analyse(self.question, sorted(sources, key=lambda s: (s[0], s[1] or "")))
-
-
-class Answerer(ABC):
-    """Turns retrieved passages into an :class:`Answer`. Subclasses fill :meth:`_compose`."""
-
-    backend = "extractive"
-
-    def __init__(self, settings: AnswerSettings) -> None:
-        self.settings = settings
-
-    def answer(self, request: AnswerRequest) -> Answer:
-        """Plumbing shared by every answerer: no evidence, or no question, means a refusal."""
-        if not request.passages:
-            return self.refusal(request.question, request.passages, 0.0)
-        if request.analysed.not_a_question:
-            return self.refusal(request.question, request.passages, 0.0, [NOT_A_QUESTION_NOTICE])
-        return self._compose(request)
-
-    @abstractmethod
-    def _compose(self, request: AnswerRequest) -> Answer: ...
-
-    def refusal(
-        self,
-        question: str,
-        passages: Sequence[NodeWithScore],
-        confidence: float,
-        notices: Sequence[str] = (),
-        parts: Mapping[str, float] | None = None,
-    ) -> Answer:
-        return Answer(
-            question=question,
-            answer=REFUSAL,
-            refused=True,
-            backend=self.backend,
-            nearest_sources=[to_source(p) for p in passages[:NEAREST_SOURCES]],
-            confidence=confidence,
-            confidence_parts=dict(parts or {}),
-            notices=list(notices),
-        )
-
-    def cited_answer(
-        self,
-        question: str,
-        passages: Sequence[NodeWithScore],
-        sentences: Sequence[tuple[str, Sequence[Quote], bool]],
-        confidence: float,
-        notices: Sequence[str] = (),
-        parts: Mapping[str, float] | None = None,
-        paragraph_starts: Collection[int] = (),
-    ) -> Answer:
-        """Number the passages in order of first citation and build the answer text; the
-        sentences at ``paragraph_starts`` begin a new paragraph."""
-        numbers: dict[int, int] = {}
-        quotes: dict[int, list[Quote]] = {}
-        rendered: list[AnswerSentence] = []
-        for position, (text, cited, verified) in enumerate(sentences):
-            refs = []
-            for quote in cited:
-                n = numbers.setdefault(quote.passage_index, len(numbers) + 1)
-                if quote not in quotes.setdefault(quote.passage_index, []):
-                    quotes[quote.passage_index].append(quote)
-                if n not in refs:
-                    refs.append(n)
-            rendered.append(
-                AnswerSentence(
-                    text=text,
-                    citations=refs,
-                    verified=verified,
-                    new_paragraph=position in paragraph_starts and position > 0,
-                )
-            )
-        citations = []
-        for passage, n in sorted(numbers.items(), key=lambda item: item[1]):
-            source = to_source(passages[passage])
-            used = sorted(quotes.get(passage, []), key=lambda q: q.start)
-            citations.append(
-                Citation(
-                    **source.model_dump(),
-                    n=n,
-                    quote=" ".join(q.text for q in used),
-                    spans=[(q.start, q.end) for q in used],
-                )
-            )
-        text = "".join(
-            ("\n\n" if s.new_paragraph else " " if i else "")
-            + s.text
-            + "".join(f" [{n}]" for n in s.citations)
-            + ("" if s.verified else " (unverified)")
-            for i, s in enumerate(rendered)
-        )
-        return Answer(
-            question=question,
-            answer=text,
-            refused=False,
-            backend=self.backend,
-            citations=citations,
-            sentences=rendered,
-            confidence=confidence,
-            confidence_parts=dict(parts or {}),
-            notices=list(notices),
-        )
-
-
 class ExtractiveAnswerer(Answerer):
     """Quotes the sentences that best answer the question; no generative model involved.
 
     :meth:`evidence` scores every candidate sentence with the fitted scorer and sums the
-    evidence score; its :class:`~sinoqa.selection.Selector` picks the sentences to quote, and
-    :func:`~sinoqa.selection.context_sentences` adds what they need to be understood.
+    evidence score; its :class:`~sinoqa.answer.selection.Selector` picks the sentences to quote, and
+    :func:`~sinoqa.answer.selection.context_sentences` adds what they need to be understood.
     """
 
     def __init__(
@@ -422,47 +254,3 @@ def order_for_reading(
         (q for q in quotes if q not in leading), key=lambda q: (first_seen[doc(q)], q.start)
     )
     return leading + rest, len(leading)
-
-
-class GroundedQueryEngine(CustomQueryEngine):
-    """Retriever + answerer as a llama-index query engine (callbacks and evaluators apply)."""
-
-    retriever: BaseRetriever
-    answerer: Any  # an Answerer; pydantic cannot validate our ABC
-    embed_model: Any  # embeds the question when retrieval did not
-    question: str = ""  # the user's own words when the query carries earlier turns
-    focus: list[str] = Field(default_factory=list)  # articles the previous answer cited
-    on_token: Any = None  # receives generated text as it streams (LLM mode)
-    analysis: Any = None  # the question as the pipeline read it (a QuestionAnalysis)
-
-    def custom_query(self, query_str: str) -> Response:
-        started = time.perf_counter()
-        bundle = QueryBundle(query_str=query_str)
-        passages = self.retriever.retrieve(bundle)
-        retrieved = time.perf_counter()
-        question = self.question or query_str
-        embedding = bundle.embedding if question == query_str else None
-        if embedding is None:  # a follow-up, or BM25-only retrieval that embedded nothing
-            embedding = self.embed_model.get_query_embedding(question)
-        answer: Answer = self.answerer.answer(
-            AnswerRequest(
-                question,
-                passages,
-                embedding,
-                retrieval_query=query_str if question != query_str else "",
-                focus=self.focus,
-                on_token=self.on_token,
-                analysis=self.analysis,
-            )
-        )
-        finished = time.perf_counter()
-        answer = answer.model_copy(
-            update={
-                "retrieval_query": query_str,
-                "timings_ms": {
-                    "retrieve": round((retrieved - started) * 1000, 1),
-                    "answer": round((finished - retrieved) * 1000, 1),
-                },
-            }
-        )
-        return Response(response=answer.answer, source_nodes=passages, metadata={"answer": answer})

@@ -19,15 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from llama_index.core.schema import NodeWithScore
 
-from sinoqa.answer.extractive import (
-    REFUSAL,
-    Answerer,
-    AnswerRequest,
-    ExtractiveAnswerer,
-    Quote,
-    TokenCallback,
-    candidate_quotes,
-)
+from sinoqa.answer.base import REFUSAL, Answerer, AnswerRequest, TokenCallback
+from sinoqa.answer.extractive import ExtractiveAnswerer, Quote, candidate_quotes
 from sinoqa.ingestion.sentences import sentence_spans
 from sinoqa.schema import Answer
 from sinoqa.settings import AnswerSettings
@@ -72,7 +65,11 @@ def make_llm(settings: AnswerSettings) -> LLM:
             return OpenAILike(
                 model=settings.llm_model or "default",
                 api_base=settings.llm_base_url or "http://127.0.0.1:8080/v1",
-                api_key=settings.llm_api_key or "not-needed",
+                api_key=(
+                    settings.llm_api_key.get_secret_value()
+                    if settings.llm_api_key
+                    else "not-needed"
+                ),
                 is_chat_model=True,
                 temperature=0.0,
                 max_tokens=settings.llm_max_tokens,
@@ -290,7 +287,7 @@ def backend_problem(settings: AnswerSettings, timeout: float = 3.0) -> str | Non
     probe = base.rstrip("/") + ("/models" if backend == "openai" else "/api/tags")
     request = urllib.request.Request(probe)
     if settings.llm_api_key:
-        request.add_header("Authorization", f"Bearer {settings.llm_api_key}")
+        request.add_header("Authorization", f"Bearer {settings.llm_api_key.get_secret_value()}")
     try:
         with urllib.request.urlopen(request, timeout=timeout):
             return None

@@ -3,9 +3,9 @@
 Each candidate sentence is described by a few general features (how much of the question's
 rare vocabulary it uses, how close its meaning is, where its passage ranked, whether it holds
 the kind of value asked for, ...). A logistic regression over them, fitted by
-``python -m sinoqa.fit`` (``make fit``) on rtqa-train and the tuning part of the seed questions,
-turns them into a probability. Its weights, and the selection shares fitted with them, live in
-``sinoqa/fitting/weights/answer_scorer.json``, versioned with the code.
+``python -m sinoqa.fitting.scorer`` (``make fit``) on rtqa-train and the tuning part of the
+seed questions, turns them into a probability. Its weights, and the selection shares fitted
+with them, live in ``sinoqa/fitting/weights/answer_scorer.json``, versioned with the code.
 
 Scoring runs in two steps because embedding sentences is the answer stage's main cost: a
 *shortlist* model without the embedding feature picks the sentences worth embedding, then the
@@ -64,7 +64,8 @@ BASE_LEXICAL = (
 
 
 #: Candidate features of what the question asks beyond whom it names, measured by
-#: ``python -m sinoqa.fit --cv`` against the features above (docs/evaluation.md reports each).
+#: ``python -m sinoqa.fitting.scorer --cv`` against the features above (docs/evaluation.md
+#: reports each).
 PREDICATE_FEATURES = (
     "predicate",  # IDF-weighted share of the question's terms that are not its names
     "neighbour_predicate",  # ... in the sentences just before and after it

@@ -1,6 +1,6 @@
 """Which candidate sentences an extractive answer quotes, and what they bring along.
 
-The scorer (:mod:`sinoqa.scoring`) says how likely each sentence answers; the
+The scorer (:mod:`sinoqa.answer.scoring`) says how likely each sentence answers; the
 :class:`Selector` turns those scores into a short answer: the best sentence, its neighbour,
 each named source's best, then good sentences that do not repeat each other.
 :func:`context_sentences` adds what a chosen sentence needs to stand on its own.

@@ -16,11 +16,12 @@ from sinoqa.cli import serve  # isort: skip
 from sinoqa.cli import evaluate  # isort: skip
 from sinoqa.cli.common import app, err_console
 from sinoqa.evals.configs import UnavailableConfiguration
+from sinoqa.evals.diff import InvalidBaseline
 from sinoqa.evals.questions import InvalidQuestionFile
 from sinoqa.ingestion.build import IndexBusy
 from sinoqa.ingestion.corpus import CorpusNotFound
 from sinoqa.ingestion.embedding import EmbeddingModelError
-from sinoqa.ingestion.index import IndexUnavailable
+from sinoqa.ingestion.records import IndexUnavailable
 from sinoqa.linear import ScorerError
 from sinoqa.pipeline import InvalidQuestion
 from sinoqa.retrieve.filters import InvalidFilter
@@ -47,6 +48,7 @@ def main() -> None:
         InvalidQuestion,
         InvalidFilter,
         InvalidQuestionFile,
+        InvalidBaseline,
         UnavailableConfiguration,
         CorpusNotFound,
     ) as exc:

@@ -21,8 +21,7 @@ from sinoqa.cli.common import (
     flag,
     settings_for,
 )
-from sinoqa.dates import published_label
-from sinoqa.schema import Answer, Source
+from sinoqa.schema import Answer, Source, published_label
 from sinoqa.settings import Settings
 
 

@@ -24,8 +24,8 @@ from sinoqa.cli.common import (
     settings_for,
     wide,
 )
-from sinoqa.dates import published_label
 from sinoqa.ingestion.build import IngestReport
+from sinoqa.schema import published_label
 
 
 @app.command()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -103,6 +104,15 @@ def eval_command(
             case_sensitive=False,
         ),
     ] = DatesAsked.undated,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="The results.json of an earlier run: list the answers that differ from it, "
+            "question by question (answer text, refusal, confidence, cited and retrieved "
+            "articles).",
+        ),
+    ] = None,
 ) -> None:
     """Measure retrieval and answer quality on a question set.
 
@@ -114,6 +124,9 @@ def eval_command(
     """
     import tempfile
 
+    from sinoqa.evals.diff import load_results
+
+    earlier = load_results(baseline) if baseline is not None else None  # fail before the run
     settings = Settings()
     with contextlib.ExitStack() as cleanup:
         if corpus is not None and index is None:  # removed when the run ends
@@ -135,6 +148,7 @@ def eval_command(
             limit,
             record,
             dates,
+            earlier,
         )
 
 
@@ -149,10 +163,12 @@ def _evaluate(
     limit: int | None,
     record: Path | None = None,
     dates: DatesAsked = DatesAsked.undated,
+    baseline: dict[str, Any] | None = None,
 ) -> None:
     import datetime as dt
     import shlex
 
+    from sinoqa.evals.diff import compare_results, summary_lines
     from sinoqa.evals.metrics import METRICS, SHORT_LABELS
     from sinoqa.evals.records import write_record
     from sinoqa.evals.report import format_value
@@ -204,6 +220,10 @@ def _evaluate(
     console.print(
         f"Report: {paths['report']}  Results: {paths['results']}  Chart: {paths['chart']}"
     )
+    if baseline is not None:
+        current = json.loads(paths["results"].read_text(encoding="utf-8"))
+        for line in summary_lines(compare_results(baseline, current)):
+            console.print(line, markup=False, highlight=False)
     if record is not None:
         write_record(paths["results"], record, dt.date.today().isoformat())
         console.print(f"Recorded: {record} (run `make docs` to update docs/evaluation.md)")

@@ -21,7 +21,7 @@ from sinoqa.cli.common import (
     flag,
     settings_for,
 )
-from sinoqa.dates import published_label
+from sinoqa.schema import published_label
 
 feedback_app = typer.Typer(
     help="The 👍 / 👎 given in the chat: list it, or export it as eval question drafts.",
@@ -118,7 +118,6 @@ def timeline(
     Each article contributes its sentence closest to the query, quoted verbatim with outlet,
     date (marked approx. when inferred) and title; then the number of articles per month.
     """
-    from sinoqa.dates import period_of
     from sinoqa.views.timeline import write_chart
 
     pipe = pipeline.get_pipeline(settings_for(corpus, index))
@@ -135,7 +134,7 @@ def timeline(
         return
     month = None
     for entry in result.entries:
-        period = period_of(entry.date)
+        period = entry.period
         if period != month:
             month = period
             console.print(f"\n[bold]{escape(period)}[/bold]")

@@ -1,4 +1,4 @@
-"""Fit the article ranker (``make fit-ranker``, or ``python -m sinoqa.fit_ranker``).
+"""Fit the article ranker (``make fit-ranker``, or ``python -m sinoqa.fitting.ranker``).
 
 Retrieval is what the ranker learns from, so it needs a real index: the script samples
 rtqa-train questions (``--questions``, seeded), indexes the articles their web search
@@ -8,8 +8,8 @@ cores; later runs reuse it), retrieves for every question as sinoqa does, and fi
 logistic regressions telling the articles that hold the answer from the others, each
 question weighing the same: the *undated* model on the date-free features (the question
 asked without a day, as the chat asks it) and the *dated* model on all of them, each question
-asked as of its ``question_date`` (see :mod:`sinoqa.ranking`). The candidates do not depend on
-the day, so both models learn from the same candidate articles. rtqa-dev and the seed
+asked as of its ``question_date`` (see :mod:`sinoqa.retrieve.ranking`). The candidates do
+not depend on the day, so both models learn from the same candidate articles. rtqa-dev and the seed
 holdout are never read here.
 
 The file records each model's ranking quality on the fitting questions in the fused order
@@ -29,13 +29,8 @@ from typing import Any
 import numpy as np
 
 from sinoqa.evals.questions import EvalQuestion
-from sinoqa.fitting.scorer import (
-    RANKER_SAMPLE_SEED,
-    ROOT,
-    fit_logistic,
-    prepare_index,
-    sample_questions,
-)
+from sinoqa.fitting.examples import RANKER_SAMPLE_SEED, ROOT, prepare_index, sample_questions
+from sinoqa.fitting.scorer import fit_logistic
 from sinoqa.linear import LinearScorer
 from sinoqa.retrieve.ranking import (
     ARTICLE_FEATURES,
@@ -133,7 +128,7 @@ def cross_validated(
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m sinoqa.fit_ranker", description=__doc__.split("\n\n")[0]
+        prog="python -m sinoqa.fitting.ranker", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--rtqa-train", type=Path, default=ROOT.parent / "shared" / "rtqa-train")
     parser.add_argument("--questions", type=int, default=300, help="rtqa-train questions")

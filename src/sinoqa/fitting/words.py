@@ -19,11 +19,10 @@ from pathlib import Path
 
 from sinoqa.answer.selection import announces_pattern
 from sinoqa.evals.questions import SEED_TUNING_FILES
+from sinoqa.fitting.examples import ROOT
 from sinoqa.ingestion.sentences import sentence_spans
 from sinoqa.retrieve.question import _CAPITALISED_RUN, person_names
 from sinoqa.wordlists import ANNOUNCING_NOUNS, NOT_PERSON, word_list
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def seed_texts(root: Path = ROOT) -> Iterator[str]:
@@ -100,7 +99,7 @@ def rewrite(name: str, seed: Counter[str], rtqa: Counter[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m sinoqa.fit_words", description=__doc__.split("\n\n")[0]
+        prog="python -m sinoqa.fitting.words", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--rtqa-train", type=Path, default=ROOT.parent / "shared" / "rtqa-train")
     args = parser.parse_args(argv)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sinoqa.ingestion.build import ProgressCallback, ingest
-from sinoqa.ingestion.index import IndexNotFound, index_status
+from sinoqa.ingestion.index import index_status
+from sinoqa.ingestion.records import IndexNotFound
 from sinoqa.settings import Settings
 
 

@@ -2,7 +2,7 @@
 
 The orchestration of a run: read the corpus, decide which articles are new, changed,
 unchanged or gone, prepare (clean, chunk) and embed the changed ones in groups, and commit
-each group through :class:`sinoqa.index.ChromaIndex` (the only module that talks to
+each group through :class:`sinoqa.ingestion.index.ChromaIndex` (the only module that talks to
 chromadb), so an interruption leaves every article's previous version served. Every run holds
 an inter-process lock on the index (:func:`writing`).
 """
@@ -22,7 +22,8 @@ from sinoqa.ingestion import index as index_module
 from sinoqa.ingestion.chunking import PreparedDocument, make_splitter, prepare_document
 from sinoqa.ingestion.corpus import CorpusNotFound, Document, Skipped, read_corpus
 from sinoqa.ingestion.embedding import load_embed_model, token_counter
-from sinoqa.ingestion.index import ChromaIndex, DocRecord, describe_location
+from sinoqa.ingestion.index import ChromaIndex
+from sinoqa.ingestion.records import DocRecord, IndexUnavailable, describe_location
 from sinoqa.settings import Settings
 
 if TYPE_CHECKING:
@@ -174,7 +175,7 @@ def _sources_outside(settings: Settings, roots: Sequence[Path]) -> list[Path]:
     the index cannot be read: a rebuild then starts from the roots alone)."""
     try:
         records = ChromaIndex(settings).records()
-    except index_module.IndexUnavailable:  # IndexNotFound included
+    except IndexUnavailable:  # IndexNotFound included
         return []
     inside = [root.resolve() for root in roots]
     sources = {Path(record.source) for record in records.values()}

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sinoqa.dates import published_bounds
 from sinoqa.ingestion.clean import clean_text
 from sinoqa.ingestion.corpus import Document
 from sinoqa.ingestion.sentences import SPANS_KEY, encode_spans, sentence_spans
@@ -32,22 +31,6 @@ class PreparedDocument:
     document: Document
     cleaned_text: str
     nodes: list[TextNode]
-
-
-def document_metadata(document: Document) -> dict[str, Any]:
-    """Publication facts stored with every chunk (Chroma takes no None values: omitted)."""
-    meta: dict[str, Any] = {
-        "doc_id": document.doc_id,
-        "title": document.title or document.doc_id,
-        "author": document.author,
-        "publisher": document.publisher,
-        "published": document.published,
-        "published_approx": document.published_approx,
-        "url": document.url,
-    }
-    if (bounds := published_bounds(document.published)) is not None:
-        meta["published_min"], meta["published_max"] = bounds
-    return {key: value for key, value in meta.items() if value is not None}
 
 
 def make_splitter(
@@ -75,7 +58,7 @@ def prepare_document(document: Document, splitter: SentenceSplitter) -> Prepared
     from llama_index.core.schema import MetadataMode, TextNode
 
     cleaned = clean_text(document.text, title=document.title, author=document.author)
-    metadata = document_metadata(document)
+    metadata = document.article.metadata()
     source = LlamaDocument(
         id_=document.doc_id,
         text=cleaned,

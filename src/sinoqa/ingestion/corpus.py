@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sinoqa.dates import normalize_published
+from sinoqa.schema import Article
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -40,6 +41,19 @@ class Document:
     published: str | None = None  # ISO 8601, possibly partial: "2021", "2021-02", "2021-02-01"
     published_approx: bool = False
     url: str | None = None
+
+    @property
+    def article(self) -> Article:
+        """Its publication facts, as every later stage carries them."""
+        return Article(
+            doc_id=self.doc_id,
+            title=self.title or self.doc_id,
+            publisher=self.publisher,
+            author=self.author,
+            published=self.published,
+            published_approx=self.published_approx,
+            url=self.url,
+        )
 
     @property
     def content_hash(self) -> str:

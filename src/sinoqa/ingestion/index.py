@@ -13,22 +13,29 @@ the next ingest removes whatever was left half-written.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import shlex
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from sinoqa.ingestion.chunking import PreparedDocument, document_metadata
+from sinoqa.ingestion.chunking import PreparedDocument
 from sinoqa.ingestion.clean import CLEANING_VERSION
-from sinoqa.ingestion.sentences import SPANS_KEY, encode_spans, sentence_spans
+from sinoqa.ingestion.records import (
+    SCHEMA_VERSION,
+    DocRecord,
+    IndexNotFound,
+    IndexStatus,
+    IndexUnavailable,
+    describe_location,
+    fingerprint,
+)
+from sinoqa.ingestion.sentences import SPANS_KEY, with_sentence_spans
 from sinoqa.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,87 +45,7 @@ if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode, TextNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-#: Bump when the layout of records changes: old collections are then left alone.
-SCHEMA_VERSION = 1
 _ID_PAGE = 5000  # ids fetched per Chroma call when scanning a whole collection
-
-
-class IndexUnavailable(RuntimeError):
-    """The index cannot be used; the message says why and what to do."""
-
-
-class IndexNotFound(IndexUnavailable):
-    """Nothing has been indexed yet with the current settings."""
-
-
-@dataclass(frozen=True)
-class DocRecord:
-    """What the index knows about one article."""
-
-    doc_id: str
-    title: str
-    content_hash: str
-    text_hash: str
-    chunk_ids: tuple[str, ...]
-    source: str
-    ingested_at: str
-    author: str | None = None
-    publisher: str | None = None
-    published: str | None = None
-    published_approx: bool = False
-    url: str | None = None
-
-    @classmethod
-    def from_chroma(cls, doc_id: str, meta: dict[str, Any]) -> DocRecord:
-        return cls(
-            doc_id=doc_id,
-            title=str(meta.get("title", doc_id)),
-            content_hash=str(meta["content_hash"]),
-            text_hash=str(meta.get("text_hash", "")),
-            chunk_ids=tuple(json.loads(str(meta["chunk_ids"]))),
-            source=str(meta.get("source", "")),
-            ingested_at=str(meta.get("ingested_at", "")),
-            author=_opt(meta.get("author")),
-            publisher=_opt(meta.get("publisher")),
-            published=_opt(meta.get("published")),
-            published_approx=bool(meta.get("published_approx", False)),
-            url=_opt(meta.get("url")),
-        )
-
-
-def _opt(value: object) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
-@dataclass(frozen=True)
-class IndexStatus:
-    location: str
-    collection: str
-    model: str
-    chunk_size: int
-    chunk_overlap: int
-    cleaning_version: int
-    documents: int
-    chunks: int
-    last_ingest: str | None
-    records: list[DocRecord]
-    other_collections: list[str]
-
-
-def fingerprint(settings: Settings) -> str:
-    """Identifies everything that changes the vectors; a change means a new collection."""
-    facts = {
-        "model": settings.embedding.model,
-        "chunk_size": settings.chunking.chunk_size,
-        "chunk_overlap": settings.chunking.chunk_overlap,
-        "cleaning": CLEANING_VERSION,
-        "schema": SCHEMA_VERSION,
-    }
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def describe_location(settings: Settings) -> str:
-    return settings.index.chroma_url or str(settings.index.dir.resolve())
 
 
 def _unreachable(url: str, exc: BaseException) -> str:
@@ -373,7 +300,7 @@ class ChromaIndex:
             mean = np.mean([node.get_embedding() for node in prepared.nodes], axis=0)
             mean = mean / (np.linalg.norm(mean) or 1.0)
             meta: dict[str, Any] = {
-                **document_metadata(document),
+                **document.article.metadata(),
                 "source": document.source,
                 "content_hash": document.content_hash,
                 "text_hash": document.text_hash,
@@ -419,7 +346,7 @@ class ChromaIndex:
             for chunk_id, text, meta in zip(
                 page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
             ):
-                updated = _with_sentence_spans(dict(meta or {}), text or "")
+                updated = with_sentence_spans(dict(meta or {}), text or "")
                 if updated is not None:
                     ids.append(chunk_id)
                     metadatas.append(updated)
@@ -454,24 +381,6 @@ class ChromaIndex:
         return sorted(
             n for n in names if n.startswith(prefix) and not n.endswith("-docs") and n != self.name
         )
-
-
-def _with_sentence_spans(meta: dict[str, Any], text: str) -> dict[str, Any] | None:
-    """A chunk's Chroma metadata with its sentence spans added, both where Chroma filters
-    and in the node llama-index rebuilds from ``_node_content``; None if there is nothing
-    to add (already there, or not a node llama-index wrote)."""
-    if SPANS_KEY in meta or not text:
-        return None
-    try:
-        node = json.loads(str(meta["_node_content"]))
-        node_metadata = node["metadata"]
-    except (KeyError, TypeError, ValueError):
-        return None  # read as before: split when answering
-    spans = encode_spans(sentence_spans(text))
-    node_metadata[SPANS_KEY] = spans
-    for key in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
-        node[key] = [*node.get(key, []), SPANS_KEY]
-    return {**meta, SPANS_KEY: spans, "_node_content": json.dumps(node)}
 
 
 def _now() -> str:

@@ -8,6 +8,7 @@ the spans were stored are split when they are read, with the same result.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -71,3 +72,21 @@ def chunk_sentence_spans(text: str, metadata: Mapping[str, Any]) -> list[tuple[i
         if spans is not None:
             return spans
     return sentence_spans(text)
+
+
+def with_sentence_spans(meta: dict[str, Any], text: str) -> dict[str, Any] | None:
+    """A chunk's Chroma metadata with its sentence spans added, both where Chroma filters
+    and in the node llama-index rebuilds from ``_node_content``; None if there is nothing
+    to add (already there, or not a node llama-index wrote)."""
+    if SPANS_KEY in meta or not text:
+        return None
+    try:
+        node = json.loads(str(meta["_node_content"]))
+        node_metadata = node["metadata"]
+    except (KeyError, TypeError, ValueError):
+        return None  # read as before: split when answering
+    spans = encode_spans(sentence_spans(text))
+    node_metadata[SPANS_KEY] = spans
+    for key in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
+        node[key] = [*node.get(key, []), SPANS_KEY]
+    return {**meta, SPANS_KEY: spans, "_node_content": json.dumps(node)}

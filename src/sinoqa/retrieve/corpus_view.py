@@ -16,7 +16,8 @@ from sinoqa.dates import (
     publication_words,
     published_bounds,
 )
-from sinoqa.ingestion.index import ChromaIndex, DocRecord
+from sinoqa.ingestion.index import ChromaIndex
+from sinoqa.ingestion.records import DocRecord
 from sinoqa.retrieve.filters import Filters, InvalidFilter
 from sinoqa.retrieve.lexicon import ArticleTerms, Lexicon
 from sinoqa.retrieve.question import QuestionAnalysis, analyse, initialism, premise_terms

@@ -6,13 +6,8 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    pass
-
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b|\$?\d[\d,.]*")
 

@@ -8,11 +8,13 @@ index beyond the (outlet, author) pairs it is given.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from sinoqa.dates import MONTHS
+from sinoqa.schema import Answer
 from sinoqa.wordlists import NOT_PERSON, word_list
 
 _TEMPORAL = re.compile(
@@ -109,7 +111,7 @@ _NUMBER_WORDS = (
     r"forty|fifty|hundred|thousand|million|billion|trillion|dozens?"
 )
 _UNITS = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies))"
-#: The same as a regular-expression alternation (also read by sinoqa.compare).
+#: The same as a regular-expression alternation (also read by sinoqa.views.compare).
 MONTH_NAMES = "|".join(MONTHS)
 _MONTHS = rf"{MONTH_NAMES}|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"
 _WEEKDAYS = r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
@@ -377,3 +379,36 @@ def analyse(question: str, sources: Sequence[tuple[str, str | None]] = ()) -> Qu
         recent=recent.group() if (recent := _RECENT.search(question)) else None,
         content=content_words(question),
     )
+
+
+class InvalidQuestion(ValueError):
+    """The question cannot be asked as given; the message says why."""
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def normalize_question(question: str, max_chars: int) -> tuple[str, list[str]]:
+    """The question cleaned of control characters and truncated, with notices for the user."""
+    if not isinstance(question, str):
+        raise InvalidQuestion("The question must be text.")
+    text = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", question)).split())
+    if not text:
+        raise InvalidQuestion("The question is empty. Ask something about the articles.")
+    notices = []
+    if len(text) > max_chars:
+        text = text[:max_chars].rsplit(" ", 1)[0] or text[:max_chars]
+        notices.append(f"The question was truncated to its first {max_chars} characters.")
+    return text, notices
+
+
+def condense(question: str, history: Sequence[Answer]) -> str:
+    """A retrieval query for a follow-up: it carries the previous question's terms.
+
+    "And what did China demand?" after "Why was the defence chiefs' meeting refused?" has to
+    find the passage the first question found, so both are searched together.
+    """
+    if not history:
+        return question
+    previous = history[-1].retrieval_query or history[-1].question
+    return f"{question} {previous}" if analyse(question).follow_up else question

@@ -7,7 +7,7 @@ when the day the question is asked is known, from its age on that day: news ques
 mostly about the latest events, and an article published after that day cannot be where the
 asker read the answer (the retriever leaves those out after ranking).
 
-Two logistic regressions, fitted by ``python -m sinoqa.fit_ranker`` (``make fit-ranker``) on
+Two logistic regressions, fitted by ``python -m sinoqa.fitting.ranker`` (``make fit-ranker``) on
 the same rtqa-train questions: the *dated* model ranks questions asked as of a day
 (``--as-of``, the chat's *As of* filter, a question that asks about "this week" or "the
 latest"); the *undated* model reads only the date-free features and ranks questions asked

@@ -1,0 +1,49 @@
+"""The package's shape stays what docs/architecture.md says it is."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from types import ModuleType
+
+from tests.conftest import REPO
+
+MAX_LINES = 450
+
+
+def _graph() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "architecture_graph", REPO / "docs" / "architecture_graph.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_stage_diagram_is_drawn_from_the_current_imports() -> None:
+    graph = _graph()
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert text == graph.with_diagram(text), "docs/architecture.md is stale: run `make docs`"
+    # The stages import downwards only, as the import-linter layers say.
+    order = list(graph.STAGES)
+    for source, target in graph.edges():
+        assert order.index(target) < order.index(source), f"{source} imports {target}"
+
+
+def test_every_path_the_architecture_page_names_exists() -> None:
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    paths = set(re.findall(r"`((?:src/sinoqa|app|evals)/[\w./*-]+)`", text))
+    assert len(paths) >= 20
+    for path in paths:
+        assert list(REPO.glob(path)), f"docs/architecture.md names a missing {path}"
+
+
+def test_no_source_file_holds_more_than_one_concern_worth_of_lines() -> None:
+    sources = [*(REPO / "src" / "sinoqa").rglob("*.py"), *(REPO / "app").glob("*.py")]
+    long = {
+        str(path.relative_to(REPO)): lines
+        for path in sources
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"split these by concern: {long}"
