@@ -47,3 +47,24 @@ def test_no_source_file_holds_more_than_one_concern_worth_of_lines() -> None:
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert not long, f"split these by concern: {long}"
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """No import cycle between any two modules, lazy imports inside functions included."""
+    import grimp
+
+    graph = grimp.build_graph("sinoqa", "sinoqa_app")
+    imports = {module: graph.find_modules_directly_imported_by(module) for module in graph.modules}
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError(" -> ".join([*path[path.index(module) :], module]))
+        if module in done:
+            return
+        for imported in sorted(imports[module]):
+            visit(imported, [*path, module])
+        done.add(module)
+
+    for module in sorted(imports):
+        visit(module, [])

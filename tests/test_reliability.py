@@ -13,7 +13,7 @@ from sinoqa.ingestion.index import open_index
 from sinoqa.ingestion.records import IndexUnavailable
 from sinoqa.settings import Settings
 from tests.conftest import FakeClock, free_port, serving
-from tests.test_index import assert_consistent
+from tests.ingestion.test_index import assert_consistent
 
 QUESTION = "Where did Wang Yi meet Jake Sullivan in September 2023?"
 

@@ -195,7 +195,7 @@ def status(
     """Show what is indexed: articles, chunks, model and the time of the last ingest."""
     state = pipeline.status(settings_for(corpus, index))
     if as_json:
-        print(json.dumps(asdict(state), indent=2))
+        print(state.model_dump_json(indent=2))
         return
     console.print(f"[bold]Index[/bold] {state.location} (collection {state.collection})")
     console.print(

@@ -7,8 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from sinoqa.ingestion.clean import CLEANING_VERSION
 from sinoqa.schema import Article
@@ -47,8 +48,11 @@ class DocRecord(Article):
         )
 
 
-@dataclass(frozen=True)
-class IndexStatus:
+class IndexStatus(BaseModel):
+    """What is indexed under one configuration (`sinoqa status`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
     location: str
     collection: str
     model: str

@@ -265,9 +265,46 @@ def test_eval_command_compares_configurations_and_writes_reports(
         "--check",
         "--thresholds",
         str(failing),
+        "--baseline",
+        str(out / "results.json"),  # read before this run writes over it
     )
     assert result.returncode == 1
     assert "hit_at_5 = 1.000 is below the minimum 1.010" in result.stderr
+    # The same answers from another index of the same corpus; bm25 was not run this time.
+    assert "0 of 3 answers differ from the baseline." in result.stdout
+    assert "In only one of the runs: bm25 (undated)" in result.stdout
+
+
+def test_answers_that_moved_since_a_baseline_are_listed(tmp_path: Path) -> None:
+    from sinoqa.evals.diff import InvalidBaseline, compare_results, load_results, summary_lines
+
+    def results(confidence: float, answer: str) -> dict[str, Any]:
+        item = {"id": "q1", "question_set": "s", "answer": answer, "refused": False}
+        other = {"id": "q2", "question_set": "s", "answer": "same", "refused": True}
+        return {
+            "configurations": [
+                {
+                    "name": "hybrid",
+                    "asked": "undated",
+                    "results": [{**item, "confidence": confidence}, other],
+                }
+            ]
+        }
+
+    unchanged = compare_results(results(0.51, "A"), results(0.51004, "A"))  # rounding only
+    assert unchanged.compared == 2 and unchanged.changes == []
+    moved = compare_results(results(0.51, "A"), results(0.62, "B"))
+    assert [(c.question_id, c.changed) for c in moved.changes] == [
+        ("s/q1", ("answer", "confidence"))
+    ]
+    assert "  hybrid (undated) s/q1: answer, confidence (0.51 -> 0.62)" in summary_lines(moved)
+    broken = tmp_path / "results.json"
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(InvalidBaseline, match="not JSON"):
+        load_results(broken)
+    result = run_sinoqa("eval", "--baseline", str(tmp_path / "missing.json"))
+    assert result.returncode == 2 and "missing.json" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_unknown_configuration_is_a_clear_error(tmp_path: Path) -> None:
