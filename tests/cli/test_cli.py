@@ -75,7 +75,7 @@ def test_bad_settings_are_reported(tmp_path: Path) -> None:
         (["ask", "--top-k", "abc", "x"], "Invalid value for '--top-k'"),
         (["ask", "--top-k", "0", "x"], "Invalid value for '--top-k'"),
         (["serve", "--port", "99999"], "Invalid value for '--port'"),
-        (["ingest", "--corpus", "/nonexistent/corpus"], "corpus folder /nonexistent/corpus"),
+        (["ingest", "--corpus", "/nonexistent/corpus"], "'/nonexistent/corpus' does not exist"),
         (["eval", "--questions", "/nonexistent/q.jsonl"], "/nonexistent/q.jsonl"),
         (["ask", "x", "--as-of", "2023-13-01"], "is not a day"),
     ],
@@ -96,7 +96,7 @@ def test_help_comes_from_docstrings() -> None:
     assert "articles deleted from the corpus are removed" in " ".join(result.stdout.split())
     # A flag takes no value, so its help shows none ("--json <bool>" reads as if it did).
     assert re.search(r"--json\s+Print", result.stdout)
-    assert re.search(r"--index\s+<path>", result.stdout)
+    assert re.search(r"--index\s+<dir>", result.stdout)
 
 
 def test_notices_print_as_written_not_as_markup(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import threading
@@ -287,4 +288,5 @@ def test_one_ingest_writes_an_index_at_a_time(tmp_path: Path, corpus_dir: Path) 
         busy = run_sinoqa("ingest", "--corpus", corpus_dir, "--index", index, "--no-wait")
         with pytest.raises(IndexBusy):
             pipeline.ingest(settings, wait=False)
-    assert busy.returncode == 3 and "another ingest is running" in busy.stderr
+    assert busy.returncode == 3 and "is running on" in busy.stderr
+    assert f"another ingest (process {os.getpid()} since" in " ".join(busy.stderr.split())

@@ -57,6 +57,9 @@ def main() -> None:
     except ValidationError as exc:
         err_console.print(f"[red]error:[/red] invalid settings: {escape(str(exc))}")
         sys.exit(2)
+    except OSError as exc:  # a file or folder that cannot be read or written, a full disk
+        err_console.print(f"[red]error:[/red] {escape(describe_os_error(exc))}")
+        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print(
             "[yellow]interrupted:[/yellow] the index still serves the last fully ingested "
@@ -72,3 +75,15 @@ def main() -> None:
         else:
             err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(exc.exit_code or 2)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line naming the path and the cause: "/data/x.jsonl: No space left on device"."""
+    cause = exc.strerror or str(exc)
+    if exc.filename is None:
+        return cause
+    return (
+        f"{exc.filename}: {cause}"
+        if exc.filename2 is None
+        else (f"{exc.filename} -> {exc.filename2}: {cause}")
+    )

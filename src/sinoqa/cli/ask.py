@@ -18,8 +18,10 @@ from sinoqa.cli.common import (
     PublisherOption,
     app,
     console,
+    day_asked,
     flag,
     settings_for,
+    text_lines,
 )
 from sinoqa.schema import Answer, Source, published_label
 from sinoqa.settings import Settings
@@ -32,6 +34,8 @@ def ask(
         Path | None,
         typer.Option(
             "--questions",
+            exists=True,
+            dir_okay=False,
             help="Answer every line of this file instead (one JSON answer per line, in order).",
         ),
     ] = None,
@@ -47,6 +51,7 @@ def ask(
         str | None,
         typer.Option(
             "--as-of",
+            callback=day_asked,
             help="The day the question is asked, YYYY-MM-DD or today ('this week' then): "
             "articles from just before it rank first; later ones are left out (a day's grace: "
             "dates carry no time zone). Default: none, unless the question asks about the "
@@ -89,7 +94,7 @@ def ask(
     if questions is not None:
         if question is not None:
             raise typer.BadParameter("give either a QUESTION or --questions FILE, not both")
-        for line in questions.read_text(encoding="utf-8").splitlines():
+        for line in text_lines(questions, "'--questions'"):
             if not line.strip():
                 continue
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from sinoqa.dates import InvalidDate, parse_day, valid_date
 from sinoqa.ingestion.build import ProgressCallback
 from sinoqa.settings import Settings
 
@@ -61,9 +63,57 @@ def _options(
     sources."""
 
 
+def writable(value: Path | None) -> Path | None:
+    """Check, before any work, that a file or folder can be written where the user asked:
+    the nearest folder that exists must take a new file (a trial file, removed at once)."""
+    if value is None:
+        return None
+    place = value if value.is_dir() else value.parent
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        with tempfile.TemporaryFile(dir=place):
+            pass
+    except OSError as exc:
+        raise typer.BadParameter(f"{value} cannot be written: {exc.strerror or exc}") from None
+    return value
+
+
+def text_lines(path: Path, option: str) -> list[str]:
+    """The lines of a text file the user gave with ``option``, or a usage error naming it."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise typer.BadParameter(f"{path}: {exc.strerror or exc}", param_hint=option) from None
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(
+            f"{path} is not UTF-8 text ({exc.reason})", param_hint=option
+        ) from None
+
+
+def partial_date(value: str | None) -> str | None:
+    if value is not None and not valid_date(value):
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY, YYYY-MM or YYYY-MM-DD")
+    return value
+
+
+def day_asked(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_day(value)
+        except InvalidDate as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
 CorpusOption = Annotated[
     Path | None,
-    typer.Option("--corpus", help="Corpus directory (default: SINOQA_CORPUS__DIR or ./corpus)."),
+    typer.Option(
+        "--corpus",
+        exists=True,
+        file_okay=False,
+        help="Corpus directory (default: SINOQA_CORPUS__DIR or ./corpus).",
+    ),
 ]
 PublisherOption = Annotated[
     list[str] | None,
@@ -71,15 +121,47 @@ PublisherOption = Annotated[
 ]
 DateFromOption = Annotated[
     str | None,
-    typer.Option("--from", help="Only articles published on or after YYYY[-MM[-DD]]."),
+    typer.Option(
+        "--from",
+        callback=partial_date,
+        help="Only articles published on or after YYYY[-MM[-DD]].",
+    ),
 ]
 DateToOption = Annotated[
     str | None,
-    typer.Option("--to", help="Only articles published on or before YYYY[-MM[-DD]]."),
+    typer.Option(
+        "--to", callback=partial_date, help="Only articles published on or before YYYY[-MM[-DD]]."
+    ),
 ]
 IndexOption = Annotated[
     Path | None,
-    typer.Option("--index", help="Index directory (default: SINOQA_INDEX__DIR or ./index)."),
+    typer.Option(
+        "--index",
+        file_okay=False,
+        help="Index directory (default: SINOQA_INDEX__DIR or ./index).",
+    ),
+]
+
+
+#: For commands that write the index: checked before any work.
+WritableIndexOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--index",
+        file_okay=False,
+        callback=writable,
+        help="Index directory (default: SINOQA_INDEX__DIR or ./index).",
+    ),
+]
+#: For commands that only read what an earlier ingest left beside the index (feedback).
+ExistingIndexOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--index",
+        exists=True,
+        file_okay=False,
+        help="Index directory (default: SINOQA_INDEX__DIR or ./index).",
+    ),
 ]
 
 

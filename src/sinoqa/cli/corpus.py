@@ -16,13 +16,17 @@ from sinoqa.cli.common import (
     CorpusOption,
     IndexOption,
     NoWaitOption,
+    WritableIndexOption,
     app,
     console,
     embedding_progress,
+    err_console,
     flag,
     say_waiting,
     settings_for,
+    text_lines,
     wide,
+    writable,
 )
 from sinoqa.ingestion.build import IngestReport
 from sinoqa.schema import published_label
@@ -32,10 +36,12 @@ from sinoqa.schema import published_label
 def ingest(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Files or folders to add or update. Default: the whole corpus."),
+        typer.Argument(
+            exists=True, help="Files or folders to add or update. Default: the whole corpus."
+        ),
     ] = None,
     corpus: CorpusOption = None,
-    index: IndexOption = None,
+    index: WritableIndexOption = None,
     rebuild: Annotated[
         bool,
         flag(
@@ -76,7 +82,10 @@ def add(
         list[str] | None, typer.Argument(help="Article URLs (http or https) to add.")
     ] = None,
     urls_file: Annotated[
-        Path | None, typer.Option("--urls", help="A file of article URLs, one per line.")
+        Path | None,
+        typer.Option(
+            "--urls", exists=True, dir_okay=False, help="A file of article URLs, one per line."
+        ),
     ] = None,
     feed: Annotated[
         list[str] | None,
@@ -85,8 +94,17 @@ def add(
     refresh: Annotated[
         bool, flag("--refresh", help="Re-read the feeds added before; add what is new.")
     ] = False,
-    corpus: CorpusOption = None,
-    index: IndexOption = None,
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            "--corpus",
+            file_okay=False,
+            callback=writable,
+            help="Corpus directory the pages are stored in, under web/ (created if missing; "
+            "default: SINOQA_CORPUS__DIR or ./corpus).",
+        ),
+    ] = None,
+    index: WritableIndexOption = None,
     as_json: Annotated[bool, flag("--json", help="Print the report as JSON.")] = False,
     no_wait: NoWaitOption = False,
 ) -> None:
@@ -102,10 +120,7 @@ def add(
     settings = settings_for(corpus, index)
     given = list(urls or [])
     if urls_file is not None:
-        try:
-            lines = urls_file.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise typer.BadParameter(f"{urls_file}: {exc.strerror or exc}") from None
+        lines = text_lines(urls_file, "'--urls'")
         given += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     if not (given or feed or refresh):
         raise typer.BadParameter("give URLs, --urls FILE, --feed URL or --refresh")
@@ -144,6 +159,8 @@ def add(
 
 
 def _print_ingest_report(report: IngestReport) -> None:
+    for notice in report.notices:
+        err_console.print(f"[yellow]note:[/yellow] {escape(notice)}")
     console.print(f"[bold]Index[/bold] {report.location} (collection {report.collection})")
     table = Table(show_header=False, box=None, pad_edge=False)
     for label, doc_ids in (

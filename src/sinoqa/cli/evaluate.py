@@ -21,8 +21,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sinoqa.cli.common import IndexOption, app, console, err_console, flag, wide
+from sinoqa.cli.common import IndexOption, app, console, err_console, flag, wide, writable
 from sinoqa.evals.questions import SEED_HOLDOUT_FILE, SEED_TUNING_FILES
+from sinoqa.ingestion.build import IngestReport
 from sinoqa.settings import Settings
 
 
@@ -46,6 +47,8 @@ def eval_command(
         list[Path] | None,
         typer.Option(
             "--questions",
+            exists=True,
+            dir_okay=False,
             help="Question file (JSON Lines, the eval schema); repeat for several sets, each "
             "scored apart too. Default: evals/questions.jsonl, evals/tuning-2.jsonl and "
             "evals/holdout.jsonl.",
@@ -55,6 +58,8 @@ def eval_command(
         Path | None,
         typer.Option(
             "--corpus",
+            exists=True,
+            file_okay=False,
             help="Corpus to evaluate on; without --index it is indexed into a temporary index.",
         ),
     ] = None,
@@ -74,22 +79,32 @@ def eval_command(
         ),
     ] = None,
     out: Annotated[
-        Path, typer.Option("--out", help="Where report.md, results.json and metrics.png go.")
+        Path,
+        typer.Option(
+            "--out",
+            file_okay=False,
+            callback=writable,
+            help="Where report.md, results.json and metrics.png go.",
+        ),
     ] = Path("eval-out"),
     check: Annotated[
         bool,
         flag("--check", help="Exit non-zero if the first configuration is below a threshold."),
     ] = False,
     thresholds: Annotated[
-        Path, typer.Option("--thresholds", help="Minimum scores for --check (TOML).")
+        Path,
+        typer.Option("--thresholds", dir_okay=False, help="Minimum scores for --check (TOML)."),
     ] = DEFAULT_THRESHOLDS,
     limit: Annotated[
-        int | None, typer.Option("--limit", help="Only the first N questions (quick looks).")
+        int | None,
+        typer.Option("--limit", min=1, help="Only the first N questions (quick looks)."),
     ] = None,
     record: Annotated[
         Path | None,
         typer.Option(
             "--record",
+            dir_okay=False,
+            callback=writable,
             help="Also keep the summary (command, day, each set's metrics) in this JSON file: "
             "docs/results/NAME.json is what docs/evaluation.md shows (`make docs`).",
         ),
@@ -108,6 +123,8 @@ def eval_command(
         Path | None,
         typer.Option(
             "--baseline",
+            exists=True,
+            dir_okay=False,
             help="The results.json of an earlier run: list the answers that differ from it, "
             "question by question (answer text, refusal, confidence, cited and retrieved "
             "articles).",
@@ -127,6 +144,8 @@ def eval_command(
     from sinoqa.evals.diff import load_results
 
     earlier = load_results(baseline) if baseline is not None else None  # fail before the run
+    if check and not thresholds.is_file():
+        raise typer.BadParameter(f"{thresholds} is not a file", param_hint="'--thresholds'")
     settings = Settings()
     with contextlib.ExitStack() as cleanup:
         if corpus is not None and index is None:  # removed when the run ends
@@ -197,11 +216,7 @@ def _evaluate(
         limit=limit,
         command="sinoqa " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         progress=_run_progress,
-    )
-    report = evaluation.ingest
-    err_console.print(
-        f"{report.chunks_total} chunks; {len(report.added) + len(report.updated)} articles "
-        f"embedded, {len(report.unchanged)} unchanged, {len(report.skipped)} skipped."
+        on_indexed=_say_indexed,
     )
     if evaluation.dated_unavailable:
         err_console.print("No question carries a question_date: asked undated only.")
@@ -235,6 +250,13 @@ def _evaluate(
         if failures:
             raise typer.Exit(1)
         err_console.print(f"All thresholds in {thresholds} met.")
+
+
+def _say_indexed(report: IngestReport) -> None:
+    err_console.print(
+        f"{report.chunks_total} chunks; {len(report.added) + len(report.updated)} articles "
+        f"embedded, {len(report.unchanged)} unchanged, {len(report.skipped)} skipped."
+    )
 
 
 @contextlib.contextmanager

@@ -14,12 +14,15 @@ from sinoqa.cli.common import (
     CorpusOption,
     DateFromOption,
     DateToOption,
+    ExistingIndexOption,
     IndexOption,
     PublisherOption,
     app,
     console,
+    err_console,
     flag,
     settings_for,
+    writable,
 )
 from sinoqa.schema import published_label
 
@@ -31,11 +34,13 @@ app.add_typer(feedback_app, name="feedback")
 
 
 @feedback_app.command("list")
-def feedback_list(index: IndexOption = None) -> None:
+def feedback_list(index: ExistingIndexOption = None) -> None:
     """List the feedback given on answers, newest last."""
     from sinoqa.views import feedback
 
-    given = feedback.entries(settings_for(None, index))
+    settings = settings_for(None, index)
+    given = feedback.entries(settings)
+    _say_unreadable(feedback.unreadable_lines(settings), feedback.feedback_path(settings))
     if not given:
         console.print("No feedback yet.")
         return
@@ -48,8 +53,13 @@ def feedback_list(index: IndexOption = None) -> None:
 
 @feedback_app.command("export")
 def feedback_export(
-    out: Annotated[Path, typer.Option("--out", help="The JSON Lines file to write.")],
-    index: IndexOption = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", dir_okay=False, callback=writable, help="The JSON Lines file to write."
+        ),
+    ],
+    index: ExistingIndexOption = None,
 ) -> None:
     """Write the feedback as eval question drafts (run them with `sinoqa eval --questions`).
 
@@ -58,11 +68,22 @@ def feedback_export(
     """
     from sinoqa.views import feedback
 
-    drafts = feedback.eval_drafts(feedback.entries(settings_for(None, index)))
+    settings = settings_for(None, index)
+    drafts = feedback.eval_drafts(feedback.entries(settings))
+    _say_unreadable(feedback.unreadable_lines(settings), feedback.feedback_path(settings))
     out.write_text(
         "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in drafts), encoding="utf-8"
     )
     console.print(f"{len(drafts)} drafts written to {out}.")
+
+
+def _say_unreadable(lines: list[int], path: Path) -> None:
+    if lines:
+        shown = ", ".join(map(str, lines[:10])) + (" …" if len(lines) > 10 else "")
+        err_console.print(
+            f"[yellow]note:[/yellow] {escape(str(path))}: line(s) {shown} hold no feedback "
+            "entry and were left out (the file is unchanged)."
+        )
 
 
 @app.command()
@@ -108,7 +129,13 @@ def timeline(
     date_from: DateFromOption = None,
     date_to: DateToOption = None,
     chart: Annotated[
-        Path | None, typer.Option("--chart", help="Also draw articles per month to this PNG.")
+        Path | None,
+        typer.Option(
+            "--chart",
+            dir_okay=False,
+            callback=writable,
+            help="Also draw articles per month to this PNG.",
+        ),
     ] = None,
     corpus: CorpusOption = None,
     index: IndexOption = None,

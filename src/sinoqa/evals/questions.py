@@ -59,6 +59,8 @@ def load_questions(path: Path) -> list[EvalQuestion]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InvalidQuestionFile(f"{path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidQuestionFile(f"{path}: not UTF-8 text ({exc.reason})") from None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue

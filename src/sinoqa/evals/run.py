@@ -106,15 +106,19 @@ def evaluate(
     limit: int | None = None,
     command: str = "sinoqa eval",
     progress: ProgressFactory | None = None,
+    on_indexed: Callable[[IngestReport], None] | None = None,
 ) -> Evaluation:
     """Index ``settings``' corpus, answer every question of ``question_files`` with each
     named configuration, asked undated (False in ``ways``) and/or dated (True), and write
-    report.md, results.json and metrics.png to ``out``."""
+    report.md, results.json and metrics.png to ``out``. ``on_indexed`` hears what the
+    ingest did before the questions are asked."""
     from sinoqa.pipeline import ingest
 
     items = {name: qs[:limit] for name, qs in question_sets(question_files).items()}
     configured = [(name, configure(settings, name)) for name in configurations]
     report = ingest(settings)
+    if on_indexed:
+        on_indexed(report)
     dated_unavailable = True in ways and not any(
         q.question_date for qs in items.values() for q in qs
     )

@@ -10,7 +10,9 @@ an inter-process lock on the index (:func:`writing`).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +25,7 @@ from sinoqa.ingestion.chunking import PreparedDocument, make_splitter, prepare_d
 from sinoqa.ingestion.corpus import CorpusNotFound, Document, Skipped, read_corpus
 from sinoqa.ingestion.embedding import load_embed_model, token_counter
 from sinoqa.ingestion.index import ChromaIndex
-from sinoqa.ingestion.records import DocRecord, IndexUnavailable, describe_location
+from sinoqa.ingestion.records import DocRecord, IndexUnavailable, describe_location, reachable
 from sinoqa.settings import Settings
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ class IngestReport:
     orphans_removed: int = 0
     sentence_spans_stored: int = 0  # older chunks given their sentence spans (no re-embedding)
     seconds: float = 0.0
+    notices: list[str] = field(default_factory=list)
 
 
 class IndexBusy(RuntimeError):
@@ -71,29 +74,63 @@ def _lock_path(settings: Settings) -> Path:
 @contextlib.contextmanager
 def writing(
     settings: Settings, wait: bool = True, on_wait: Callable[[], None] | None = None
-) -> Iterator[None]:
+) -> Iterator[str | None]:
     """Hold the index's ingest lock: one writer at a time, across processes. Readers (the
-    served questions) go on: they read the last committed version."""
+    served questions) go on: they read the last committed version.
+
+    The lock is the operating system's (released when its process ends, however it ends);
+    beside it a note says which process holds it and since when, for the message another
+    ingest shows. Yields who held it last without finishing (a process that is gone), if
+    anyone did."""
     from filelock import FileLock, Timeout
 
     path = _lock_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = path.with_name(path.name + ".holder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # filelock reads a lock file it cannot create as one held by someone else (and would
+        # wait forever): make sure it can be created first.
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        raise IndexUnavailable(
+            f"could not create the ingest lock file at {path}: {exc.strerror or exc}; "
+            "choose an index folder you can write to (--index or SINOQA_INDEX__DIR)"
+        ) from None
     lock = FileLock(str(path))
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        held = f"another ingest ({_holder(holder)})"
         if not wait:
             raise IndexBusy(
-                f"another ingest is running on {describe_location(settings)}; try again when "
-                "it has finished (or leave out --no-wait to wait for it)"
+                f"{held} is running on {describe_location(settings)}; try again when it has "
+                "finished (or leave out --no-wait to wait for it)"
             ) from None
         if on_wait:
             on_wait()
         lock.acquire()
     try:
-        yield
+        # A note left behind: its process ended without finishing (killed, or the machine
+        # stopped). The operating system released its lock; say so.
+        abandoned = _holder(holder) if holder.exists() else None
+        with contextlib.suppress(OSError):  # the note is for people; the lock is what counts
+            started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            holder.write_text(f"{os.getpid()} {started}\n", encoding="utf-8")
+        yield abandoned
     finally:
+        with contextlib.suppress(OSError):
+            holder.unlink()
         lock.release()
+
+
+def _holder(note: Path) -> str:
+    """Who holds the lock, as its note says: "process 123 since 2026-12-05T10:00:00+00:00"."""
+    try:
+        pid, since = note.read_text(encoding="utf-8").split()
+    except (OSError, ValueError):
+        return "process unknown"
+    return f"process {pid} since {since}"
 
 
 def ingest(
@@ -117,8 +154,15 @@ def ingest(
             f"the corpus folder {settings.corpus.dir} does not exist; give --corpus or set "
             "SINOQA_CORPUS__DIR"
         )
-    with writing(settings, wait, on_wait):
-        return _ingest(settings, paths, rebuild, progress)
+    # A full disk or a lost server: one clear error (the index keeps what it served).
+    with writing(settings, wait, on_wait) as abandoned, reachable(settings):
+        report = _ingest(settings, paths, rebuild, progress)
+    if abandoned:
+        report.notices.append(
+            f"An earlier ingest ({abandoned}) ended without finishing; this one took over "
+            "the index and completed its work."
+        )
+    return report
 
 
 def _ingest(

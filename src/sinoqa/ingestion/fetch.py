@@ -51,7 +51,11 @@ class Fetched:
 
 def check_url(url: str, allow_private: bool) -> None:
     """Refuse what sinoqa must not fetch: other schemes, credentials, internal addresses."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsed now: a port out of range is a malformed URL too
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port that is not a number, ...
+        raise FetchError(f"not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
         if not parts.scheme:
             raise FetchError(f"not a URL: write it in full, e.g. https://{url.lstrip('/')}")
@@ -63,7 +67,7 @@ def check_url(url: str, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = port or (443 if parts.scheme == "https" else 80)
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, ValueError) as exc:
         raise FetchError(f"cannot resolve {parts.hostname}: {exc}") from None

@@ -18,7 +18,6 @@ import shlex
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,11 +28,14 @@ from sinoqa.ingestion.clean import CLEANING_VERSION
 from sinoqa.ingestion.records import (
     SCHEMA_VERSION,
     DocRecord,
+    IndexFull,
     IndexNotFound,
     IndexStatus,
     IndexUnavailable,
     describe_location,
     fingerprint,
+    out_of_space_message,
+    unreachable_message,
 )
 from sinoqa.ingestion.sentences import SPANS_KEY, with_sentence_spans
 from sinoqa.settings import Settings
@@ -46,36 +48,6 @@ if TYPE_CHECKING:
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
 _ID_PAGE = 5000  # ids fetched per Chroma call when scanning a whole collection
-
-
-def _unreachable(url: str, exc: BaseException) -> str:
-    return (
-        f"Cannot reach the Chroma server at {url} ({exc}). Start it (for example "
-        "`chroma run --path index --host 127.0.0.1 --port 8000`) or unset "
-        "SINOQA_INDEX__CHROMA_URL to use the local index directory."
-    )
-
-
-@contextmanager
-def reachable(settings: Settings) -> Iterator[None]:
-    """Report a Chroma server lost mid-session as IndexUnavailable, with the fix.
-
-    The client reconnects by itself once the server is back, so nothing else is needed.
-    """
-    try:
-        yield
-    except IndexUnavailable:  # IndexNotFound included: already clear
-        raise
-    except Exception as exc:
-        import httpx
-
-        url = settings.index.chroma_url
-        cause: BaseException | None = exc
-        while url and cause is not None:
-            if isinstance(cause, httpx.TransportError | ConnectionError):
-                raise IndexUnavailable(_unreachable(url, cause)) from exc
-            cause = cause.__cause__ or cause.__context__
-        raise
 
 
 def _ingest_command(settings: Settings) -> str:
@@ -107,7 +79,7 @@ def _connect(settings: Settings, create: bool) -> ClientAPI:
             )
             client.heartbeat()
         except Exception as exc:
-            raise IndexUnavailable(_unreachable(url, exc)) from exc
+            raise IndexUnavailable(unreachable_message(url, exc)) from exc
         return client
     path = settings.index.dir
     if not create and not (path / "chroma.sqlite3").exists():
@@ -124,6 +96,8 @@ def _connect(settings: Settings, create: bool) -> ClientAPI:
                 _forget_half_started(path)
                 time.sleep(0.2 * (attempt + 1))
                 continue
+            if (full := out_of_space_message(settings, exc)) is not None:
+                raise IndexFull(full) from exc
             raise IndexUnavailable(
                 f"The index in {path.resolve()} cannot be opened ({type(exc).__name__}: {exc}). "
                 "Run `sinoqa ingest --rebuild` to rebuild it from the corpus."

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -21,6 +23,10 @@ SCHEMA_VERSION = 1
 
 class IndexUnavailable(RuntimeError):
     """The index cannot be used; the message says why and what to do."""
+
+
+class IndexFull(IndexUnavailable):
+    """The disk holding the index has no space left; what was indexed before is kept."""
 
 
 class IndexNotFound(IndexUnavailable):
@@ -80,3 +86,62 @@ def fingerprint(settings: Settings) -> str:
 
 def describe_location(settings: Settings) -> str:
     return settings.index.chroma_url or str(settings.index.dir.resolve())
+
+
+def unreachable_message(url: str, exc: BaseException) -> str:
+    return (
+        f"Cannot reach the Chroma server at {url} ({exc}). Start it (for example "
+        "`chroma run --path index --host 127.0.0.1 --port 8000`) or unset "
+        "SINOQA_INDEX__CHROMA_URL to use the local index directory."
+    )
+
+
+@contextmanager
+def reachable(settings: Settings) -> Iterator[None]:
+    """Report a Chroma server lost mid-session as IndexUnavailable, with the fix.
+
+    The client reconnects by itself once the server is back, so nothing else is needed.
+    """
+    try:
+        yield
+    except IndexUnavailable:  # IndexNotFound included: already clear
+        raise
+    except Exception as exc:
+        import httpx
+
+        if (full := out_of_space_message(settings, exc)) is not None:
+            raise IndexFull(full) from exc
+
+        url = settings.index.chroma_url
+        cause: BaseException | None = exc
+        while url and cause is not None:
+            if isinstance(cause, httpx.TransportError | ConnectionError):
+                raise IndexUnavailable(unreachable_message(url, cause)) from exc
+            cause = cause.__cause__ or cause.__context__
+        raise
+
+
+#: Below this much free space a Chroma failure is read as a full disk: SQLite says "disk is
+#: full", but Chroma's compactor reports only that it "failed to apply logs".
+_LOW_SPACE_BYTES = 8 * 1024 * 1024
+
+
+def out_of_space_message(settings: Settings, exc: BaseException) -> str | None:
+    """The message for ``exc`` when the disk holding a local index is full, else None."""
+    if settings.index.chroma_url:
+        return None
+    folder = settings.index.dir.resolve()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    said = f"{exc} {exc.__cause__ or ''}".lower()
+    if free >= _LOW_SPACE_BYTES and "disk is full" not in said and "no space" not in said:
+        return None
+    return (
+        f"no space left on the disk holding the index {settings.index.dir} ({free // 1024} KB "
+        "free). Nothing indexed before was lost: free some space and run the command again "
+        "(an interrupted ingest completes then, without --rebuild)."
+    )

@@ -68,7 +68,14 @@ def write_article(directory: Path, meta: dict[str, Any], text: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{meta['doc_id']}.md"
     header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
-    path.write_text(f"---\n{header}---\n\n{text}\n", encoding="utf-8")
+    # Whole or not at all: a full disk must not leave half an article for the next ingest.
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(f"---\n{header}---\n\n{text}\n", encoding="utf-8")
+        partial.replace(path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
     return path
 
 

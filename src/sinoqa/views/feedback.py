@@ -54,12 +54,38 @@ def record(settings: Settings, answer: Answer, rating: Rating, comment: str = ""
     return entry
 
 
+#: What an entry must hold to be listed and exported.
+_FIELDS = ("time", "rating", "question", "answer", "refused", "citations", "comment")
+
+
 def entries(settings: Settings) -> list[dict[str, Any]]:
+    """The feedback kept, oldest first; lines that are not entries are left out (and left in
+    the file): :func:`unreadable_lines` says which."""
+    return [entry for _, entry in _read(settings) if entry is not None]
+
+
+def unreadable_lines(settings: Settings) -> list[int]:
+    """The line numbers of the feedback file that hold no feedback entry (a hand edit, a
+    write cut short)."""
+    return [number for number, entry in _read(settings) if entry is None]
+
+
+def _read(settings: Settings) -> list[tuple[int, dict[str, Any] | None]]:
     path = feedback_path(settings)
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    read: list[tuple[int, dict[str, Any] | None]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        ok = isinstance(entry, dict) and all(key in entry for key in _FIELDS)
+        read.append((number, entry if ok else None))
+    return read
 
 
 def eval_drafts(feedback: list[dict[str, Any]]) -> list[dict[str, Any]]:
