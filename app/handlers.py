@@ -177,18 +177,19 @@ class Handlers:
         return "kept"
 
     def prepare_views(self, answer: dict[str, Any] | None) -> tuple[Any, ...]:
-        """Open the Timeline or Compare panel, filled in, for a question that asks how
-        something developed or names several outlets (the answer's notice offers them)."""
+        """Fill in the Timeline or Compare outlets tab for a question that asks how something
+        developed or names several outlets (the answer's notice offers them); the chat stays
+        in view."""
         # A follow-up's views are those of the query it was answered as ("How has that
         # changed?" after a question on the Vienna talks).
         views = self.pipe.other_views(str(answer["retrieval_query"])) if answer else None
-        timeline: tuple[Any, ...] = (gr.skip(), gr.skip())
-        compare: tuple[Any, ...] = (gr.skip(), gr.skip(), gr.skip())
+        timeline: tuple[Any, ...] = (gr.skip(),)
+        compare: tuple[Any, ...] = (gr.skip(), gr.skip())
         if views and views.timeline_query:
-            timeline = (views.timeline_query, gr.Accordion(open=True))
+            timeline = (views.timeline_query,)
         if views and views.compare_outlets:
             outlets = gr.Dropdown(choices=self.pipe.publishers(), value=views.compare_outlets)
-            compare = (views.question, outlets, gr.Accordion(open=True))
+            compare = (views.question, outlets)
         return (*timeline, *compare)
 
     def compare_api(self, question: str, publishers: list[str]) -> dict[str, Any]:
@@ -199,18 +200,10 @@ class Handlers:
     def show_timeline(
         self, query: str, publishers: list[str] | None, date_from: str, date_to: str
     ) -> tuple[str, Any]:
-        import pandas as pd
-
         result = Timeline.model_validate(
             self.timeline_api(query, publishers, date_from.strip(), date_to.strip())
         )
-        chart = pd.DataFrame(
-            {
-                "month": [c.period for c in result.coverage],
-                "articles": [c.articles for c in result.coverage],
-            }
-        )
-        return timeline_markdown(result), chart
+        return timeline_markdown(result), pipeline.timeline_chart(result)
 
     def embedding_progress(
         self, progress: gr.Progress | None, first: str

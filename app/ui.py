@@ -65,102 +65,117 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             "a dated, named article; click a citation to see its source."
         )
         state = gr.State([])
-        with gr.Row():
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Conversation", height=480, elem_id="chat")
+        with gr.Tabs(elem_id="views"):
+            with gr.Tab("Chat", id="chat-tab"):
                 with gr.Row():
-                    question = gr.Textbox(
-                        placeholder="Ask a question about the articles…",
-                        show_label=False,
-                        scale=5,
-                        elem_id="question",
-                        max_length=settings.answer.max_question_chars * 20,
-                    )
-                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                gr.Examples(EXAMPLES, inputs=question, label="Try")
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(label="Conversation", height=480, elem_id="chat")
+                        with gr.Row():
+                            question = gr.Textbox(
+                                placeholder="Ask a question about the articles…",
+                                show_label=False,
+                                scale=5,
+                                elem_id="question",
+                                max_length=settings.answer.max_question_chars * 20,
+                            )
+                            send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                        gr.Examples(EXAMPLES, inputs=question, label="Try")
+                        with gr.Row():
+                            comment = gr.Textbox(
+                                placeholder="What was wrong or right with the last answer? "
+                                "(optional)",
+                                show_label=False,
+                                scale=4,
+                                elem_id="feedback-comment",
+                            )
+                            thumbs_up = gr.Button(
+                                "👍 Helpful", scale=0, min_width=110, elem_id="thumbs-up"
+                            )
+                            thumbs_down = gr.Button(
+                                "👎 Not helpful", scale=0, min_width=130, elem_id="thumbs-down"
+                            )
+                        feedback_status = gr.Markdown(elem_id="feedback-status")
+                        with gr.Row():
+                            clear = gr.Button("New conversation")
+                            download = gr.DownloadButton("Download conversation (.md)")
+                            download_bib = gr.DownloadButton("Sources (BibTeX)")
+                            download_csl = gr.DownloadButton("Sources (CSL-JSON)")
+                    with gr.Column(scale=2):
+                        sources = gr.HTML(sources_html(None, 0), elem_id="sources")
+                with gr.Accordion("Filters and answer backend", open=False):
+                    with gr.Row():
+                        publishers = gr.Dropdown(
+                            choices=pipe.publishers(), multiselect=True, label="Outlets", value=[]
+                        )
+                        date_from = gr.Textbox(
+                            "", label="Published from", placeholder="YYYY, YYYY-MM or YYYY-MM-DD"
+                        )
+                        date_to = gr.Textbox(
+                            "", label="Published to", placeholder="YYYY, YYYY-MM or YYYY-MM-DD"
+                        )
+                        as_of = gr.Textbox(
+                            "",
+                            label="As of",
+                            placeholder="YYYY-MM-DD or today",
+                            info="Ask as on that day: recent articles first, none published later.",
+                            elem_id="as-of",
+                        )
+                    with gr.Row():
+                        top_k = gr.Slider(
+                            1,
+                            20,
+                            value=settings.retrieval.top_k,
+                            step=1,
+                            label="Passages to read (top-k)",
+                        )
+                        backend = gr.Radio(
+                            backends, value="extractive", label="Answer backend", info=backend_info
+                        )
+            with gr.Tab("Timeline", id="timeline-tab"):
                 with gr.Row():
-                    comment = gr.Textbox(
-                        placeholder="What was wrong or right with the last answer? (optional)",
-                        show_label=False, scale=4, elem_id="feedback-comment",
+                    timeline_query = gr.Textbox(
+                        label="Story", placeholder="e.g. talks between US and Chinese officials",
+                        scale=4, elem_id="timeline-query",
                     )  # fmt: skip
-                    thumbs_up = gr.Button("👍", scale=0, min_width=60, elem_id="thumbs-up")
-                    thumbs_down = gr.Button("👎", scale=0, min_width=60, elem_id="thumbs-down")
-                feedback_status = gr.Markdown(elem_id="feedback-status")
+                    timeline_go = gr.Button("Show timeline", scale=1, elem_id="timeline-go")
+                # The chart `sinoqa timeline --chart` draws: a real time axis, gaps shown.
+                timeline_chart = gr.Plot(label="Articles per month", elem_id="timeline-chart")
+                timeline_list = gr.Markdown(elem_id="timeline")
+            with gr.Tab("Compare outlets", id="compare-tab"):
                 with gr.Row():
-                    clear = gr.Button("New conversation")
-                    download = gr.DownloadButton("Download conversation (.md)")
-                    download_bib = gr.DownloadButton("Sources (BibTeX)")
-                    download_csl = gr.DownloadButton("Sources (CSL-JSON)")
-            with gr.Column(scale=2):
-                sources = gr.HTML(sources_html(None, 0), elem_id="sources")
-        with gr.Accordion("Filters and answer backend", open=False):
-            with gr.Row():
-                publishers = gr.Dropdown(
-                    choices=pipe.publishers(), multiselect=True, label="Outlets", value=[]
+                    compare_question = gr.Textbox(
+                        label="Question", scale=3, elem_id="compare-question"
+                    )
+                    compare_outlets = gr.Dropdown(
+                        choices=pipe.publishers(), multiselect=True, label="Outlets (two or more)",
+                        scale=2, elem_id="compare-outlets",
+                    )  # fmt: skip
+                    compare_go = gr.Button("Compare", scale=1, elem_id="compare-go")
+                comparison = gr.HTML(elem_id="comparison")
+            with gr.Tab("Corpus", id="corpus-tab"):
+                upload = gr.File(
+                    file_count="multiple",
+                    file_types=UPLOAD_TYPES,
+                    label="Markdown, text, HTML or PDF, up to "
+                    f"{settings.ui.max_upload_bytes:,} bytes",
+                    elem_id="upload",
                 )
-                date_from = gr.Textbox(
-                    "", label="Published from", placeholder="YYYY, YYYY-MM or YYYY-MM-DD"
+                add = gr.Button("Add to index", elem_id="add")
+                url_box = gr.Textbox(
+                    label="Add by URL: article links, one per line (fetched once, then kept under "
+                    "corpus/web/)",
+                    lines=2,
+                    elem_id="url-box",
                 )
-                date_to = gr.Textbox(
-                    "", label="Published to", placeholder="YYYY, YYYY-MM or YYYY-MM-DD"
+                add_urls = gr.Button("Fetch and add", elem_id="add-urls")
+                upload_status = gr.Markdown(elem_id="upload-status")
+                corpus_table = gr.Dataframe(
+                    headers=["title", "outlet", "date", "chunks", "doc_id"],
+                    value=corpus_rows(settings),
+                    interactive=False,
+                    label="Indexed articles",
+                    elem_id="corpus",
                 )
-                as_of = gr.Textbox(
-                    "",
-                    label="As of",
-                    placeholder="YYYY-MM-DD or today",
-                    info="Ask as on that day: recent articles first, none published later.",
-                    elem_id="as-of",
-                )
-            with gr.Row():
-                top_k = gr.Slider(
-                    1, 20, value=settings.retrieval.top_k, step=1, label="Passages to read (top-k)"
-                )
-                backend = gr.Radio(
-                    backends, value="extractive", label="Answer backend", info=backend_info
-                )
-        with gr.Accordion("Timeline: how a story developed", open=False) as timeline_panel:
-            with gr.Row():
-                timeline_query = gr.Textbox(
-                    label="Story", placeholder="e.g. talks between US and Chinese officials",
-                    scale=4, elem_id="timeline-query",
-                )  # fmt: skip
-                timeline_go = gr.Button("Show timeline", scale=1, elem_id="timeline-go")
-            timeline_chart = gr.BarPlot(
-                x="month", y="articles", label="Articles per month", elem_id="timeline-chart"
-            )
-            timeline_list = gr.Markdown(elem_id="timeline")
-        with gr.Accordion("Compare outlets", open=False) as compare_panel:
-            with gr.Row():
-                compare_question = gr.Textbox(label="Question", scale=3, elem_id="compare-question")
-                compare_outlets = gr.Dropdown(
-                    choices=pipe.publishers(), multiselect=True, label="Outlets (two or more)",
-                    scale=2, elem_id="compare-outlets",
-                )  # fmt: skip
-                compare_go = gr.Button("Compare", scale=1, elem_id="compare-go")
-            comparison = gr.HTML(elem_id="comparison")
-        with gr.Accordion("Corpus: add your own articles", open=False):
-            upload = gr.File(
-                file_count="multiple",
-                file_types=UPLOAD_TYPES,
-                label=f"Markdown, text, HTML or PDF, up to {settings.ui.max_upload_bytes:,} bytes",
-                elem_id="upload",
-            )
-            add = gr.Button("Add to index", elem_id="add")
-            url_box = gr.Textbox(
-                label="Add by URL: article links, one per line (fetched once, then kept under "
-                "corpus/web/)",
-                lines=2,
-                elem_id="url-box",
-            )
-            add_urls = gr.Button("Fetch and add", elem_id="add-urls")
-            upload_status = gr.Markdown(elem_id="upload-status")
-            corpus_table = gr.Dataframe(
-                headers=["title", "outlet", "date", "chunks", "doc_id"],
-                value=corpus_rows(settings),
-                interactive=False,
-                label="Indexed articles",
-                elem_id="corpus",
-            )
         last_answer = gr.JSON(visible=False)
 
         gr.on(
@@ -174,10 +189,8 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             inputs=last_answer,
             outputs=[
                 timeline_query,
-                timeline_panel,
                 compare_question,
                 compare_outlets,
-                compare_panel,
             ],
             api_visibility="private",
         )

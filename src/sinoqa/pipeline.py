@@ -42,6 +42,7 @@ from sinoqa.settings import RetrievalSettings, Settings
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
+    from matplotlib.figure import Figure
 
     from sinoqa.answer.base import Answerer
     from sinoqa.retrieve.corpus_view import CorpusView
@@ -81,6 +82,14 @@ def record_feedback(
     if rating not in ("up", "down"):
         raise InvalidQuestion(f"feedback is 'up' or 'down', not {rating!r}")
     return feedback.record(settings, answer, rating, comment)  # type: ignore[arg-type]
+
+
+def timeline_chart(timeline: Timeline) -> Figure:
+    """The timeline's articles per month as a matplotlib figure: the chart the chat shows
+    and `sinoqa timeline --chart` writes."""
+    from sinoqa.views.timeline import chart_figure
+
+    return chart_figure(timeline)
 
 
 def llm_problem(settings: Settings) -> str | None:

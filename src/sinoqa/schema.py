@@ -207,13 +207,13 @@ class OtherViews(_Frozen):
         offers = []
         if self.timeline_query:
             offers.append(
-                "How this developed, article by article: the Timeline panel, or "
+                "How this developed, article by article: the Timeline tab, or "
                 f'`sinoqa timeline "{self.timeline_query}"`.'
             )
         if self.compare_outlets:
             flags = " ".join(f'--publisher "{outlet}"' for outlet in self.compare_outlets)
             offers.append(
-                f"Each outlet's own answer, side by side: the Compare outlets panel, or "
+                f"Each outlet's own answer, side by side: the Compare outlets tab, or "
                 f'`sinoqa compare "{self.question}" {flags}`.'
             )
         return offers

@@ -383,7 +383,7 @@ def test_browser_question_answer_and_source_card(page: Any, tmp_path: Path) -> N
 
 
 def test_browser_timeline_lists_articles_by_month(page: Any, tmp_path: Path) -> None:
-    page.get_by_text("Timeline: how a story developed").click()
+    page.get_by_role("tab", name="Timeline").click()
     page.locator("#timeline-query textarea").fill("talks between US and Chinese officials")
     page.locator("#timeline-go").click()
     page.locator("#timeline").get_by_text("2021-02", exact=False).first.wait_for(timeout=60_000)
@@ -394,25 +394,70 @@ def test_browser_timeline_lists_articles_by_month(page: Any, tmp_path: Path) -> 
     page.screenshot(path=str(tmp_path / "timeline.png"), full_page=True)
 
 
-def test_browser_chat_opens_the_view_a_question_asks_for(page: Any) -> None:
-    """A question about change fills in and opens the Timeline panel; one naming two outlets,
-    the Compare panel."""
-    timeline_query = page.locator("#timeline-query textarea")
-    assert not timeline_query.is_visible()  # the panel starts closed
+def test_browser_every_view_is_a_tab_with_a_drawn_chart_and_named_buttons(
+    page: Any, tmp_path: Path
+) -> None:
+    """Chat, Timeline, Compare outlets and Corpus are tabs; the timeline's chart shows its
+    bars; the feedback buttons say what they do (to a screen reader too)."""
+    import io
+
+    from PIL import Image
+
+    from sinoqa.views.timeline import BAR_COLOUR
+
+    page.get_by_role("tab", name="Corpus").wait_for(timeout=30_000)
+    tabs = [tab.inner_text().strip() for tab in page.get_by_role("tab").all()]
+    assert tabs[:4] == ["Chat", "Timeline", "Compare outlets", "Corpus"]
+    assert page.get_by_role("button", name="👍 Helpful").is_visible()
+    assert page.get_by_role("button", name="👎 Not helpful").is_visible()
+    page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+
+    page.get_by_role("tab", name="Timeline").click()
+    page.locator("#timeline-query textarea").fill("talks between US and Chinese officials")
+    page.locator("#timeline-go").click()
+    chart = page.locator("#timeline-chart img")
+    chart.wait_for(timeout=60_000)
+    pixels = Image.open(io.BytesIO(chart.screenshot())).convert("RGB").getdata()
+    bar = tuple(int(BAR_COLOUR[i : i + 2], 16) for i in (1, 3, 5))
+    near = [max(abs(a - b) for a, b in zip(pixel, bar, strict=True)) < 40 for pixel in pixels]
+    coloured = sum(near)
+    assert coloured > 200, f"the chart shows no bar ({coloured} pixels of the bars' colour)"
+    page.screenshot(path=str(tmp_path / "timeline-tab.png"), full_page=True)
+
+    page.get_by_role("tab", name="Compare outlets").click()
+    page.locator("#compare-question textarea").wait_for(state="visible")
+    page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+    page.get_by_role("tab", name="Corpus").click()
+    page.locator("#corpus").get_by_text("eir-2023-new-balance").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(tmp_path / "corpus.png"), full_page=True)
+    for name in ("chat", "timeline-tab", "compare", "corpus"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+
+
+def test_browser_chat_fills_in_the_view_a_question_asks_for(page: Any) -> None:
+    """A question about change fills in the Timeline tab; one naming two outlets, the Compare
+    outlets tab. The chat stays in view; the answer's notice points to the tab."""
     page.locator("#question textarea").fill(
         "How did talks between US and Chinese officials change from 2021 to 2023?"
     )
     page.locator("#ask").click()
-    timeline_query.wait_for(state="visible", timeout=60_000)
+    page.locator("#chat").get_by_text("Timeline tab", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Timeline").click()
+    timeline_query = page.locator("#timeline-query textarea")
+    timeline_query.wait_for(state="visible", timeout=10_000)
     assert "talks between US and Chinese officials" in timeline_query.input_value()
-    assert "Timeline panel" in page.locator("#chat").inner_text()
 
+    page.get_by_role("tab", name="Chat").click()
     page.locator("#question textarea").fill(
         "What do the Financial Times and E-IR say about the Malta meeting?"
     )
     page.locator("#ask").click()
+    page.locator("#chat").get_by_text("Compare outlets tab", exact=False).first.wait_for(
+        timeout=60_000
+    )
+    page.get_by_role("tab", name="Compare outlets").click()
     compare_question = page.locator("#compare-question textarea")
-    compare_question.wait_for(state="visible", timeout=60_000)
+    compare_question.wait_for(state="visible", timeout=10_000)
     assert compare_question.input_value().startswith("What do the Financial Times and E-IR")
     outlets = page.locator("#compare-outlets").inner_text()
     assert "Financial Times" in outlets and "E-International Relations" in outlets
@@ -466,7 +511,7 @@ def test_browser_thumbs_down_with_a_comment_is_kept(
 
 
 def test_browser_compare_puts_outlets_side_by_side(page: Any) -> None:
-    page.get_by_text("Compare outlets").click()
+    page.get_by_role("tab", name="Compare outlets").click()
     page.locator("#compare-question textarea").fill("Where did Wang Yi and Jake Sullivan meet?")
     outlets = page.locator("#compare-outlets input")
     for outlet in ("E-International Relations", "Teneo, via Speevr"):
@@ -490,10 +535,11 @@ def test_browser_hostile_article_runs_nothing(
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(url)
-    page.get_by_text("Corpus: add your own articles").click()
+    page.get_by_role("tab", name="Corpus").click()
     page.locator("#upload input[type=file]").set_input_files(str(hostile))
     page.locator("#add").click()
     page.locator("#upload-status").get_by_text("Added", exact=False).wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Chat").click()
     page.locator("#question textarea").fill("When will new berths open at the Hainan ports?")
     page.locator("#ask").click()
     page.locator("#sources .source-card").first.wait_for(timeout=60_000)

@@ -80,5 +80,27 @@ def test_questions_about_change_or_outlets_are_offered_their_view(seeded: Settin
     # A follow-up is offered the view of the query it was answered as, not of "that".
     first = pipe.ask("What did Jake Sullivan and Wang Yi discuss in Vienna?")
     follow_up = pipe.ask("How has that changed since?", history=[first])
-    offers = [notice for notice in follow_up.notices if "Timeline panel" in notice]
+    offers = [notice for notice in follow_up.notices if "Timeline tab" in notice]
     assert len(offers) == 1 and "Vienna" in offers[0]
+
+
+def test_the_chart_puts_months_on_a_time_axis_with_their_gaps() -> None:
+    """One visible bar per month with articles, placed by date (months apart stand apart);
+    a year-only date spans its year; undated articles are counted in the title."""
+    from sinoqa.schema import CoveragePeriod, Timeline
+    from sinoqa.views.timeline import chart_figure
+
+    counts = [("2021", 1), ("2021-02", 1), ("2021-11", 2), ("2023-06", 1), ("undated", 2)]
+    timeline = Timeline(
+        query="climate",
+        entries=[],
+        coverage=[CoveragePeriod(period=p, articles=n) for p, n in counts],
+    )
+    axes = chart_figure(timeline).axes[0]
+    bars = sorted(axes.patches, key=lambda bar: bar.get_x())
+    assert [round(bar.get_height()) for bar in bars] == [1, 1, 2, 1]
+    year, february, november, june = bars
+    assert 300 < year.get_width() < 366 and all(b.get_width() >= 26 for b in bars)
+    assert 265 <= november.get_x() - february.get_x() <= 275  # nine months, not one step
+    assert june.get_x() - november.get_x() > 540
+    assert "(2 undated)" in axes.get_title()

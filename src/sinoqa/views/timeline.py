@@ -9,6 +9,8 @@ the coverage chart.
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +22,13 @@ from sinoqa.schema import CoveragePeriod, Timeline, TimelineEntry
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore
+    from matplotlib.figure import Figure
 
     from sinoqa.retrieve.lexicon import Lexicon
+
+
+#: The bars' colour, in the chat and in `sinoqa timeline --chart`.
+BAR_COLOUR = "#2f6690"
 
 
 def build_timeline(
@@ -62,22 +69,59 @@ def _chronological(entry: TimelineEntry) -> tuple[int, str]:
     return (bounds[0] if bounds else 99_999_999, entry.doc_id)
 
 
-def write_chart(timeline: Timeline, path: Path) -> None:
-    """Articles on the query per month, as a bar chart (PNG)."""
+def chart_figure(timeline: Timeline) -> Figure:
+    """Articles on the query per month on a real time axis: one bar per month with
+    articles, gaps between months shown as gaps; a year-only date gets a bar over its
+    whole year, lighter; undated articles are counted in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.dates as mdates
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    periods = [c.period for c in timeline.coverage]
-    counts = [c.articles for c in timeline.coverage]
-    figure, axes = plt.subplots(figsize=(max(4.0, 0.6 * len(periods) + 2), 3))
-    axes.bar(periods, counts, color="#2f6690")
+    months = [(c, _period_start(c.period)) for c in timeline.coverage]
+    dated = [(c, start) for c, start in months if start is not None]
+    undated = sum(c.articles for c, start in months if start is None)
+    figure = Figure(figsize=(8.0, 3.0))
+    axes = figure.subplots()
+    for coverage, start in dated:
+        whole_year = len(coverage.period) == 4
+        width = 365 if whole_year else calendar.monthrange(start.year, start.month)[1]
+        axes.bar(
+            float(mdates.date2num(start)),
+            coverage.articles,
+            width=width - 2,  # days: a gap between neighbouring months
+            align="edge",
+            color="#9dbbd6" if whole_year else BAR_COLOUR,
+        )
     axes.set_ylabel("articles")
-    axes.set_title(f"Coverage: {timeline.query}"[:80])
+    title = f"Articles per month: {timeline.query}"[:70]
+    axes.set_title(title + (f" ({undated} undated)" if undated else ""), fontsize=10)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    plt.setp(axes.get_xticklabels(), rotation=45, ha="right")
+    if dated:
+        first = min(start for _, start in dated)
+        last = max(start for _, start in dated)
+        axes.set_xlim(
+            float(mdates.date2num(first - dt.timedelta(days=31))),
+            float(mdates.date2num(last + dt.timedelta(days=62))),
+        )
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=10)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    return figure
+
+
+def write_chart(timeline: Timeline, path: Path) -> None:
+    """:func:`chart_figure` as a PNG."""
+    chart_figure(timeline).savefig(path, dpi=120)
+
+
+def _period_start(period: str) -> dt.date | None:
+    """The first day of a "2023-08" or "2021" period; None for "undated"."""
+    try:
+        year, *month = (int(part) for part in period.split("-"))
+    except ValueError:
+        return None
+    return dt.date(year, month[0] if month else 1, 1)
