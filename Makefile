@@ -73,6 +73,7 @@ docs: $(VENV)/.runtime-installed
 	$(BIN)/python -c "from sinoqa.evals.records import update_evaluation_doc; update_evaluation_doc()"
 	$(BIN)/python -c "from benchmarks.report import update_doc; update_doc()"
 	$(BIN)/python docs/architecture_graph.py
+	$(BIN)/python -c "from sinoqa_app.api import update_api_doc; update_api_doc()"
 
 ## fit: re-fit the answer's sentence scorer (rtqa-train + the seed tuning questions; indexes
 ## 719 rtqa-train questions' articles under .fit/ the first time, ~30 min; then ~4 min). The

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
+from sinoqa_app.api import build_api
 from sinoqa_app.handlers import Handlers, corpus_rows
 from sinoqa_app.render import (
     comparison_html,
@@ -272,5 +273,10 @@ def launch(settings: Settings | None = None, **overrides: Any) -> gr.Blocks:
         "footer_links": [],
     }
     options.update(overrides)
-    demo.queue(default_concurrency_limit=4).launch(**options)
+    blocking = not options.pop("prevent_thread_lock", False)
+    demo.queue(default_concurrency_limit=4).launch(prevent_thread_lock=True, **options)
+    # The JSON API beside the chat, on the same server (its docs: /api/v1/docs).
+    demo.app.mount("/api/v1", build_api(pipeline.get_pipeline(settings), settings))
+    if blocking:
+        demo.block_thread()
     return demo

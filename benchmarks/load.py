@@ -62,6 +62,7 @@ SCRIPTS = [
 @dataclass
 class Level:
     sessions: int
+    via: str = "chat"  # "chat": gradio_client sessions on /chat; "api": POST /api/v1/ask
     requests: int = 0
     errors: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
@@ -77,6 +78,7 @@ class Level:
 
     def row(self) -> dict[str, Any]:
         return {
+            "via": self.via,
             "sessions": self.sessions,
             "requests": self.requests,
             "errors": len(self.errors),
@@ -119,18 +121,41 @@ def run_session(
         level.record(time.perf_counter() - started, check(answer, session, turn, doc_id, reference))
 
 
+def run_api_client(
+    url: str, client: int, turns: int, reference: dict[tuple[int, int], str], level: Level
+) -> None:
+    """One JSON API client: ``turns`` questions (no follow-ups: /api/v1/ask is one turn)."""
+    import httpx
+
+    for turn in range(turns):
+        question, doc_id, _ = SCRIPTS[(client + turn) % len(SCRIPTS)]
+        started = time.perf_counter()
+        try:
+            response = httpx.post(f"{url}api/v1/ask", json={"question": question}, timeout=300)
+            response.raise_for_status()
+            answer = response.json()
+        except Exception as exc:
+            error = f"api client {client} turn {turn}: {type(exc).__name__}: {exc}"
+            level.record(time.perf_counter() - started, error)
+            continue
+        key = (-1 - (client + turn) % len(SCRIPTS), 0)  # the API's own reference answers
+        seconds = time.perf_counter() - started
+        level.record(seconds, check(answer, client, turn, doc_id, reference, key))
+
+
 def check(
     answer: dict[str, Any],
     session: int,
     turn: int,
     doc_id: str,
     reference: dict[tuple[int, int], str],
+    key: tuple[int, int] | None = None,
 ) -> str | None:
     """None when the answer is right for this session's own question; else what is wrong."""
     cited = {c["doc_id"] for c in answer.get("citations", [])}
     if doc_id not in cited:
         return f"session {session} turn {turn}: cites {sorted(cited)}, not {doc_id}"
-    key = (session % len(SCRIPTS), turn)
+    key = key or (session % len(SCRIPTS), turn)
     expected = reference.setdefault(key, answer["answer"])
     if answer["answer"] != expected:
         return f"session {session} turn {turn}: answer differs from a lone session's"
@@ -143,12 +168,14 @@ def run_level(
     turns: int,
     reference: dict[tuple[int, int], str],
     first_session: int = 0,
+    via: str = "chat",
 ) -> Level:
-    level = Level(sessions)
+    level = Level(sessions, via)
+    run = run_api_client if via == "api" else run_session
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=sessions) as pool:
         for session in range(first_session, first_session + sessions):
-            pool.submit(run_session, url, session, turns, reference, level)
+            pool.submit(run, url, session, turns, reference, level)
     level.seconds = time.perf_counter() - started
     return level
 
@@ -157,16 +184,17 @@ def write(rows: list[dict[str, Any]], out: Path, command: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "load.json").write_text(json.dumps({"command": command, "levels": rows}, indent=2))
     lines = [
-        "# Load: concurrent chat sessions against `sinoqa serve`",
+        "# Load: concurrent chat sessions and JSON API clients against `sinoqa serve`",
         "",
         f"Produced by `{command}` on {time.strftime('%Y-%m-%d %H:%M')}.",
         "",
-        "| sessions | requests | errors | throughput (req/s) | p50 latency (s) | p95 latency (s) |",
-        "|---|---|---|---|---|---|",
+        "| via | sessions | requests | errors | throughput (req/s) | p50 latency (s) | "
+        "p95 latency (s) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['sessions']} | {row['requests']} | {row['errors']} | "
+            f"| {row['via']} | {row['sessions']} | {row['requests']} | {row['errors']} | "
             f"{row['throughput_rps']:.2f} | {row['p50_s']:.2f} | {row['p95_s']:.2f} |"
         )
     (out / "load.md").write_text("\n".join(lines) + "\n")
@@ -191,10 +219,17 @@ def main(argv: list[str] | None = None) -> int:
             lone = run_level(server.url, 1, args.turns, reference, first_session=script)
             if lone.errors:
                 raise RuntimeError(f"a lone session fails: {lone.errors}")
-        for sessions in sorted(int(n) for n in args.levels.split(",")):
+        levels = sorted(int(n) for n in args.levels.split(","))
+        for sessions in levels:
             level = run_level(server.url, sessions, args.turns, reference)
             rows.append(level.row())
             print(json.dumps(rows[-1]), flush=True)
+        # The JSON API at the highest level, its answers checked the same way.
+        for script in range(len(SCRIPTS)):
+            run_level(server.url, 1, 1, reference, first_session=script, via="api")
+        level = run_level(server.url, levels[-1], args.turns, reference, via="api")
+        rows.append(level.row())
+        print(json.dumps(rows[-1]), flush=True)
     write(rows, args.out, command)
     print((args.out / "load.md").read_text())
     failed = sum(row["errors"] for row in rows)

@@ -43,11 +43,12 @@ def test_benchmark_command_writes_tables_and_chart(tmp_path: Path) -> None:
 def test_load_script_runs_concurrent_sessions_without_errors(tmp_path: Path) -> None:
     out = _run_module(tmp_path, "benchmarks.load", "--levels", "1,4", "--turns", "2")
     levels = json.loads((out / "load.json").read_text())["levels"]
-    assert [(row["sessions"], row["requests"], row["errors"]) for row in levels] == [
-        (1, 2, 0),
-        (4, 8, 0),
+    assert [(row["via"], row["sessions"], row["requests"], row["errors"]) for row in levels] == [
+        ("chat", 1, 2, 0),
+        ("chat", 4, 8, 0),
+        ("api", 4, 8, 0),
     ]
-    assert "| 4 | 8 | 0 |" in (out / "load.md").read_text()
+    assert "| api | 4 | 8 | 0 |" in (out / "load.md").read_text()
 
 
 @pytest.mark.skipif(not (RTQA / "questions.jsonl").is_file(), reason="needs ../shared/rtqa-dev")

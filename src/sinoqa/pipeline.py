@@ -1,8 +1,5 @@
-"""The composition root: the one place that knows the order of the stages.
-
-corpus -> index -> retrieve -> answer. The CLI, the UI and the evals call these functions and
-classes, never a stage directly.
-"""
+"""The composition root, the one place that knows the order of the stages: corpus -> index
+-> retrieve -> answer. The CLI, the UI and the evals call this, never a stage directly."""
 
 from __future__ import annotations
 
@@ -14,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sinoqa.answer.backends import Answerers, retrieval_query
 from sinoqa.answer.notices import (
     as_of_notice,
     other_views,
@@ -35,9 +33,17 @@ from sinoqa.ingestion.records import IndexUnavailable as IndexUnavailable
 from sinoqa.retrieve.filters import Filters
 from sinoqa.retrieve.filters import InvalidFilter as InvalidFilter
 from sinoqa.retrieve.question import InvalidQuestion as InvalidQuestion
-from sinoqa.retrieve.question import condense, normalize_question
+from sinoqa.retrieve.question import normalize_question
 from sinoqa.retrieve.rerank import load_reranker
-from sinoqa.schema import Answer, Comparison, OtherViews, Timeline
+from sinoqa.schema import (
+    Answer,
+    Article,
+    ArticleText,
+    Comparison,
+    OtherViews,
+    Source,
+    Timeline,
+)
 from sinoqa.settings import RetrievalSettings, Settings
 
 if TYPE_CHECKING:
@@ -121,13 +127,10 @@ class Pipeline:
         self.settings = settings
         self._today = today
         self._clock = clock
-        self._llms = dict(llms or {})
+        self._answerers = Answerers(settings.answer, lambda: self.embed_model, llms)
         self._lock = threading.Lock()
         self._index: index.ChromaIndex | None = None
         self._view: CorpusView | None = None
-        self._extractive: Answerer | None = None
-        self._generative: dict[str, Answerer] = {}
-        self._answerers_version: str | None = None  # the index version they were built over
         self._checked_at = 0.0
 
     @property
@@ -214,7 +217,7 @@ class Pipeline:
             on_token=on_token,
             analysis=view.analyse(text),
         )
-        query = self.condense(text, history, answerer)
+        query = retrieval_query(text, history, answerer)
         if query != text:  # a follow-up: keep to what the previous answer was about
             engine.focus = sorted({c.doc_id for c in history[-1].citations})
         with reachable(self.settings):
@@ -286,6 +289,42 @@ class Pipeline:
         terms = view.lexicon.terms(view.analyse(text).content)
         return build_timeline(text, terms, passages, view.lexicon)
 
+    def search(
+        self,
+        query: str,
+        *,
+        publishers: Iterable[str] = (),
+        date_from: str | None = None,
+        date_to: str | None = None,
+        top_k: int | None = None,
+        as_of: dt.date | None = None,
+    ) -> list[Source]:
+        """The passages retrieval finds for ``query`` (no answer composed), best first."""
+        from llama_index.core.schema import QueryBundle
+
+        from sinoqa.answer.base import to_source
+
+        text, _ = normalize_question(query, self.settings.answer.max_question_chars)
+        view = self.view()
+        filters = self.filters(publishers, date_from, date_to, view=view)
+        retrieval = self.settings.retrieval
+        if top_k is not None:
+            retrieval = retrieval.model_copy(update={"top_k": max(1, min(int(top_k), 50))})
+        with reachable(self.settings):
+            found = self.retriever(filters, retrieval, as_of, view=view).retrieve(QueryBundle(text))
+        return [to_source(item) for item in found]
+
+    def article(self, doc_id: str) -> ArticleText | None:
+        """An indexed article's facts and cleaned text; None when no article has ``doc_id``."""
+        view = self.view()
+        record = view.records.get(doc_id)
+        if record is None or self._index is None:
+            return None
+        with reachable(self.settings):
+            text = self._index.cleaned_text(doc_id) or ""
+        facts = Article.model_validate(record.model_dump(include=set(Article.model_fields)))
+        return ArticleText(**facts.model_dump(), text=text, chunks=len(record.chunk_ids))
+
     def filters(
         self,
         publishers: Iterable[str] = (),
@@ -328,48 +367,8 @@ class Pipeline:
         self, backend: str, *, view: CorpusView | None = None
     ) -> tuple[Answerer, list[str]]:
         """The answerer for ``backend``; the extractive one, with a notice, if it cannot load."""
-        from sinoqa.answer.extractive import ExtractiveAnswerer
-        from sinoqa.answer.generate import GenerativeAnswerer, LLMUnavailable, make_llm
-
         view = view or self.view()
-        with self._lock:
-            if self._answerers_version != view.version:  # built over the lexicon of a version
-                self._extractive = None
-                self._generative.clear()
-                self._answerers_version = view.version
-            if self._extractive is None:
-                self._extractive = ExtractiveAnswerer(
-                    self.settings.answer, self.embed_model, view.lexicon
-                )
-            extractive = self._extractive
-        if backend == "extractive":
-            return extractive, []
-        with self._lock:
-            if backend not in self._generative:
-                answer_settings = self.settings.answer.model_copy(update={"backend": backend})
-                try:
-                    llm = self._llms.get(backend) or make_llm(answer_settings)
-                except LLMUnavailable as exc:
-                    return extractive, [f"Showing the extractive answer: {exc}."]
-                self._generative[backend] = GenerativeAnswerer(
-                    answer_settings,
-                    llm,
-                    extractive,  # type: ignore[arg-type]
-                )
-            return self._generative[backend], []
-
-    def condense(self, question: str, history: Sequence[Answer], answerer: Answerer) -> str:
-        """The retrieval query for ``question``: an LLM rewrite when one is configured."""
-        from sinoqa.answer.generate import GenerativeAnswerer
-
-        heuristic = condense(question, history)
-        if heuristic == question or not isinstance(answerer, GenerativeAnswerer):
-            return heuristic
-        try:
-            rewritten = answerer.condense(question, history[-1].retrieval_query)
-        except Exception:  # the answer step reports LLM failures; retrieval must go on
-            return heuristic
-        return f"{rewritten} {question}" if rewritten != question else heuristic
+        return self._answerers.get(backend, view.version, view.lexicon)
 
     def _ranker(self, retrieval: RetrievalSettings) -> ArticleRanker | None:
         from sinoqa.retrieve.ranking import DEFAULT_RANKER, load_ranker

@@ -217,3 +217,10 @@ class OtherViews(_Frozen):
                 f'`sinoqa compare "{self.question}" {flags}`.'
             )
         return offers
+
+
+class ArticleText(Article):
+    """An indexed article's facts and its cleaned text (what every citation offset is into)."""
+
+    text: str = Field(description="The cleaned text: passages' start_char/end_char index it.")
+    chunks: int = Field(description="How many passages the article is split into.")

@@ -1,0 +1,221 @@
+"""A plain JSON API beside the chat: /api/v1/ask, /search, /timeline, /compare,
+/articles/{doc_id} and /status, with pydantic models and an OpenAPI document at
+/api/v1/openapi.json (docs at /api/v1/docs). For curl, requests and notebooks: no Gradio
+client protocol needed.
+
+Errors are JSON with a message: 422 for a request the user must correct, 404 for an unknown
+article, 503 while the index is missing or unreachable; never a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel, ConfigDict, Field
+
+from sinoqa import __version__, pipeline
+from sinoqa.pipeline import (
+    IndexUnavailable,
+    InvalidFilter,
+    InvalidQuestion,
+    Pipeline,
+)
+from sinoqa.schema import Answer, ArticleText, Comparison, Source, Timeline
+from sinoqa.settings import Settings
+
+#: Largest request body taken: a bound for what no question needs.
+MAX_BODY_BYTES = 1_000_000
+#: Longest question taken (longer ones are an error here; the pipeline truncates at
+#: answer.max_question_chars with a notice, as the chat does).
+MAX_QUESTION_CHARS = 20_000
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Filters(_Request):
+    publishers: list[str] = Field(default_factory=list, description="Only these outlets.")
+    date_from: str | None = Field(None, description="Published on or after YYYY[-MM[-DD]].")
+    date_to: str | None = Field(None, description="Published on or before YYYY[-MM[-DD]].")
+
+
+class AskRequest(Filters):
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS, description="The question, as asked."
+    )
+    top_k: int | None = Field(None, ge=1, le=50, description="Passages to read.")
+    as_of: str | None = Field(None, description="The day it is asked: YYYY-MM-DD or today.")
+    backend: str | None = Field(None, description="extractive (default) or an LLM backend.")
+
+
+class SearchRequest(Filters):
+    query: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS, description="What to find passages about."
+    )
+    top_k: int | None = Field(None, ge=1, le=50, description="Passages to return.")
+
+
+class TimelineRequest(Filters):
+    query: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS, description="What the story is about."
+    )
+
+
+class CompareRequest(_Request):
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    publishers: list[str] = Field(min_length=2, description="Two or more outlets.")
+
+
+class Status(BaseModel):
+    articles: int
+    chunks: int
+    last_ingest: str | None
+    outlets: list[str]
+    version: str
+
+
+def build_api(pipe: Pipeline, settings: Settings) -> FastAPI:
+    """The JSON API over ``pipe``, to be mounted at /api/v1 on the chat's server."""
+    api = FastAPI(
+        title="sinoqa",
+        version=__version__,
+        description="Cited answers and passages from news and analysis on US-China relations.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        dependencies=[Depends(_login(settings))],
+    )
+
+    @api.middleware("http")
+    async def limit_size(request: Request, call_next: Any) -> Any:
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > MAX_BODY_BYTES:
+            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, 413)
+        return await call_next(request)
+
+    @api.exception_handler(InvalidQuestion)
+    @api.exception_handler(InvalidFilter)
+    async def user_error(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @api.exception_handler(IndexUnavailable)
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @api.post("/ask", response_model=Answer, summary="Answer a question, citing every sentence")
+    def ask(body: AskRequest) -> Answer:
+        """The same Answer JSON as `sinoqa ask --json`: quote and cite it; `refused` means the
+        indexed articles do not answer the question (`nearest_sources` are the closest)."""
+        return pipe.ask(
+            body.question,
+            publishers=body.publishers,
+            date_from=body.date_from,
+            date_to=body.date_to,
+            top_k=body.top_k,
+            backend=body.backend,
+            as_of=body.as_of,
+        )
+
+    @api.post("/search", response_model=list[Source], summary="The passages on a query")
+    def search(body: SearchRequest) -> list[Source]:
+        return pipe.search(
+            body.query,
+            publishers=body.publishers,
+            date_from=body.date_from,
+            date_to=body.date_to,
+            top_k=body.top_k,
+        )
+
+    @api.post("/timeline", response_model=Timeline, summary="A story's articles in order")
+    def timeline(body: TimelineRequest) -> Timeline:
+        return pipe.timeline(
+            body.query, publishers=body.publishers, date_from=body.date_from, date_to=body.date_to
+        )
+
+    @api.post("/compare", response_model=Comparison, summary="Outlets' answers side by side")
+    def compare(body: CompareRequest) -> Comparison:
+        return pipe.compare(body.question, body.publishers)
+
+    @api.get("/articles/{doc_id}", response_model=ArticleText, summary="One article, whole")
+    def article(doc_id: str) -> ArticleText:
+        """An article's facts and cleaned text: citations' offsets index this text."""
+        found = pipe.article(doc_id)
+        if found is None:
+            raise HTTPException(404, f"no indexed article has doc_id {doc_id!r}")
+        return found
+
+    @api.get("/status", response_model=Status, summary="What is indexed")
+    def status() -> Status:
+        view = pipe.view()
+        last = pipeline.status(settings).last_ingest
+        return Status(
+            articles=len(view.records),
+            chunks=len(view.nodes),
+            last_ingest=last,
+            outlets=list(view.publishers),
+            version=__version__,
+        )
+
+    return api
+
+
+def _login(settings: Settings) -> Any:
+    """The UI's username and password, asked as HTTP Basic; nothing when none is set."""
+    basic = HTTPBasic(auto_error=False)
+    username, password = settings.ui.username, settings.ui.password
+
+    # A default, not Annotated: this module's annotations are strings, and `basic` is local.
+    def check(credentials: HTTPBasicCredentials | None = Depends(basic)) -> None:  # noqa: B008
+        if not (username and password):
+            return
+        given = credentials or HTTPBasicCredentials(username="", password="")
+        same_user = secrets.compare_digest(given.username.encode(), username.encode())
+        same_password = secrets.compare_digest(given.password.encode(), password.encode())
+        if not (same_user and same_password):
+            raise HTTPException(401, "log in", headers={"WWW-Authenticate": "Basic"})
+
+    return check
+
+
+def endpoints_table(document: dict[str, Any]) -> str:
+    """The endpoints of an OpenAPI document as a Markdown table (docs/api.md, `make docs`)."""
+    rows = ["| method | path | what | body |", "|---|---|---|---|"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            schema = operation.get("requestBody", {}).get("content", {})
+            ref = schema.get("application/json", {}).get("schema", {}).get("$ref", "")
+            body = ref.rsplit("/", 1)[-1]
+            fields = document["components"]["schemas"].get(body, {}).get("properties", {})
+            shown = ", ".join(f"`{name}`" for name in fields) or "–"
+            rows.append(
+                f"| {method.upper()} | `/api/v1{path}` | {operation.get('summary', '')} | {shown} |"
+            )
+    return "\n".join(rows) + "\n"
+
+
+API_DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+_BEGIN = "<!-- endpoints: generated by `make docs` from the OpenAPI document -->"
+_END = "<!-- end of endpoints -->"
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document (building it loads nothing)."""
+    settings = Settings()
+    return build_api(Pipeline(settings), settings).openapi()
+
+
+def with_endpoints(document: str) -> str:
+    head, _, rest = document.partition(_BEGIN)
+    _, _, tail = rest.partition(_END)
+    return f"{head}{_BEGIN}\n{endpoints_table(openapi_document())}{_END}{tail}"
+
+
+def update_api_doc(path: Path = API_DOC) -> None:
+    """Regenerate docs/api.md's endpoint table from the OpenAPI document (`make docs`)."""
+    path.write_text(with_endpoints(path.read_text(encoding="utf-8")), encoding="utf-8")
