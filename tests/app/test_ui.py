@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -437,6 +438,8 @@ def test_browser_every_view_is_a_tab_with_a_drawn_chart_and_named_buttons(
 def test_browser_chat_fills_in_the_view_a_question_asks_for(page: Any) -> None:
     """A question about change fills in the Timeline tab; one naming two outlets, the Compare
     outlets tab. The chat stays in view; the answer's notice points to the tab."""
+    from playwright.sync_api import expect
+
     page.locator("#question textarea").fill(
         "How did talks between US and Chinese officials change from 2021 to 2023?"
     )
@@ -444,8 +447,10 @@ def test_browser_chat_fills_in_the_view_a_question_asks_for(page: Any) -> None:
     page.locator("#chat").get_by_text("Timeline tab", exact=False).first.wait_for(timeout=60_000)
     page.get_by_role("tab", name="Timeline").click()
     timeline_query = page.locator("#timeline-query textarea")
-    timeline_query.wait_for(state="visible", timeout=10_000)
-    assert "talks between US and Chinese officials" in timeline_query.input_value()
+    # Filled in by an event that follows the answer: wait for it, not for the tab alone.
+    expect(timeline_query).to_have_value(
+        re.compile("talks between US and Chinese officials"), timeout=30_000
+    )
 
     page.get_by_role("tab", name="Chat").click()
     page.locator("#question textarea").fill(
@@ -457,8 +462,9 @@ def test_browser_chat_fills_in_the_view_a_question_asks_for(page: Any) -> None:
     )
     page.get_by_role("tab", name="Compare outlets").click()
     compare_question = page.locator("#compare-question textarea")
-    compare_question.wait_for(state="visible", timeout=10_000)
-    assert compare_question.input_value().startswith("What do the Financial Times and E-IR")
+    expect(compare_question).to_have_value(
+        re.compile("^What do the Financial Times and E-IR"), timeout=30_000
+    )
     outlets = page.locator("#compare-outlets").inner_text()
     assert "Financial Times" in outlets and "E-International Relations" in outlets
 
