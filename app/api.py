@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
-from sinoqa import __version__, pipeline
+from sinoqa import __version__
 from sinoqa.pipeline import (
     IndexUnavailable,
     InvalidFilter,
@@ -153,7 +153,7 @@ def build_api(pipe: Pipeline, settings: Settings) -> FastAPI:
     @api.get("/status", response_model=Status, summary="What is indexed")
     def status() -> Status:
         view = pipe.view()
-        last = pipeline.status(settings).last_ingest
+        last = pipe.last_ingest()
         return Status(
             articles=len(view.records),
             chunks=len(view.nodes),

@@ -69,13 +69,9 @@ def ingest(
 
     One ingest writes an index at a time (across processes): another waits for it, calling
     ``on_wait`` once, or with ``wait=False`` raises :class:`sinoqa.ingestion.build.IndexBusy`."""
+    chosen = settings or Settings()
     return ingest_stage.ingest(
-        settings or Settings(),
-        paths,
-        rebuild=rebuild,
-        progress=progress,
-        wait=wait,
-        on_wait=on_wait,
+        chosen, paths, rebuild=rebuild, progress=progress, wait=wait, on_wait=on_wait
     )
 
 
@@ -91,8 +87,7 @@ def record_feedback(
 
 
 def timeline_chart(timeline: Timeline) -> Figure:
-    """The timeline's articles per month as a matplotlib figure: the chart the chat shows
-    and `sinoqa timeline --chart` writes."""
+    """Articles per month (matplotlib): the chart the chat shows and `--chart` writes."""
     from sinoqa.views.timeline import chart_figure
 
     return chart_figure(timeline)
@@ -184,9 +179,7 @@ class Pipeline:
 
         started = time.perf_counter()
         text, notices = normalize_question(question, self.settings.answer.max_question_chars)
-        retrieval = self.settings.retrieval
-        if top_k is not None:
-            retrieval = retrieval.model_copy(update={"top_k": max(1, min(int(top_k), 50))})
+        retrieval = self._retrieval(top_k)
         try:
             day = (
                 as_of
@@ -307,9 +300,7 @@ class Pipeline:
         text, _ = normalize_question(query, self.settings.answer.max_question_chars)
         view = self.view()
         filters = self.filters(publishers, date_from, date_to, view=view)
-        retrieval = self.settings.retrieval
-        if top_k is not None:
-            retrieval = retrieval.model_copy(update={"top_k": max(1, min(int(top_k), 50))})
+        retrieval = self._retrieval(top_k)
         with reachable(self.settings):
             found = self.retriever(filters, retrieval, as_of, view=view).retrieve(QueryBundle(text))
         return [to_source(item) for item in found]
@@ -369,6 +360,16 @@ class Pipeline:
         """The answerer for ``backend``; the extractive one, with a notice, if it cannot load."""
         view = view or self.view()
         return self._answerers.get(backend, view.version, view.lexicon)
+
+    def _retrieval(self, top_k: int | None) -> RetrievalSettings:
+        """The retrieval settings, with the caller's top-k (1 to 50) when given."""
+        retrieval = self.settings.retrieval
+        top = {"top_k": max(1, min(int(top_k), 50))} if top_k is not None else {}
+        return retrieval.model_copy(update=top)
+
+    def last_ingest(self) -> str | None:
+        """When the served index was last written (asked of the open index)."""
+        return self._index.last_ingest() if self.view() and self._index is not None else None
 
     def _ranker(self, retrieval: RetrievalSettings) -> ArticleRanker | None:
         from sinoqa.retrieve.ranking import DEFAULT_RANKER, load_ranker
