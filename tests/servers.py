@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,8 @@ def serving(
             try:
                 with urllib.request.urlopen(probe, timeout=2):
                     break
+            except urllib.error.HTTPError:  # it answers, if only to refuse: it is up
+                break
             except OSError:
                 if time.monotonic() > deadline:
                     raise

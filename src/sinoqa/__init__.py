@@ -18,4 +18,4 @@ __all__ = [
     "ingest",
     "status",
 ]
-__version__ = "0.9.0"
+__version__ = "0.10.0"

@@ -18,7 +18,6 @@ from sinoqa.answer.notices import (
     recent_day,
     unsupported_premise,
 )
-from sinoqa.dates import InvalidDate, parse_day
 from sinoqa.ingestion import build as ingest_stage
 from sinoqa.ingestion import index
 from sinoqa.ingestion.add import AddReport as AddReport
@@ -30,7 +29,7 @@ from sinoqa.ingestion.build import IngestReport, ProgressCallback
 # IndexUnavailable and InvalidFilter are re-exported: callers (the UI) catch them from here.
 from sinoqa.ingestion.records import IndexStatus, reachable
 from sinoqa.ingestion.records import IndexUnavailable as IndexUnavailable
-from sinoqa.retrieve.filters import Filters
+from sinoqa.retrieve.filters import Filters, day_asked
 from sinoqa.retrieve.filters import InvalidFilter as InvalidFilter
 from sinoqa.retrieve.question import InvalidQuestion as InvalidQuestion
 from sinoqa.retrieve.question import normalize_question
@@ -180,14 +179,7 @@ class Pipeline:
         started = time.perf_counter()
         text, notices = normalize_question(question, self.settings.answer.max_question_chars)
         retrieval = self._retrieval(top_k)
-        try:
-            day = (
-                as_of
-                if isinstance(as_of, dt.date) or as_of is None
-                else parse_day(as_of, self._today)
-            )
-        except InvalidDate as exc:  # the user's "as of" is one of their filters
-            raise InvalidFilter(str(exc)) from None
+        day = day_asked(as_of, self._today)
         # One snapshot of the served corpus for every stage: an ingest landing meanwhile
         # must not give the retriever and the answerer different versions.
         view = self.view()
@@ -290,9 +282,10 @@ class Pipeline:
         date_from: str | None = None,
         date_to: str | None = None,
         top_k: int | None = None,
-        as_of: dt.date | None = None,
+        as_of: str | dt.date | None = None,
     ) -> list[Source]:
-        """The passages retrieval finds for ``query`` (no answer composed), best first."""
+        """The passages retrieval finds for ``query`` (no answer composed), best first;
+        ``as_of`` as for :meth:`ask`, without the guess from the wording."""
         from llama_index.core.schema import QueryBundle
 
         from sinoqa.answer.base import to_source
@@ -301,9 +294,16 @@ class Pipeline:
         view = self.view()
         filters = self.filters(publishers, date_from, date_to, view=view)
         retrieval = self._retrieval(top_k)
+        day = day_asked(as_of, self._today)
         with reachable(self.settings):
-            found = self.retriever(filters, retrieval, as_of, view=view).retrieve(QueryBundle(text))
+            found = self.retriever(filters, retrieval, day, view=view).retrieve(QueryBundle(text))
         return [to_source(item) for item in found]
+
+    def articles(self) -> list[Article]:
+        """The indexed articles' publication facts, newest first (undated ones last)."""
+        records = self.view().records.values()
+        facts = [Article.model_validate(r.model_dump(include=_ARTICLE_FIELDS)) for r in records]
+        return sorted(facts, key=lambda a: (a.published or "", a.doc_id), reverse=True)
 
     def article(self, doc_id: str) -> ArticleText | None:
         """An indexed article's facts and cleaned text; None when no article has ``doc_id``."""
@@ -313,8 +313,8 @@ class Pipeline:
             return None
         with reachable(self.settings):
             text = self._index.cleaned_text(doc_id) or ""
-        facts = Article.model_validate(record.model_dump(include=set(Article.model_fields)))
-        return ArticleText(**facts.model_dump(), text=text, chunks=len(record.chunk_ids))
+        facts = record.model_dump(include=_ARTICLE_FIELDS)
+        return ArticleText(**facts, text=text, chunks=len(record.chunk_ids))
 
     def filters(
         self,
@@ -385,6 +385,7 @@ class Pipeline:
         return load_reranker(model, self.settings.retrieval.candidates)
 
 
+_ARTICLE_FIELDS = set(Article.model_fields)
 _pipelines: dict[Settings, Pipeline] = {}
 _pipelines_lock = threading.Lock()
 

@@ -345,6 +345,22 @@ class UISettings(_Stage):
     )
 
 
+class McpSettings(_Stage):
+    host: str = Field(
+        "127.0.0.1",
+        description="Address `sinoqa mcp --http` binds to; 0.0.0.0 exposes it to the network.",
+    )
+    port: int = Field(7861, ge=1, le=65535, description="Port of `sinoqa mcp --http`.")
+    token: SecretStr | None = Field(
+        None,
+        description="Bearer token `sinoqa mcp --http` requires (Authorization: Bearer ...); "
+        "the UI's username and password, when set, are accepted as well.",
+    )
+    allow_writes: bool = Field(
+        False, description="Offer the add_urls tool (fetch pages into the corpus)."
+    )
+
+
 class Settings(BaseSettings):
     """Everything sinoqa can be told, grouped by pipeline stage."""
 
@@ -361,6 +377,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = AnswerSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     ui: UISettings = UISettings()
+    mcp: McpSettings = McpSettings()
 
     def with_paths(self, corpus: Path | None = None, index: Path | None = None) -> Settings:
         """A copy pointing at another corpus and/or index directory."""

@@ -122,8 +122,8 @@ def test_the_chat_server_serves_the_api(served: tuple[str, Settings]) -> None:  
 
 
 def test_the_endpoint_table_in_the_docs_is_the_openapi_documents() -> None:
-    from sinoqa_app.api import API_DOC, with_endpoints
+    from sinoqa_app.api import API_DOC, with_tables
 
     text = API_DOC.read_text(encoding="utf-8")
-    assert text == with_endpoints(text), "docs/api.md is stale: run `make docs`"
+    assert text == with_tables(text), "docs/api.md is stale: run `make docs`"
     assert "`/api/v1/ask`" in text

@@ -1,4 +1,4 @@
-"""`sinoqa serve`: the chat UI in the browser."""
+"""`sinoqa serve` and `sinoqa mcp`: the chat UI in the browser, the corpus for assistants."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from sinoqa.cli.common import CorpusOption, IndexOption, app, settings_for
+from sinoqa.cli.common import CorpusOption, IndexOption, app, flag, settings_for
 
 
 @app.command()
@@ -32,3 +32,43 @@ def serve(
     if update:
         settings = settings.model_copy(update={"ui": settings.ui.model_copy(update=update)})
     launch(settings)
+
+
+@app.command()
+def mcp(
+    http: Annotated[
+        bool,
+        flag("--http", help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio."),
+    ] = False,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address for --http (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Port for --http (default 7861).")
+    ] = None,
+    allow_writes: Annotated[
+        bool, flag("--allow-writes", help="Offer the add_urls tool (fetch pages into the corpus).")
+    ] = False,
+    corpus: CorpusOption = None,
+    index: IndexOption = None,
+) -> None:
+    """Serve the corpus to assistants and agents over the Model Context Protocol.
+
+    Tools: search_passages, ask, timeline, compare, get_article (and add_urls with
+    --allow-writes, under the same rules as `sinoqa add`); resources: sinoqa://articles and
+    sinoqa://article/{doc_id}. Over stdio by default, as desktop assistants start it. With
+    --http it listens on 127.0.0.1 unless --host says otherwise; set SINOQA_MCP__TOKEN to
+    require `Authorization: Bearer <token>`, or SINOQA_UI__USERNAME and SINOQA_UI__PASSWORD
+    for a login. Needs `sinoqa ingest` first.
+    """
+    from sinoqa_app.mcp_server import serve_http, serve_stdio
+
+    settings = settings_for(corpus, index)
+    update: dict[str, object] = {k: v for k, v in (("host", host), ("port", port)) if v}
+    if allow_writes:
+        update["allow_writes"] = True
+    settings = settings.model_copy(update={"mcp": settings.mcp.model_copy(update=update)})
+    if http:
+        serve_http(settings)
+    else:
+        serve_stdio(settings)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sinoqa.dates import (
-    published_bounds,
-    valid_date,
-)
+from sinoqa.dates import InvalidDate, parse_day, published_bounds, valid_date
 
 if TYPE_CHECKING:
     from llama_index.core.vector_stores.types import MetadataFilters
@@ -16,6 +15,16 @@ if TYPE_CHECKING:
 
 class InvalidFilter(ValueError):
     """A filter value the user must correct; the message says how."""
+
+
+def day_asked(as_of: str | dt.date | None, today: Callable[[], dt.date]) -> dt.date | None:
+    """The day a question is asked: a date, "today", or YYYY-MM-DD (one of the filters)."""
+    if isinstance(as_of, dt.date) or as_of is None:
+        return as_of
+    try:
+        return parse_day(as_of, today)
+    except InvalidDate as exc:
+        raise InvalidFilter(str(exc)) from None
 
 
 @dataclass(frozen=True)

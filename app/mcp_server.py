@@ -1,0 +1,357 @@
+"""`sinoqa mcp`: the corpus as Model Context Protocol tools and resources, for assistants and
+agents (Claude Desktop, IDE agents, Open WebUI), over stdio or streamable HTTP.
+
+Every tool returns the same fields as the CLI's ``--json``. Requests the caller must correct
+(an empty question, a bad date, an unknown outlet, a missing index) come back as tool errors
+with a sentence saying what to change.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout, suppress
+from typing import Annotated
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sinoqa import __version__
+from sinoqa.pipeline import (
+    AddReport,
+    IndexUnavailable,
+    InvalidFilter,
+    InvalidQuestion,
+    Pipeline,
+    add,
+)
+from sinoqa.schema import Answer, Article, ArticleText, Comparison, Source, Timeline
+from sinoqa.settings import Settings
+
+INSTRUCTIONS = (
+    "sinoqa searches and answers from one corpus of dated news and analysis on US-China "
+    "relations. Quote the passages you use and cite each claim with its outlet, author, date "
+    "and URL. When an answer has refused=true the corpus does not answer the question: say "
+    "so, and do not fill the gap from memory. Dates marked approximate are the month or year "
+    "only."
+)
+
+_CITE = (
+    " Quote passages verbatim and cite outlet, author, date and URL for each claim; an "
+    "approximate date (published_approx) is only as exact as it is written."
+)
+_READ = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+
+Text = Annotated[str, Field(min_length=1, max_length=20_000)]
+Outlets = Annotated[
+    list[str], Field(description="Only these outlets (names as indexed, any case).")
+]
+DateFrom = Annotated[str | None, Field(description="Published on or after YYYY[-MM[-DD]].")]
+DateTo = Annotated[str | None, Field(description="Published on or before YYYY[-MM[-DD]].")]
+AsOf = Annotated[
+    str | None,
+    Field(
+        description="The day the question is asked (YYYY-MM-DD or 'today'): articles from "
+        "just before it rank first, later ones are left out."
+    ),
+]
+TopK = Annotated[int | None, Field(ge=1, le=50, description="Passages to read (default 6).")]
+
+
+class Passages(BaseModel):
+    """Passages retrieval found, best first."""
+
+    query: str
+    passages: list[Source]
+
+
+class ArticleList(BaseModel):
+    articles: list[Article]
+
+
+class AddResult(BaseModel):
+    """What happened to each URL: added (now searchable), known (added before), rejected."""
+
+    added: list[dict[str, str]] = Field(description="{url, doc_id} now searchable.")
+    known: list[dict[str, str]] = Field(description="{url, doc_id} added before.")
+    rejected: list[dict[str, str]] = Field(description="{url, reason} not added.")
+
+    @classmethod
+    def of(cls, report: AddReport) -> AddResult:
+        return cls(
+            added=[{"url": url, "doc_id": doc_id} for url, doc_id in report.added],
+            known=[{"url": url, "doc_id": doc_id} for url, doc_id in report.known],
+            rejected=[{"url": url, "reason": reason} for url, reason in report.rejected],
+        )
+
+
+@contextmanager
+def _as_tool_errors() -> Iterator[None]:
+    """What the caller can correct reaches the agent as a sentence, not an internal error."""
+    try:
+        yield
+    except (InvalidQuestion, InvalidFilter, IndexUnavailable) as exc:
+        raise ToolError(str(exc)) from None
+
+
+def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
+    """The MCP server over ``pipe``; ``add_urls`` only when ``settings.mcp.allow_writes``."""
+    server: MCPServer = MCPServer(
+        "sinoqa", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
+    )
+    # The SDK gives the root logger a stderr handler; libraries that set their own loggers to
+    # DEBUG (bm25s) would fill an assistant's log through it.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
+
+    @server.tool(
+        description="Find the passages on a query (no answer composed), best first, each "
+        "with doc_id, outlet, author, date, title, URL, chunk id and text." + _CITE,
+        annotations=_READ,
+    )
+    def search_passages(
+        query: Text,
+        top_k: TopK = None,
+        publishers: Outlets = [],  # noqa: B006 - pydantic copies defaults
+        date_from: DateFrom = None,
+        date_to: DateTo = None,
+        as_of: AsOf = None,
+    ) -> Passages:
+        with _as_tool_errors():
+            found = pipe.search(
+                query,
+                publishers=publishers,
+                date_from=date_from,
+                date_to=date_to,
+                top_k=top_k,
+                as_of=as_of,
+            )
+        return Passages(query=query, passages=found)
+
+    @server.tool(
+        description="Answer a question from the corpus: every sentence of `answer` is quoted "
+        "from a passage and numbered [n] after `citations` (outlet, author, date, URL, the "
+        "quote and where it sits in the article). refused=true means the corpus does not "
+        "answer the question: tell the user so; `nearest_sources` are the closest passages, "
+        "not an answer. `unsupported_terms` are words of the question no article contains." + _CITE,
+        annotations=_READ,
+    )
+    def ask(
+        question: Text,
+        top_k: TopK = None,
+        publishers: Outlets = [],  # noqa: B006
+        date_from: DateFrom = None,
+        date_to: DateTo = None,
+        as_of: AsOf = None,
+    ) -> Answer:
+        with _as_tool_errors():
+            return pipe.ask(
+                question,
+                publishers=publishers,
+                date_from=date_from,
+                date_to=date_to,
+                top_k=top_k,
+                as_of=as_of,
+            )
+
+    @server.tool(
+        description="A story's articles in publication order, one quoted sentence each, and "
+        "how many articles each month has (`coverage`)." + _CITE,
+        annotations=_READ,
+    )
+    def timeline(
+        query: Text,
+        publishers: Outlets = [],  # noqa: B006
+        date_from: DateFrom = None,
+        date_to: DateTo = None,
+    ) -> Timeline:
+        with _as_tool_errors():
+            return pipe.timeline(query, publishers=publishers, date_from=date_from, date_to=date_to)
+
+    @server.tool(
+        description="Each outlet's own answer to a question, from its articles only, side "
+        "by side; `conflicts` lists names the answers give different numbers or dates for." + _CITE,
+        annotations=_READ,
+    )
+    def compare(
+        question: Text,
+        publishers: Annotated[list[str], Field(min_length=2, description="Two or more outlets.")],
+    ) -> Comparison:
+        with _as_tool_errors():
+            return pipe.compare(question, publishers)
+
+    @server.tool(
+        description="One article whole: its publication facts and cleaned text. A "
+        "citation's start_char/end_char index this text, so you can read around a quote.",
+        annotations=_READ,
+    )
+    def get_article(doc_id: Annotated[str, Field(min_length=1, max_length=500)]) -> ArticleText:
+        with _as_tool_errors():
+            found = pipe.article(doc_id)
+        if found is None:
+            raise ToolError(
+                f"no indexed article has doc_id {doc_id!r}; list them at "
+                "sinoqa://articles or find one with search_passages"
+            )
+        return found
+
+    if settings.mcp.allow_writes:
+
+        @server.tool(
+            description="Fetch web pages (http or https) into the corpus and index them at "
+            "once. Loopback and private addresses are refused unless the server allows them "
+            "(SINOQA_FETCH__ALLOW_PRIVATE=true). A URL added before is reported as known.",
+            annotations=ToolAnnotations(readOnlyHint=False, openWorldHint=True),
+        )
+        def add_urls(
+            urls: Annotated[list[str], Field(min_length=1, max_length=100)],
+        ) -> AddResult:
+            with _as_tool_errors():
+                return AddResult.of(add(settings, urls, ()))
+
+    @server.resource(
+        "sinoqa://articles",
+        name="articles",
+        description="Every indexed article's publication facts, newest first.",
+        mime_type="application/json",
+    )
+    def articles() -> str:
+        with _as_resource_errors():
+            return ArticleList(articles=pipe.articles()).model_dump_json()
+
+    @server.resource(
+        "sinoqa://article/{doc_id}",
+        name="article",
+        description="One article: its publication facts and cleaned text.",
+        mime_type="application/json",
+    )
+    def article(doc_id: str) -> str:
+        with _as_resource_errors():
+            found = pipe.article(doc_id)
+        if found is None:
+            raise ResourceError(f"no indexed article has doc_id {doc_id!r}")
+        return found.model_dump_json()
+
+    return server
+
+
+@contextmanager
+def _as_resource_errors() -> Iterator[None]:
+    try:
+        yield
+    except IndexUnavailable as exc:
+        raise ResourceError(str(exc)) from None
+
+
+class RequireLogin:
+    """ASGI middleware: with a token set, ``Authorization: Bearer <token>``; with the UI's
+    username and password set, HTTP Basic with them. Either is enough when both are set."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        token = settings.mcp.token
+        self.token = token.get_secret_value() if token is not None else None
+        ui = settings.ui
+        self.basic = f"{ui.username}:{ui.password}" if ui.username and ui.password else None
+
+    @property
+    def required(self) -> bool:
+        return bool(self.token or self.basic)
+
+    def allows(self, authorization: str) -> bool:
+        scheme, _, given = authorization.partition(" ")
+        given = given.strip()
+        if scheme.lower() == "bearer" and self.token:
+            return secrets.compare_digest(given.encode(), self.token.encode())
+        if scheme.lower() == "basic" and self.basic:
+            try:
+                decoded = base64.b64decode(given, validate=True)
+            except ValueError:
+                return False
+            return secrets.compare_digest(decoded, self.basic.encode())
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.required:
+            headers = dict(scope.get("headers") or [])
+            authorization = headers.get(b"authorization", b"").decode("latin-1")
+            if not self.allows(authorization):
+                challenge = "Bearer" if self.token else 'Basic realm="sinoqa"'
+                refusal = JSONResponse(
+                    {
+                        "error": "log in: send Authorization: Bearer <token> (SINOQA_MCP__TOKEN)"
+                        if self.token
+                        else "log in with the UI's username and password"
+                    },
+                    status_code=401,
+                    headers={"WWW-Authenticate": challenge},
+                )
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _opened(settings: Settings) -> Pipeline:
+    """The pipeline with its index open: a missing index stops the server before it starts
+    (the CLI says which command to run), and the first call is not the slow one."""
+    pipe = Pipeline(settings)
+    pipe.view()
+    return pipe
+
+
+def serve_stdio(settings: Settings) -> None:
+    """Serve over this process's stdin and stdout until the client closes them."""
+    import anyio
+
+    with redirect_stdout(sys.stderr):  # stdout is the protocol's, from the first byte
+        pipe = _opened(settings)
+    server = build_server(pipe, settings)
+    with suppress(KeyboardInterrupt):  # the assistant stopping it
+        anyio.run(server.run_stdio_async)
+
+
+def serve_http(settings: Settings) -> None:
+    """Serve streamable HTTP at http://HOST:PORT/mcp until interrupted."""
+    import anyio
+    import uvicorn
+
+    host, port = settings.mcp.host, settings.mcp.port
+    # Bind first: a port in use is an OSError the CLI reports in one line.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    server = build_server(_opened(settings), settings)
+    app = RequireLogin(server.streamable_http_app(host=host), settings)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
+    print(f"sinoqa MCP server at http://{host}:{port}/mcp", flush=True)
+    with suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has closed the connections
+        anyio.run(uvicorn.Server(config).serve, [sock])
+
+
+def tools_table(settings: Settings | None = None) -> str:
+    """The MCP tools as a Markdown table (docs/api.md, `make docs`), with writes allowed."""
+    import anyio
+
+    chosen = settings or Settings()
+    chosen = chosen.model_copy(update={"mcp": chosen.mcp.model_copy(update={"allow_writes": True})})
+    server = build_server(Pipeline(chosen), chosen)
+    tools = anyio.run(server.list_tools)
+    rows = ["| tool | arguments | what |", "|---|---|---|"]
+    for tool in tools:
+        arguments = ", ".join(f"`{name}`" for name in tool.input_schema.get("properties", {}))
+        what = (tool.description or "").split(". ")[0].rstrip(".") + "."
+        rows.append(f"| `{tool.name}` | {arguments} | {what} |")
+    return "\n".join(rows) + "\n"
