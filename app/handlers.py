@@ -222,6 +222,7 @@ class Handlers:
             f"❌ Rejected {escape_markdown(name)}: {escape_markdown(reason)}"
             for name, reason in rejected
         ]
+        self.pipe.view(fresh=True)  # what was just added is searchable at once
         publishers = gr.update(choices=self.pipe.publishers())
         return "\n\n".join(lines) or "Nothing changed.", corpus_rows(self.settings), publishers
 

@@ -9,8 +9,11 @@ with a sentence saying what to change.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import logging
+import os
 import secrets
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -18,21 +21,23 @@ from contextlib import contextmanager, redirect_stdout, suppress
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
+from rich.logging import RichHandler
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sinoqa import __version__
-from sinoqa.pipeline import (
-    AddReport,
+from sinoqa import (
+    EmbeddingModelError,
+    IndexBusy,
     IndexUnavailable,
     InvalidFilter,
     InvalidQuestion,
-    Pipeline,
-    add,
+    ScorerError,
+    __version__,
 )
+from sinoqa.pipeline import AddReport, Pipeline, add
 from sinoqa.schema import Answer, Article, ArticleText, Comparison, Source, Timeline
 from sinoqa.settings import Settings
 
@@ -63,6 +68,9 @@ AsOf = Annotated[
         "just before it rank first, later ones are left out."
     ),
 ]
+#: URLs one add_urls call takes: each is fetched in turn, and clients time calls out.
+MAX_URLS = 20
+
 TopK = Annotated[int | None, Field(ge=1, le=50, description="Passages to read (default 6).")]
 
 
@@ -98,8 +106,12 @@ def _as_tool_errors() -> Iterator[None]:
     """What the caller can correct reaches the agent as a sentence, not an internal error."""
     try:
         yield
-    except (InvalidQuestion, InvalidFilter, IndexUnavailable) as exc:
+    except (InvalidQuestion, InvalidFilter, IndexUnavailable, IndexBusy) as exc:
         raise ToolError(str(exc)) from None
+    except (EmbeddingModelError, ScorerError) as exc:  # the server's setup, said as it is
+        raise ToolError(f"sinoqa cannot answer: {exc}") from None
+    except OSError as exc:  # a corpus or index folder that cannot be written, a full disk
+        raise ToolError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
 
 
 def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
@@ -107,10 +119,11 @@ def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
     server: MCPServer = MCPServer(
         "sinoqa", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
-    # The SDK gives the root logger a stderr handler; libraries that set their own loggers to
-    # DEBUG (bm25s) would fill an assistant's log through it.
+    # The SDK gives the root logger a stderr handler of its own; libraries that set their
+    # loggers to DEBUG (bm25s) would fill an assistant's log through it.
     for handler in logging.getLogger().handlers:
-        handler.setLevel(logging.WARNING)
+        if isinstance(handler, RichHandler):
+            handler.setLevel(logging.WARNING)
 
     @server.tool(
         description="Find the passages on a query (no answer composed), best first, each "
@@ -208,14 +221,18 @@ def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
         @server.tool(
             description="Fetch web pages (http or https) into the corpus and index them at "
             "once. Loopback and private addresses are refused unless the server allows them "
-            "(SINOQA_FETCH__ALLOW_PRIVATE=true). A URL added before is reported as known.",
+            "(SINOQA_FETCH__ALLOW_PRIVATE=true). A URL added before is reported as known. "
+            f"At most {MAX_URLS} URLs a call; each page takes up to the fetch timeout.",
             annotations=ToolAnnotations(readOnlyHint=False, openWorldHint=True),
         )
         def add_urls(
-            urls: Annotated[list[str], Field(min_length=1, max_length=100)],
+            urls: Annotated[list[str], Field(min_length=1, max_length=MAX_URLS)],
         ) -> AddResult:
             with _as_tool_errors():
-                return AddResult.of(add(settings, urls, ()))
+                # No waiting on another ingest: an agent gets the reason instead of a hang.
+                report = add(settings, urls, (), wait=False)
+                pipe.view(fresh=True)  # searchable by the next call
+            return AddResult.of(report)
 
     @server.resource(
         "sinoqa://articles",
@@ -237,7 +254,7 @@ def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
         with _as_resource_errors():
             found = pipe.article(doc_id)
         if found is None:
-            raise ResourceError(f"no indexed article has doc_id {doc_id!r}")
+            raise ResourceNotFoundError(f"no indexed article has doc_id {doc_id!r}")
         return found.model_dump_json()
 
     return server
@@ -258,52 +275,57 @@ class RequireLogin:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         token = settings.mcp.token
-        self.token = token.get_secret_value() if token is not None else None
+        self.token = token.get_secret_value().encode() if token is not None else None
         ui = settings.ui
-        self.basic = f"{ui.username}:{ui.password}" if ui.username and ui.password else None
+        login = f"{ui.username}:{ui.password}" if ui.username and ui.password else None
+        self.basic = login.encode() if login else None
 
     @property
     def required(self) -> bool:
         return bool(self.token or self.basic)
 
-    def allows(self, authorization: str) -> bool:
-        scheme, _, given = authorization.partition(" ")
+    def allows(self, authorization: bytes) -> bool:
+        # Bytes throughout: a header is bytes on the wire, a token may hold any character.
+        scheme, _, given = authorization.partition(b" ")
         given = given.strip()
-        if scheme.lower() == "bearer" and self.token:
-            return secrets.compare_digest(given.encode(), self.token.encode())
-        if scheme.lower() == "basic" and self.basic:
+        if scheme.lower() == b"bearer" and self.token:
+            return secrets.compare_digest(given, self.token)
+        if scheme.lower() == b"basic" and self.basic:
             try:
                 decoded = base64.b64decode(given, validate=True)
             except ValueError:
                 return False
-            return secrets.compare_digest(decoded, self.basic.encode())
+            return secrets.compare_digest(decoded, self.basic)
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.required:
-            headers = dict(scope.get("headers") or [])
-            authorization = headers.get(b"authorization", b"").decode("latin-1")
-            if not self.allows(authorization):
-                challenge = "Bearer" if self.token else 'Basic realm="sinoqa"'
-                refusal = JSONResponse(
-                    {
-                        "error": "log in: send Authorization: Bearer <token> (SINOQA_MCP__TOKEN)"
-                        if self.token
-                        else "log in with the UI's username and password"
-                    },
-                    status_code=401,
-                    headers={"WWW-Authenticate": challenge},
-                )
-                await refusal(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] == "lifespan" or not self.required:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if scope["type"] == "http" and self.allows(headers.get(b"authorization", b"")):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # a websocket, say: nothing here speaks it
+            return
+        message = (
+            "log in: send Authorization: Bearer <token> (SINOQA_MCP__TOKEN)"
+            if self.token
+            else "log in with the UI's username and password (HTTP Basic)"
+        )
+        challenge = "Bearer" if self.token else 'Basic realm="sinoqa"'
+        refusal = JSONResponse(
+            {"error": message}, status_code=401, headers={"WWW-Authenticate": challenge}
+        )
+        await refusal(scope, receive, send)
 
 
 def _opened(settings: Settings) -> Pipeline:
-    """The pipeline with its index open: a missing index stops the server before it starts
-    (the CLI says which command to run), and the first call is not the slow one."""
+    """The pipeline with its index open and its embedding model loaded: a missing index stops
+    the server before it starts (the CLI says which command to run)."""
     pipe = Pipeline(settings)
     pipe.view()
+    pipe.embed_model  # noqa: B018 - loaded now, not on the first question
     return pipe
 
 
@@ -314,8 +336,10 @@ def serve_stdio(settings: Settings) -> None:
     with redirect_stdout(sys.stderr):  # stdout is the protocol's, from the first byte
         pipe = _opened(settings)
     server = build_server(pipe, settings)
-    with suppress(KeyboardInterrupt):  # the assistant stopping it
-        anyio.run(server.run_stdio_async)
+    # The SDK reads stdin in a thread no signal can interrupt: Ctrl-C ends the process here
+    # (a read-only server has nothing to save; an ingest survives being stopped).
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    anyio.run(server.run_stdio_async)
 
 
 def serve_http(settings: Settings) -> None:
@@ -324,6 +348,7 @@ def serve_http(settings: Settings) -> None:
     import uvicorn
 
     host, port = settings.mcp.host, settings.mcp.port
+    shown = f"[{host}]" if ":" in host else host
     # Bind first: a port in use is an OSError the CLI reports in one line.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -332,13 +357,31 @@ def serve_http(settings: Settings) -> None:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    server = build_server(_opened(settings), settings)
+        raise OSError(exc.errno, f"cannot listen on {shown}:{port}: {exc.strerror}") from None
+    try:
+        server = build_server(_opened(settings), settings)
+    except BaseException:
+        sock.close()
+        raise
     app = RequireLogin(server.streamable_http_app(host=host), settings)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
-    print(f"sinoqa MCP server at http://{host}:{port}/mcp", flush=True)
+    print(f"sinoqa MCP server at http://{shown}:{port}/mcp", flush=True)
+    if not RequireLogin(app, settings).required and not _loopback(host):
+        print(
+            f"warning: {host} is reachable from other machines and no login is set: anyone "
+            "who can reach it can use the corpus (set SINOQA_MCP__TOKEN)",
+            file=sys.stderr,
+            flush=True,
+        )
     with suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has closed the connections
         anyio.run(uvicorn.Server(config).serve, [sock])
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def tools_table(settings: Settings | None = None) -> str:

@@ -133,8 +133,8 @@ class Pipeline:
 
         return load_embed_model(self.settings.embedding)
 
-    def view(self) -> CorpusView:
-        """The served corpus; reloaded when an ingest (here or elsewhere) changed it."""
+    def view(self, *, fresh: bool = False) -> CorpusView:
+        """The served corpus, reloaded once an ingest changed it (checked each second, or now)."""
         from sinoqa.retrieve.corpus_view import CorpusView
 
         with self._lock, reachable(self.settings):
@@ -142,7 +142,7 @@ class Pipeline:
                 self._index = index.open_index(self.settings)
             now = self._clock()
             # Checking costs one Chroma call; once a second is plenty for a chat.
-            if self._view is None or now - self._checked_at > 1.0:
+            if self._view is None or fresh or now - self._checked_at > 1.0:
                 self._checked_at = now
                 if self._view is None or self._index.version() != self._view.version:
                     self._view = CorpusView.load(self._index)

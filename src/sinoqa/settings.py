@@ -353,6 +353,7 @@ class McpSettings(_Stage):
     port: int = Field(7861, ge=1, le=65535, description="Port of `sinoqa mcp --http`.")
     token: SecretStr | None = Field(
         None,
+        min_length=1,
         description="Bearer token `sinoqa mcp --http` requires (Authorization: Bearer ...); "
         "the UI's username and password, when set, are accepted as well.",
     )

@@ -3,9 +3,11 @@ on the real seed index; add_urls only with --allow-writes, under `sinoqa add`'s 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -13,12 +15,13 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from sinoqa_app.mcp_server import build_server
 
 from sinoqa import pipeline
+from sinoqa.ingestion.build import writing
 from sinoqa.settings import Settings
 from tests.conftest import run_sinoqa
 from tests.ingestion.test_web import site  # noqa: F401 - a news site on 127.0.0.1
@@ -42,6 +45,11 @@ def _server_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "HF_HUB_OFFLINE")}
 
 
+def _leaves(error: BaseException) -> list[BaseException]:
+    nested = getattr(error, "exceptions", None)
+    return [leaf for e in nested for leaf in _leaves(e)] if nested else [error]
+
+
 async def _ask_and_search(client: Client) -> dict[str, Any]:
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     answered = await client.call_tool("ask", {"question": QUESTION})
@@ -52,6 +60,8 @@ async def _ask_and_search(client: Client) -> dict[str, Any]:
         read = await client.call_tool("get_article", {"doc_id": doc_id})
         articles[doc_id] = (read.structured_content or {})["text"]
     missing = await client.call_tool("ask", {"question": QUESTION, "date_from": "2023-13-45"})
+    unknown = await client.call_tool("get_article", {"doc_id": "no-such-article"})
+    assert unknown.is_error and "no indexed article has doc_id" in unknown.content[0].text
     return {
         "tools": tools,
         "answer": answer,
@@ -89,7 +99,18 @@ def test_stdio_answers_with_quotes_found_in_their_articles(seeded: Settings) -> 
         "--corpus", str(seeded.corpus.dir),
     ]  # fmt: skip
     params = StdioServerParameters(command=sys.executable, args=command, env=_server_env())
-    got = _run(_ask_and_search, params)
+    unreadable: list[Exception] = []  # a line on stdout that is not the protocol's
+
+    async def record(message: Any) -> None:
+        if isinstance(message, Exception):
+            unreadable.append(message)
+
+    async def main() -> dict[str, Any]:
+        async with Client(params, message_handler=record) as client:
+            return await _ask_and_search(client)
+
+    got = anyio.run(main)
+    assert not unreadable, unreadable
     assert set(got["tools"]) == READ_TOOLS  # no add_urls without --allow-writes
     assert "refused" in (got["tools"]["ask"].description or "")
     assert got["tools"]["ask"].annotations.read_only_hint is True
@@ -102,13 +123,16 @@ def test_stdio_answers_with_quotes_found_in_their_articles(seeded: Settings) -> 
 
 @pytest.fixture(scope="module")
 def mcp_http(seeded: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`sinoqa mcp --http --allow-writes` on 127.0.0.1 with a bearer token."""
+    """`sinoqa mcp --http --allow-writes` on 127.0.0.1 with a bearer token and a login."""
     port = free_port()
     command = [
         sys.executable, "-m", "sinoqa.cli", "mcp", "--http", "--port", str(port),
         "--allow-writes", "--index", str(seeded.index.dir), "--corpus", str(seeded.corpus.dir),
     ]  # fmt: skip
-    env = {**os.environ, "SINOQA_MCP__TOKEN": "s3cret-token"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SINOQA_")}
+    env.update(
+        SINOQA_MCP__TOKEN="s3cret-token", SINOQA_UI__USERNAME="ana", SINOQA_UI__PASSWORD="pw"
+    )
     url = f"http://127.0.0.1:{port}/mcp"
     log = tmp_path_factory.mktemp("mcp") / "server.log"
     with serving(command, url, log, env=env) as process:
@@ -132,7 +156,44 @@ def test_streamable_http_with_a_token(mcp_http: str) -> None:
     _check_cited(got)
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic dXNlcjpwdw=="])
+def test_http_basic_login_timeline_and_compare(mcp_http: str) -> None:
+    async def session() -> tuple[Any, Any]:
+        login = "Basic " + base64.b64encode(b"ana:pw").decode()
+        async with (
+            create_mcp_http_client(headers={"Authorization": login}) as http,
+            Client(streamable_http_client(mcp_http, http_client=http)) as client,
+        ):
+            story = await client.call_tool(
+                "timeline", {"query": "talks between US and Chinese officials"}
+            )
+            outlets = ["E-International Relations", "Financial Times"]
+            compared = await client.call_tool(
+                "compare", {"question": "Who met in Malta?", "publishers": outlets}
+            )
+            return story.structured_content, compared.structured_content
+
+    story, compared = anyio.run(session)
+    dates = [entry["date"] for entry in story["entries"]]
+    assert len(dates) >= 3 and dates == sorted(dates)
+    assert [c["publisher"] for c in compared["columns"]] == [
+        "E-International Relations",
+        "Financial Times",
+    ]
+
+
+def test_a_foreign_host_header_is_refused(mcp_http: str) -> None:
+    """DNS rebinding: a page elsewhere that resolves its name to 127.0.0.1 gets nothing."""
+    headers = {"Authorization": "Bearer s3cret-token", "Host": "attacker.example"}
+    answered = httpx.post(
+        mcp_http, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers
+    )
+    assert answered.status_code == 421
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong", "Bearer", "Basic YW5hOndyb25n", "Basic !!", "s3cret-token"],
+)
 def test_streamable_http_refuses_without_the_token(
     mcp_http: str, authorization: str | None
 ) -> None:
@@ -149,8 +210,9 @@ def test_streamable_http_refuses_without_the_token(
         ):
             await client.list_tools()
 
-    with pytest.raises(Exception):  # noqa: B017 - the SDK's error type is its own
+    with pytest.raises(BaseExceptionGroup) as raised:
         anyio.run(session)
+    assert [type(leaf) for leaf in _leaves(raised.value)] == [MCPError]
 
 
 def test_http_port_in_use_is_one_sentence(mcp_http: str) -> None:
@@ -181,7 +243,15 @@ def test_add_urls_keeps_the_rules_of_sinoqa_add(settings: Settings, site: str) -
     private = writes.model_copy(
         update={"fetch": writes.fetch.model_copy(update={"allow_private": True})}
     )
+    with writing(private):  # another ingest is running: the reason, at once, not a wait
+        busy = _run(
+            lambda c: c.call_tool("add_urls", {"urls": [page]}),
+            build_server(pipeline.Pipeline(private), private),
+        )
+    assert busy.is_error and "is running on" in busy.content[0].text
+
     added, found = _run(add_then_search, build_server(pipeline.Pipeline(private), private))
+    assert added["added"], added
     assert added["added"][0]["url"] == page
     assert found["passages"][0]["doc_id"] == added["added"][0]["doc_id"]
 
@@ -200,3 +270,26 @@ def test_resources_list_and_read_articles(seeded: Settings) -> None:
     article = json.loads(one.text)
     assert article["publisher"] == "Financial Times" and len(article["text"]) > 1000
     assert [t.uri_template for t in templates] == ["sinoqa://article/{doc_id}"]
+    with pytest.raises(BaseExceptionGroup) as raised:
+        _run(lambda c: c.read_resource("sinoqa://article/no-such-article"), server)
+    (leaf,) = _leaves(raised.value)
+    assert isinstance(leaf, MCPError) and "no indexed article has doc_id" in str(leaf)
+
+
+def test_ctrl_c_stops_the_stdio_server(seeded: Settings) -> None:
+    """The SDK reads stdin in a thread no signal interrupts: Ctrl-C must end it anyway."""
+    command = [sys.executable, "-m", "sinoqa.cli", "mcp", "--index", str(seeded.index.dir)]
+    server = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        request = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.write((json.dumps(request) + "\n").encode())
+        server.stdin.flush()
+        server.stdout.readline()  # it is serving (stdin stays open, as an assistant keeps it)
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=20) == 130
+    finally:
+        server.kill()
+        server.wait()

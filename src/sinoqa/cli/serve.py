@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from sinoqa.cli.common import CorpusOption, IndexOption, app, flag, settings_for
+from sinoqa.cli.common import CorpusOption, IndexOption, app, flag, settings_for, writable
 
 
 @app.command()
@@ -65,8 +65,10 @@ def mcp(
 
     settings = settings_for(corpus, index)
     update: dict[str, object] = {k: v for k, v in (("host", host), ("port", port)) if v}
-    if allow_writes:
+    if allow_writes:  # add_urls writes both: say now, not on an agent's first call
         update["allow_writes"] = True
+        writable(settings.corpus.dir)
+        writable(settings.index.dir)
     settings = settings.model_copy(update={"mcp": settings.mcp.model_copy(update=update)})
     if http:
         serve_http(settings)

@@ -114,7 +114,14 @@ def _add_pages(
         known[url] = known[meta["url"]] = meta["doc_id"]
         stored[path] = url
     if stored:
-        ingested = ingest(settings, list(stored), progress=progress, wait=wait)
+        try:
+            ingested = ingest(settings, list(stored), progress=progress, wait=wait)
+        except BaseException:
+            # Not indexed (another ingest holds the index, an interruption): a page left in
+            # the corpus would read as "added before" and stay unsearchable until an ingest.
+            for path in stored:
+                path.unlink(missing_ok=True)
+            raise
         skipped = {Path(s.path): s.reason for s in ingested.skipped}
         for path, url in stored.items():
             if path in skipped:  # the same text as an indexed article: keep the corpus = index
