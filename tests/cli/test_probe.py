@@ -112,6 +112,7 @@ def test_the_probes_reach_every_kind_of_argument() -> None:
         ("ask",),
         ("eval",),
         ("serve",),
+        ("mcp",),
         ("feedback", "export"),
     } <= probed
 
