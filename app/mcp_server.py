@@ -25,6 +25,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 from rich.logging import RichHandler
+from sinoqa_app.api import MAX_QUESTION_CHARS
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -55,7 +56,7 @@ _CITE = (
 )
 _READ = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
-Text = Annotated[str, Field(min_length=1, max_length=20_000)]
+Text = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]
 Outlets = Annotated[
     list[str], Field(description="Only these outlets (names as indexed, any case).")
 ]
@@ -68,10 +69,9 @@ AsOf = Annotated[
         "just before it rank first, later ones are left out."
     ),
 ]
+TopK = Annotated[int | None, Field(ge=1, le=50, description="Passages to read (default 6).")]
 #: URLs one add_urls call takes: each is fetched in turn, and clients time calls out.
 MAX_URLS = 20
-
-TopK = Annotated[int | None, Field(ge=1, le=50, description="Passages to read (default 6).")]
 
 
 class Passages(BaseModel):
