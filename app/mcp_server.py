@@ -25,7 +25,6 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 from rich.logging import RichHandler
-from sinoqa_app.api import MAX_QUESTION_CHARS
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -56,7 +55,8 @@ _CITE = (
 )
 _READ = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
-Text = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]
+# The JSON API's limit too (api.MAX_QUESTION_CHARS; api imports this module for its docs).
+Text = Annotated[str, Field(min_length=1, max_length=20_000)]
 Outlets = Annotated[
     list[str], Field(description="Only these outlets (names as indexed, any case).")
 ]

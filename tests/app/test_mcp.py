@@ -18,6 +18,7 @@ import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from sinoqa_app.api import MAX_QUESTION_CHARS
 from sinoqa_app.mcp_server import build_server
 
 from sinoqa import pipeline
@@ -114,6 +115,8 @@ def test_stdio_answers_with_quotes_found_in_their_articles(seeded: Settings) -> 
     assert set(got["tools"]) == READ_TOOLS  # no add_urls without --allow-writes
     assert "refused" in (got["tools"]["ask"].description or "")
     assert got["tools"]["ask"].annotations.read_only_hint is True
+    question = got["tools"]["ask"].input_schema["properties"]["question"]
+    assert question["maxLength"] == MAX_QUESTION_CHARS  # the JSON API's limit
     _check_cited(got)
     cli = run_sinoqa("ask", QUESTION, "--json", "--index", seeded.index.dir)
     expected = json.loads(cli.stdout)  # the same Answer as `sinoqa ask --json`
