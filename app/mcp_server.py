@@ -366,7 +366,7 @@ def serve_http(settings: Settings) -> None:
     app = RequireLogin(server.streamable_http_app(host=host), settings)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
     print(f"sinoqa MCP server at http://{shown}:{port}/mcp", flush=True)
-    if not RequireLogin(app, settings).required and not _loopback(host):
+    if not app.required and not _loopback(host):
         print(
             f"warning: {host} is reachable from other machines and no login is set: anyone "
             "who can reach it can use the corpus (set SINOQA_MCP__TOKEN)",
