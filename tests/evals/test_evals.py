@@ -162,6 +162,11 @@ def test_scores_per_question() -> None:
     assert result.citation_support == 1.0
     assert fact_present(["1,300", "1300"], "over 1300 entities")
     assert not fact_present(["Malta"], "Vienna")
+    # Quotes around a whole fact mark a title; the answer may close them after a comma.
+    assert fact_present(['"Leave it to Beaver"'], 'on the sitcom "Leave It to Beaver," died')
+    assert fact_present(["“Succession”"], "HBO's Succession won")
+    assert not fact_present(['"Leave it to Beaver"'], "on the sitcom Leave It, died")
+    assert not fact_present(['"'], "no quote here")
 
 
 def test_aggregate_refusals_and_tradeoff() -> None:

@@ -20,7 +20,16 @@ RANKING_DEPTH = 10
 
 def fact_present(alternatives: Sequence[str], text: str) -> bool:
     lowered = _normal(text)
-    return any(_normal(alternative) in lowered for alternative in alternatives)
+    return any(_fact(alternative) in lowered for alternative in alternatives)
+
+
+def _fact(alternative: str) -> str:
+    """A fact as an answer must hold it. Quotes around the whole fact mark a title
+    ("Breaking Bad"); a sentence quoting it often closes them after a comma."""
+    normal = _normal(alternative)
+    if len(normal) > 2 and normal[0] == normal[-1] == '"':
+        return normal[1:-1].strip()
+    return normal
 
 
 def _normal(text: str) -> str:
