@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field
+from sinoqa_app.limits import MAX_QUESTION_CHARS
 
 from sinoqa import __version__
 from sinoqa.pipeline import (
@@ -30,9 +31,6 @@ from sinoqa.settings import Settings
 
 #: Largest request body taken: a bound for what no question needs.
 MAX_BODY_BYTES = 1_000_000
-#: Longest question taken (longer ones are an error here; the pipeline truncates at
-#: answer.max_question_chars with a notice, as the chat does).
-MAX_QUESTION_CHARS = 20_000
 
 
 class _Request(BaseModel):

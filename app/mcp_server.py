@@ -25,6 +25,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 from rich.logging import RichHandler
+from sinoqa_app.limits import MAX_QUESTION_CHARS
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -55,8 +56,7 @@ _CITE = (
 )
 _READ = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
-# The JSON API's limit too (api.MAX_QUESTION_CHARS; api imports this module for its docs).
-Text = Annotated[str, Field(min_length=1, max_length=20_000)]
+Text = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]
 Outlets = Annotated[
     list[str], Field(description="Only these outlets (names as indexed, any case).")
 ]
