@@ -25,4 +25,4 @@ __all__ = [
     "ingest",
     "status",
 ]
-__version__ = "0.10.1"
+__version__ = "0.10.2"

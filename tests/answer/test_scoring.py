@@ -65,7 +65,7 @@ def test_a_scorer_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
 
 def test_features_describe_each_candidate_sentence() -> None:
     passages = [
-        _passage("a", "The envoys met in Vienna. They agreed on four points of trade.", 0),
+        _passage("a", "The envoys met in Vienna. They agreed on four points with Austria.", 0),
         _passage("b", "Officials in Washington said little about the weather.", 1),
     ]
     question = analyse("How many points did the envoys agree on in Vienna?")
@@ -82,6 +82,9 @@ def test_features_describe_each_candidate_sentence() -> None:
     assert column["neighbour_lexical"][four] == column["lexical"][vienna]
     assert column["passage_rank"][weather] < column["passage_rank"][four]
     assert column["named_source"].tolist() == [0.0, 0.0, 1.0]
+    # Covering the question and adding what it lacks ("four") is what an answer does.
+    assert column["covered_new_names"][four] > column["covered_new_names"][weather]
+    assert column["covered_new_names"][vienna] == 0.0  # adds no name or number
     assert np.all((matrix >= 0) & (matrix <= 1))
 
 

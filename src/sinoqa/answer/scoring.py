@@ -73,9 +73,11 @@ PREDICATE_FEATURES = (
 )
 MASKED_FEATURES = ("masked_dense",)  # cosine with the question's embedding, names left out
 
-#: The shortlist model's features: the base ones and the predicate features adopted (by the
-#: cross-validation in docs/evaluation.md, "what the question asks beyond its names").
-LEXICAL_FEATURES = (*BASE_LEXICAL, "predicate", "neighbour_predicate")
+_ADOPTED_PREDICATE = ("predicate", "neighbour_predicate")
+#: The shortlist model's features: the base ones, the predicate features adopted (by the
+#: cross-validation in docs/evaluation.md, "what the question asks beyond its names") and
+#: the shape of an answer: the question's terms and names or numbers it lacks, together.
+LEXICAL_FEATURES = (*BASE_LEXICAL, *_ADOPTED_PREDICATE, "covered_new_names")
 #: The full model's: those and the cosine of sentence and question embeddings.
 FULL_FEATURES = (*LEXICAL_FEATURES, "dense")
 
@@ -214,11 +216,13 @@ def lexical_features(
             )
         )
     matrix = np.array(rows, dtype=np.float64).reshape(len(quotes), len(BASE_LEXICAL))
-    adopted = LEXICAL_FEATURES[len(BASE_LEXICAL) :]
-    if adopted:
-        predicate = predicate_features(question, quotes, words, lexicon, adopted, terms)
-        matrix = np.column_stack([matrix, predicate])
-    return matrix
+    predicate = predicate_features(question, quotes, words, lexicon, _ADOPTED_PREDICATE, terms)
+    # A product a linear model cannot form: a topic sentence covers the question's terms and
+    # adds nothing, a stray sentence adds names and covers nothing; an answer does both.
+    covered_new_names = (
+        matrix[:, BASE_LEXICAL.index("lexical")] * matrix[:, BASE_LEXICAL.index("new_names")]
+    )
+    return np.column_stack([matrix, predicate, covered_new_names])
 
 
 def predicate_terms(

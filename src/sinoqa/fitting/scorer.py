@@ -227,6 +227,7 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "+reports_speech": (*BASE_LEXICAL, "reports_speech", "dense"),
     "+masked_dense": (*BASE_LEXICAL, "dense", "masked_dense"),
     "+all": (*BASE_LEXICAL, *PREDICATE_FEATURES, "dense", "masked_dense"),
+    "shipped (+predicate, covered_new_names)": FULL_FEATURES,
 }
 
 
