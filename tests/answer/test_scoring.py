@@ -82,7 +82,7 @@ def test_features_describe_each_candidate_sentence() -> None:
     assert column["neighbour_lexical"][four] == column["lexical"][vienna]
     assert column["passage_rank"][weather] < column["passage_rank"][four]
     assert column["named_source"].tolist() == [0.0, 0.0, 1.0]
-    # Covering the question and adding what it lacks ("four") is what an answer does.
+    # Covering the question and adding a name it lacks ("Austria") is what an answer does.
     assert column["covered_new_names"][four] > column["covered_new_names"][weather]
     assert column["covered_new_names"][vienna] == 0.0  # adds no name or number
     assert np.all((matrix >= 0) & (matrix <= 1))
