@@ -66,7 +66,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix src app tests benchmarks
 	$(BIN)/ruff format src app tests benchmarks
 
-## docs: regenerate the generated docs (settings table; eval results table from docs/results)
+## docs: regenerate the generated docs (settings, CLI reference, API tables, eval results, stage diagram)
 docs: $(VENV)/.runtime-installed
 	{ sed '/^<!-- generated/q' docs/configuration.md; $(BIN)/sinoqa settings; } > docs/configuration.md.new
 	mv docs/configuration.md.new docs/configuration.md
@@ -74,6 +74,7 @@ docs: $(VENV)/.runtime-installed
 	$(BIN)/python -c "from benchmarks.report import update_doc; update_doc()"
 	$(BIN)/python docs/architecture_graph.py
 	$(BIN)/python -c "from sinoqa_app.api import update_api_doc; update_api_doc()"
+	$(BIN)/python -c "from sinoqa.cli.reference import update_cli_doc; update_cli_doc()"
 
 ## fit: re-fit the answer's sentence scorer (rtqa-train + the seed tuning questions; indexes
 ## 719 rtqa-train questions' articles under .fit/ the first time, ~30 min; then ~4 min). The

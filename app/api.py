@@ -16,51 +16,42 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sinoqa_app.limits import MAX_QUESTION_CHARS
 
 from sinoqa import __version__
-from sinoqa.pipeline import (
-    IndexUnavailable,
-    InvalidFilter,
-    InvalidQuestion,
-    Pipeline,
-)
-from sinoqa.schema import Answer, ArticleText, Comparison, Source, Timeline
+from sinoqa.errors import SinoqaError
+from sinoqa.pipeline import Pipeline
+from sinoqa.schema import Answer, ArticleText, Comparison, Filters, Source, Timeline
 from sinoqa.settings import Settings
 
 #: Largest request body taken: a bound for what no question needs.
 MAX_BODY_BYTES = 1_000_000
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Request(Filters):
+    """A request body: the filters (sinoqa's one :class:`Filters`, checked by it) and more."""
+
+    def filters(self) -> Filters:
+        return Filters.model_validate(self.model_dump(include=set(Filters.model_fields)))
 
 
-class Filters(_Request):
-    publishers: list[str] = Field(default_factory=list, description="Only these outlets.")
-    date_from: str | None = Field(None, description="Published on or after YYYY[-MM[-DD]].")
-    date_to: str | None = Field(None, description="Published on or before YYYY[-MM[-DD]].")
-
-
-class AskRequest(Filters):
+class AskRequest(_Request):
     question: str = Field(
         min_length=1, max_length=MAX_QUESTION_CHARS, description="The question, as asked."
     )
     top_k: int | None = Field(None, ge=1, le=50, description="Passages to read.")
-    as_of: str | None = Field(None, description="The day it is asked: YYYY-MM-DD or today.")
     backend: str | None = Field(None, description="extractive (default) or an LLM backend.")
 
 
-class SearchRequest(Filters):
+class SearchRequest(_Request):
     query: str = Field(
         min_length=1, max_length=MAX_QUESTION_CHARS, description="What to find passages about."
     )
     top_k: int | None = Field(None, ge=1, le=50, description="Passages to return.")
-    as_of: str | None = Field(None, description="The day it is asked: YYYY-MM-DD or today.")
 
 
-class TimelineRequest(Filters):
+class TimelineRequest(_Request):
     query: str = Field(
         min_length=1, max_length=MAX_QUESTION_CHARS, description="What the story is about."
     )
@@ -68,7 +59,7 @@ class TimelineRequest(Filters):
 
 class CompareRequest(_Request):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
-    publishers: list[str] = Field(min_length=2, description="Two or more outlets.")
+    publishers: tuple[str, ...] = Field(min_length=2, description="Two or more outlets.")
 
 
 class Status(BaseModel):
@@ -98,49 +89,29 @@ def build_api(pipe: Pipeline, settings: Settings) -> FastAPI:
             return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, 413)
         return await call_next(request)
 
-    @api.exception_handler(InvalidQuestion)
-    @api.exception_handler(InvalidFilter)
-    async def user_error(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @api.exception_handler(IndexUnavailable)
-    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+    @api.exception_handler(SinoqaError)
+    async def sinoqa_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SinoqaError)
+        body = {"detail": exc.message, **({"hint": exc.hint} if exc.hint else {})}
+        return JSONResponse(body, status_code=exc.http_status)
 
     @api.post("/ask", response_model=Answer, summary="Answer a question, citing every sentence")
     def ask(body: AskRequest) -> Answer:
         """The same Answer JSON as `sinoqa ask --json`: quote and cite it; `refused` means the
         indexed articles do not answer the question (`nearest_sources` are the closest)."""
-        return pipe.ask(
-            body.question,
-            publishers=body.publishers,
-            date_from=body.date_from,
-            date_to=body.date_to,
-            top_k=body.top_k,
-            backend=body.backend,
-            as_of=body.as_of,
-        )
+        return pipe.ask(body.question, body.filters(), top_k=body.top_k, backend=body.backend)
 
     @api.post("/search", response_model=list[Source], summary="The passages on a query")
     def search(body: SearchRequest) -> list[Source]:
-        return pipe.search(
-            body.query,
-            publishers=body.publishers,
-            date_from=body.date_from,
-            date_to=body.date_to,
-            top_k=body.top_k,
-            as_of=body.as_of,
-        )
+        return pipe.search(body.query, body.filters(), top_k=body.top_k)
 
     @api.post("/timeline", response_model=Timeline, summary="A story's articles in order")
     def timeline(body: TimelineRequest) -> Timeline:
-        return pipe.timeline(
-            body.query, publishers=body.publishers, date_from=body.date_from, date_to=body.date_to
-        )
+        return pipe.timeline(body.query, body.filters())
 
     @api.post("/compare", response_model=Comparison, summary="Outlets' answers side by side")
     def compare(body: CompareRequest) -> Comparison:
-        return pipe.compare(body.question, body.publishers)
+        return pipe.compare(body.question, body.filters())
 
     @api.get("/articles/{doc_id}", response_model=ArticleText, summary="One article, whole")
     def article(doc_id: str) -> ArticleText:

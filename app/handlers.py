@@ -24,8 +24,9 @@ from sinoqa_app.render import (
 )
 
 from sinoqa import pipeline
-from sinoqa.pipeline import IndexUnavailable, InvalidFilter, InvalidQuestion, Pipeline
-from sinoqa.schema import Answer, Timeline, published_label
+from sinoqa.errors import SinoqaError
+from sinoqa.pipeline import Pipeline
+from sinoqa.schema import Answer, Filters, Timeline, published_label
 from sinoqa.settings import Settings
 
 
@@ -65,14 +66,13 @@ class Handlers:
             try:
                 outcome["answer"] = self.pipe.ask(
                     message or "",
-                    publishers=publishers or (),
-                    date_from=(date_from or "").strip() or None,
-                    date_to=(date_to or "").strip() or None,
+                    Filters(
+                        publishers=publishers, date_from=date_from, date_to=date_to, as_of=as_of
+                    ),
                     top_k=int(top_k),
                     history=_answers(state),
                     backend=backend or "extractive",
                     on_token=tokens.put,
-                    as_of=(as_of or "").strip() or None,
                 )
             except Exception as exc:  # shown to the user below, or re-raised
                 outcome["error"] = exc
@@ -91,8 +91,8 @@ class Handlers:
             }
             yield history, gr.skip(), state, gr.skip(), ""
         error = outcome.get("error")
-        # Bad input, or an index that is missing or unreachable: say so, keep the question.
-        if isinstance(error, InvalidQuestion | InvalidFilter | IndexUnavailable):
+        # Bad input, an index that is missing or unreachable: say so, keep the question.
+        if isinstance(error, SinoqaError):
             history[-1] = {"role": "assistant", "content": f"⚠️ {escape_markdown(str(error))}"}
             yield history, gr.skip(), state, None, message  # no answer this time
             return
@@ -124,12 +124,9 @@ class Handlers:
         with _shown_to_the_caller():
             answer = self.pipe.ask(
                 question,
-                publishers=publishers or (),
-                date_from=date_from or None,
-                date_to=date_to or None,
+                Filters(publishers=publishers, date_from=date_from, date_to=date_to, as_of=as_of),
                 top_k=top_k,
                 backend=backend or "extractive",
-                as_of=(as_of or "").strip() or None,
             )
         return answer.model_dump(mode="json")
 
@@ -144,10 +141,7 @@ class Handlers:
         timeline --json`."""
         with _shown_to_the_caller():
             result = self.pipe.timeline(
-                query,
-                publishers=publishers or (),
-                date_from=date_from or None,
-                date_to=date_to or None,
+                query, Filters(publishers=publishers, date_from=date_from, date_to=date_to)
             )
         return result.model_dump(mode="json")
 
@@ -168,12 +162,10 @@ class Handlers:
         """Feedback on an Answer JSON (as /ask returns): rating 'up' or 'down'."""
         if answer is None:
             raise gr.Error("give the Answer JSON the feedback is about")
-        try:
+        with _shown_to_the_caller():
             pipeline.record_feedback(
                 self.settings, Answer.model_validate(answer), rating, comment_text
             )
-        except InvalidQuestion as exc:
-            raise gr.Error(str(exc)) from exc
         return "kept"
 
     def prepare_views(self, answer: dict[str, Any] | None) -> tuple[Any, ...]:
@@ -195,7 +187,8 @@ class Handlers:
     def compare_api(self, question: str, publishers: list[str]) -> dict[str, Any]:
         """Each outlet's own answer side by side; the Comparison JSON of `sinoqa compare`."""
         with _shown_to_the_caller():
-            return self.pipe.compare(question, publishers).model_dump(mode="json")
+            filters = Filters(publishers=publishers)
+            return self.pipe.compare(question, filters).model_dump(mode="json")
 
     def show_timeline(
         self, query: str, publishers: list[str] | None, date_from: str, date_to: str
@@ -299,7 +292,7 @@ def _shown_to_the_caller() -> Iterator[None]:
     """Bad input or a missing index: a Gradio error with sinoqa's message, not a traceback."""
     try:
         yield
-    except (InvalidQuestion, InvalidFilter, IndexUnavailable) as exc:
+    except SinoqaError as exc:
         raise gr.Error(str(exc)) from exc
 
 

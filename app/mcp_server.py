@@ -29,17 +29,10 @@ from sinoqa_app.limits import MAX_QUESTION_CHARS
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sinoqa import (
-    EmbeddingModelError,
-    IndexBusy,
-    IndexUnavailable,
-    InvalidFilter,
-    InvalidQuestion,
-    ScorerError,
-    __version__,
-)
+from sinoqa import __version__
+from sinoqa.errors import SetupError, SinoqaError
 from sinoqa.pipeline import AddReport, Pipeline, add
-from sinoqa.schema import Answer, Article, ArticleText, Comparison, Source, Timeline
+from sinoqa.schema import Answer, Article, ArticleText, Comparison, Filters, Source, Timeline
 from sinoqa.settings import Settings
 
 INSTRUCTIONS = (
@@ -57,16 +50,19 @@ _CITE = (
 _READ = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
 Text = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]
+# A tool's arguments are flat for agents; each described as sinoqa's Filters describes it.
+_FILTERS = Filters.model_fields
 Outlets = Annotated[
-    list[str], Field(description="Only these outlets (names as indexed, any case).")
+    list[str],
+    Field(description=f"{_FILTERS['publishers'].description} (names as indexed, any case)."),
 ]
-DateFrom = Annotated[str | None, Field(description="Published on or after YYYY[-MM[-DD]].")]
-DateTo = Annotated[str | None, Field(description="Published on or before YYYY[-MM[-DD]].")]
+DateFrom = Annotated[str | None, Field(description=_FILTERS["date_from"].description)]
+DateTo = Annotated[str | None, Field(description=_FILTERS["date_to"].description)]
 AsOf = Annotated[
     str | None,
     Field(
-        description="The day the question is asked (YYYY-MM-DD or 'today'): articles from "
-        "just before it rank first, later ones are left out."
+        description=f"{_FILTERS['as_of'].description} Articles from just before it rank "
+        "first, later ones are left out."
     ),
 ]
 TopK = Annotated[int | None, Field(ge=1, le=50, description="Passages to read (default 6).")]
@@ -106,10 +102,10 @@ def _as_tool_errors() -> Iterator[None]:
     """What the caller can correct reaches the agent as a sentence, not an internal error."""
     try:
         yield
-    except (InvalidQuestion, InvalidFilter, IndexUnavailable, IndexBusy) as exc:
-        raise ToolError(str(exc)) from None
-    except (EmbeddingModelError, ScorerError) as exc:  # the server's setup, said as it is
+    except SetupError as exc:  # the server's setup, said as it is
         raise ToolError(f"sinoqa cannot answer: {exc}") from None
+    except SinoqaError as exc:
+        raise ToolError(str(exc)) from None
     except OSError as exc:  # a corpus or index folder that cannot be written, a full disk
         raise ToolError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
 
@@ -124,6 +120,16 @@ def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, RichHandler):
             handler.setLevel(logging.WARNING)
+    _answer_tools(server, pipe)
+    _article_tools(server, pipe)
+    if settings.mcp.allow_writes:
+        _write_tools(server, pipe, settings)
+    _resources(server, pipe)
+    return server
+
+
+def _answer_tools(server: MCPServer, pipe: Pipeline) -> None:
+    """Passages, answers, timelines and comparisons: what an agent cites."""
 
     @server.tool(
         description="Find the passages on a query (no answer composed), best first, each "
@@ -139,14 +145,10 @@ def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
         as_of: AsOf = None,
     ) -> Passages:
         with _as_tool_errors():
-            found = pipe.search(
-                query,
-                publishers=publishers,
-                date_from=date_from,
-                date_to=date_to,
-                top_k=top_k,
-                as_of=as_of,
+            filters = Filters(
+                publishers=publishers, date_from=date_from, date_to=date_to, as_of=as_of
             )
+            found = pipe.search(query, filters, top_k=top_k)
         return Passages(query=query, passages=found)
 
     @server.tool(
@@ -166,14 +168,10 @@ def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
         as_of: AsOf = None,
     ) -> Answer:
         with _as_tool_errors():
-            return pipe.ask(
-                question,
-                publishers=publishers,
-                date_from=date_from,
-                date_to=date_to,
-                top_k=top_k,
-                as_of=as_of,
+            filters = Filters(
+                publishers=publishers, date_from=date_from, date_to=date_to, as_of=as_of
             )
+            return pipe.ask(question, filters, top_k=top_k)
 
     @server.tool(
         description="A story's articles in publication order, one quoted sentence each, and "
@@ -187,7 +185,8 @@ def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
         date_to: DateTo = None,
     ) -> Timeline:
         with _as_tool_errors():
-            return pipe.timeline(query, publishers=publishers, date_from=date_from, date_to=date_to)
+            filters = Filters(publishers=publishers, date_from=date_from, date_to=date_to)
+            return pipe.timeline(query, filters)
 
     @server.tool(
         description="Each outlet's own answer to a question, from its articles only, side "
@@ -199,7 +198,11 @@ def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
         publishers: Annotated[list[str], Field(min_length=2, description="Two or more outlets.")],
     ) -> Comparison:
         with _as_tool_errors():
-            return pipe.compare(question, publishers)
+            return pipe.compare(question, Filters(publishers=publishers))
+
+
+def _article_tools(server: MCPServer, pipe: Pipeline) -> None:
+    """One article whole, to read around a quote."""
 
     @server.tool(
         description="One article whole: its publication facts and cleaned text. A "
@@ -216,23 +219,29 @@ def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
             )
         return found
 
-    if settings.mcp.allow_writes:
 
-        @server.tool(
-            description="Fetch web pages (http or https) into the corpus and index them at "
-            "once. Loopback and private addresses are refused unless the server allows them "
-            "(SINOQA_FETCH__ALLOW_PRIVATE=true). A URL added before is reported as known. "
-            f"At most {MAX_URLS} URLs a call; each page takes up to the fetch timeout.",
-            annotations=ToolAnnotations(readOnlyHint=False, openWorldHint=True),
-        )
-        def add_urls(
-            urls: Annotated[list[str], Field(min_length=1, max_length=MAX_URLS)],
-        ) -> AddResult:
-            with _as_tool_errors():
-                # No waiting on another ingest: an agent gets the reason instead of a hang.
-                report = add(settings, urls, (), wait=False)
-                pipe.view(fresh=True)  # searchable by the next call
-            return AddResult.of(report)
+def _write_tools(server: MCPServer, pipe: Pipeline, settings: Settings) -> None:
+    """Tools that change the corpus, offered only when the server allows writes."""
+
+    @server.tool(
+        description="Fetch web pages (http or https) into the corpus and index them at "
+        "once. Loopback and private addresses are refused unless the server allows them "
+        "(SINOQA_FETCH__ALLOW_PRIVATE=true). A URL added before is reported as known. "
+        f"At most {MAX_URLS} URLs a call; each page takes up to the fetch timeout.",
+        annotations=ToolAnnotations(readOnlyHint=False, openWorldHint=True),
+    )
+    def add_urls(
+        urls: Annotated[list[str], Field(min_length=1, max_length=MAX_URLS)],
+    ) -> AddResult:
+        with _as_tool_errors():
+            # No waiting on another ingest: an agent gets the reason instead of a hang.
+            report = add(settings, urls, (), wait=False)
+            pipe.view(fresh=True)  # searchable by the next call
+        return AddResult.of(report)
+
+
+def _resources(server: MCPServer, pipe: Pipeline) -> None:
+    """The article list and each article, as resources an agent can read."""
 
     @server.resource(
         "sinoqa://articles",
@@ -257,14 +266,12 @@ def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
             raise ResourceNotFoundError(f"no indexed article has doc_id {doc_id!r}")
         return found.model_dump_json()
 
-    return server
-
 
 @contextmanager
 def _as_resource_errors() -> Iterator[None]:
     try:
         yield
-    except IndexUnavailable as exc:
+    except SinoqaError as exc:
         raise ResourceError(str(exc)) from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -23,6 +24,7 @@ EXAMPLES = [
     "Why did China refuse a meeting between defence chiefs?",
     "How did US-China relations change between 2021 and 2023?",
 ]
+PARTIAL_DATE = "YYYY, YYYY-MM or YYYY-MM-DD"
 UPLOAD_TYPES = [".md", ".markdown", ".txt", ".html", ".htm", ".pdf"]
 
 CSS = """
@@ -51,13 +53,67 @@ def backend_choices(settings: Settings) -> tuple[list[str], str]:
     return ["extractive"], f"Extractive quotes the articles. No LLM backend: {reason}."
 
 
+@dataclass(frozen=True)
+class ChatTab:
+    """The conversation, its question box, feedback, exports and the sources beside it."""
+
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    send: gr.Button
+    comment: gr.Textbox
+    thumbs_up: gr.Button
+    thumbs_down: gr.Button
+    feedback_status: gr.Markdown
+    clear: gr.Button
+    download: gr.DownloadButton
+    download_bib: gr.DownloadButton
+    download_csl: gr.DownloadButton
+    sources: gr.HTML
+
+
+@dataclass(frozen=True)
+class FilterControls:
+    """What a question is restricted to (sinoqa's Filters) and how it is answered."""
+
+    publishers: gr.Dropdown
+    date_from: gr.Textbox
+    date_to: gr.Textbox
+    as_of: gr.Textbox
+    top_k: gr.Slider
+    backend: gr.Radio
+
+
+@dataclass(frozen=True)
+class TimelineTab:
+    query: gr.Textbox
+    go: gr.Button
+    chart: gr.Plot
+    listing: gr.Markdown
+
+
+@dataclass(frozen=True)
+class CompareTab:
+    question: gr.Textbox
+    outlets: gr.Dropdown
+    go: gr.Button
+    result: gr.HTML
+
+
+@dataclass(frozen=True)
+class CorpusTab:
+    upload: gr.File
+    add: gr.Button
+    url_box: gr.Textbox
+    add_urls: gr.Button
+    status: gr.Markdown
+    table: gr.Dataframe
+
+
 def build_app(settings: Settings | None = None) -> gr.Blocks:
     """The chat UI over the index described by ``settings`` (which must exist)."""
     settings = settings or Settings()
     pipe = pipeline.get_pipeline(settings)
     pipe.view()  # fail now, with "run sinoqa ingest", rather than on the first question
-    backends, backend_info = backend_choices(settings)
-
     handlers = Handlers(pipe, settings)
 
     with gr.Blocks(title="sinoqa") as demo:
@@ -68,193 +124,218 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         state = gr.State([])
         with gr.Tabs(elem_id="views"):
             with gr.Tab("Chat", id="chat-tab"):
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        chatbot = gr.Chatbot(label="Conversation", height=480, elem_id="chat")
-                        with gr.Row():
-                            question = gr.Textbox(
-                                placeholder="Ask a question about the articles…",
-                                show_label=False,
-                                scale=5,
-                                elem_id="question",
-                                max_length=settings.answer.max_question_chars * 20,
-                            )
-                            send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                        gr.Examples(EXAMPLES, inputs=question, label="Try")
-                        with gr.Row():
-                            comment = gr.Textbox(
-                                placeholder="What was wrong or right with the last answer? "
-                                "(optional)",
-                                show_label=False,
-                                scale=4,
-                                elem_id="feedback-comment",
-                            )
-                            thumbs_up = gr.Button(
-                                "👍 Helpful", scale=0, min_width=110, elem_id="thumbs-up"
-                            )
-                            thumbs_down = gr.Button(
-                                "👎 Not helpful", scale=0, min_width=130, elem_id="thumbs-down"
-                            )
-                        feedback_status = gr.Markdown(elem_id="feedback-status")
-                        with gr.Row():
-                            clear = gr.Button("New conversation")
-                            download = gr.DownloadButton("Download conversation (.md)")
-                            download_bib = gr.DownloadButton("Sources (BibTeX)")
-                            download_csl = gr.DownloadButton("Sources (CSL-JSON)")
-                    with gr.Column(scale=2):
-                        sources = gr.HTML(sources_html(None, 0), elem_id="sources")
-                with gr.Accordion("Filters and answer backend", open=False):
-                    with gr.Row():
-                        publishers = gr.Dropdown(
-                            choices=pipe.publishers(), multiselect=True, label="Outlets", value=[]
-                        )
-                        date_from = gr.Textbox(
-                            "", label="Published from", placeholder="YYYY, YYYY-MM or YYYY-MM-DD"
-                        )
-                        date_to = gr.Textbox(
-                            "", label="Published to", placeholder="YYYY, YYYY-MM or YYYY-MM-DD"
-                        )
-                        as_of = gr.Textbox(
-                            "",
-                            label="As of",
-                            placeholder="YYYY-MM-DD or today",
-                            info="Ask as on that day: recent articles first, none published later.",
-                            elem_id="as-of",
-                        )
-                    with gr.Row():
-                        top_k = gr.Slider(
-                            1,
-                            20,
-                            value=settings.retrieval.top_k,
-                            step=1,
-                            label="Passages to read (top-k)",
-                        )
-                        backend = gr.Radio(
-                            backends, value="extractive", label="Answer backend", info=backend_info
-                        )
+                chat = _chat_tab(settings)
+                filters = _filter_controls(settings, pipe.publishers())
             with gr.Tab("Timeline", id="timeline-tab"):
-                with gr.Row():
-                    timeline_query = gr.Textbox(
-                        label="Story", placeholder="e.g. talks between US and Chinese officials",
-                        scale=4, elem_id="timeline-query",
-                    )  # fmt: skip
-                    timeline_go = gr.Button("Show timeline", scale=1, elem_id="timeline-go")
-                # The chart `sinoqa timeline --chart` draws: a real time axis, gaps shown.
-                timeline_chart = gr.Plot(label="Articles per month", elem_id="timeline-chart")
-                timeline_list = gr.Markdown(elem_id="timeline")
+                timeline = _timeline_tab()
             with gr.Tab("Compare outlets", id="compare-tab"):
-                with gr.Row():
-                    compare_question = gr.Textbox(
-                        label="Question", scale=3, elem_id="compare-question"
-                    )
-                    compare_outlets = gr.Dropdown(
-                        choices=pipe.publishers(), multiselect=True, label="Outlets (two or more)",
-                        scale=2, elem_id="compare-outlets",
-                    )  # fmt: skip
-                    compare_go = gr.Button("Compare", scale=1, elem_id="compare-go")
-                comparison = gr.HTML(elem_id="comparison")
+                compare = _compare_tab(pipe.publishers())
             with gr.Tab("Corpus", id="corpus-tab"):
-                upload = gr.File(
-                    file_count="multiple",
-                    file_types=UPLOAD_TYPES,
-                    label="Markdown, text, HTML or PDF, up to "
-                    f"{settings.ui.max_upload_bytes:,} bytes",
-                    elem_id="upload",
-                )
-                add = gr.Button("Add to index", elem_id="add")
-                url_box = gr.Textbox(
-                    label="Add by URL: article links, one per line (fetched once, then kept under "
-                    "corpus/web/)",
-                    lines=2,
-                    elem_id="url-box",
-                )
-                add_urls = gr.Button("Fetch and add", elem_id="add-urls")
-                upload_status = gr.Markdown(elem_id="upload-status")
-                corpus_table = gr.Dataframe(
-                    headers=["title", "outlet", "date", "chunks", "doc_id"],
-                    value=corpus_rows(settings),
-                    interactive=False,
-                    label="Indexed articles",
-                    elem_id="corpus",
-                )
+                corpus = _corpus_tab(settings)
         last_answer = gr.JSON(visible=False)
-
-        gr.on(
-            triggers=[question.submit, send.click],
-            fn=handlers.respond,
-            inputs=[question, state, publishers, date_from, date_to, top_k, backend, as_of],
-            outputs=[chatbot, sources, state, last_answer, question],
-            api_name="chat",
-        ).success(  # not after an error: the hidden answer may be the previous one
-            handlers.prepare_views,
-            inputs=last_answer,
-            outputs=[
-                timeline_query,
-                compare_question,
-                compare_outlets,
-            ],
-            api_visibility="private",
-        )
-        clear.click(
-            lambda: ([], sources_html(None, 0), [], None),
-            outputs=[chatbot, sources, state, last_answer],
-            api_visibility="private",
-        )
-        download.click(
-            handlers.export_markdown, inputs=state, outputs=download, api_visibility="private"
-        )
-        download_bib.click(
-            handlers.export_bibtex, inputs=state, outputs=download_bib, api_visibility="private"
-        )
-        download_csl.click(
-            handlers.export_csl, inputs=state, outputs=download_csl, api_visibility="private"
-        )
-        for added in (
-            add.click(
-                handlers.add_articles,
-                inputs=upload,
-                outputs=[upload_status, corpus_table, publishers],
-                api_name="add_articles",
-            ),
-            add_urls.click(
-                handlers.add_by_url,
-                inputs=url_box,
-                outputs=[upload_status, corpus_table, publishers],
-                api_name="add_urls",
-            ),
-        ):  # a new outlet can be compared too
-            added.then(
-                lambda: gr.update(choices=pipe.publishers()),
-                outputs=compare_outlets,
-                api_visibility="private",
-            )
-        gr.on(
-            triggers=[timeline_query.submit, timeline_go.click],
-            fn=handlers.show_timeline,
-            inputs=[timeline_query, publishers, date_from, date_to],
-            outputs=[timeline_list, timeline_chart],
-            api_visibility="private",
-        )
-        gr.api(handlers.ask_api, api_name="ask")
-        gr.api(handlers.timeline_api, api_name="timeline")
-        gr.api(handlers.compare_api, api_name="compare")
-        compare_go.click(
-            lambda q, outlets: comparison_html(
-                Comparison.model_validate(handlers.compare_api(q, outlets or []))
-            ),
-            inputs=[compare_question, compare_outlets],
-            outputs=comparison,
-            api_visibility="private",
-        )
-        gr.api(handlers.feedback_api, api_name="feedback")
-        for button, rating in ((thumbs_up, "up"), (thumbs_down, "down")):
-            button.click(
-                lambda text, state, rating=rating: handlers.give_feedback(rating, text, state),
-                inputs=[comment, state],
-                outputs=[feedback_status, comment],
-                api_visibility="private",
-            )
+        _wire_chat(handlers, chat, filters, state, last_answer, timeline, compare)
+        _wire_corpus(handlers, corpus, filters, compare)
+        _wire_views(handlers, timeline, compare, filters)
     return demo
+
+
+def _chat_tab(settings: Settings) -> ChatTab:
+    with gr.Row():
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(label="Conversation", height=480, elem_id="chat")
+            with gr.Row():
+                question = gr.Textbox(
+                    placeholder="Ask a question about the articles…",
+                    show_label=False,
+                    scale=5,
+                    elem_id="question",
+                    max_length=settings.answer.max_question_chars * 20,
+                )
+                send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+            gr.Examples(EXAMPLES, inputs=question, label="Try")
+            with gr.Row():
+                comment = gr.Textbox(
+                    placeholder="What was wrong or right with the last answer? (optional)",
+                    show_label=False,
+                    scale=4,
+                    elem_id="feedback-comment",
+                )
+                thumbs_up = gr.Button("👍 Helpful", scale=0, min_width=110, elem_id="thumbs-up")
+                thumbs_down = gr.Button(
+                    "👎 Not helpful", scale=0, min_width=130, elem_id="thumbs-down"
+                )
+            feedback_status = gr.Markdown(elem_id="feedback-status")
+            with gr.Row():
+                clear = gr.Button("New conversation")
+                download = gr.DownloadButton("Download conversation (.md)")
+                download_bib = gr.DownloadButton("Sources (BibTeX)")
+                download_csl = gr.DownloadButton("Sources (CSL-JSON)")
+        with gr.Column(scale=2):
+            sources = gr.HTML(sources_html(None, 0), elem_id="sources")
+    return ChatTab(
+        chatbot, question, send, comment, thumbs_up, thumbs_down, feedback_status,
+        clear, download, download_bib, download_csl, sources,
+    )  # fmt: skip
+
+
+def _filter_controls(settings: Settings, outlets: list[str]) -> FilterControls:
+    backends, backend_info = backend_choices(settings)
+    with gr.Accordion("Filters and answer backend", open=False):
+        with gr.Row():
+            publishers = gr.Dropdown(choices=outlets, multiselect=True, label="Outlets", value=[])
+            date_from = gr.Textbox("", label="Published from", placeholder=PARTIAL_DATE)
+            date_to = gr.Textbox("", label="Published to", placeholder=PARTIAL_DATE)
+            as_of = gr.Textbox(
+                "",
+                label="As of",
+                placeholder="YYYY-MM-DD or today",
+                info="Ask as on that day: recent articles first, none published later.",
+                elem_id="as-of",
+            )
+        with gr.Row():
+            top_k = gr.Slider(
+                1, 20, value=settings.retrieval.top_k, step=1, label="Passages to read (top-k)"
+            )
+            backend = gr.Radio(
+                backends, value="extractive", label="Answer backend", info=backend_info
+            )
+    return FilterControls(publishers, date_from, date_to, as_of, top_k, backend)
+
+
+def _timeline_tab() -> TimelineTab:
+    with gr.Row():
+        query = gr.Textbox(
+            label="Story", placeholder="e.g. talks between US and Chinese officials",
+            scale=4, elem_id="timeline-query",
+        )  # fmt: skip
+        go = gr.Button("Show timeline", scale=1, elem_id="timeline-go")
+    # The chart `sinoqa timeline --chart` draws: a real time axis, gaps shown.
+    chart = gr.Plot(label="Articles per month", elem_id="timeline-chart")
+    return TimelineTab(query, go, chart, gr.Markdown(elem_id="timeline"))
+
+
+def _compare_tab(outlets: list[str]) -> CompareTab:
+    with gr.Row():
+        question = gr.Textbox(label="Question", scale=3, elem_id="compare-question")
+        chosen = gr.Dropdown(
+            choices=outlets, multiselect=True, label="Outlets (two or more)",
+            scale=2, elem_id="compare-outlets",
+        )  # fmt: skip
+        go = gr.Button("Compare", scale=1, elem_id="compare-go")
+    return CompareTab(question, chosen, go, gr.HTML(elem_id="comparison"))
+
+
+def _corpus_tab(settings: Settings) -> CorpusTab:
+    upload = gr.File(
+        file_count="multiple",
+        file_types=UPLOAD_TYPES,
+        label=f"Markdown, text, HTML or PDF, up to {settings.ui.max_upload_bytes:,} bytes",
+        elem_id="upload",
+    )
+    add = gr.Button("Add to index", elem_id="add")
+    url_box = gr.Textbox(
+        label="Add by URL: article links, one per line (fetched once, then kept under corpus/web/)",
+        lines=2,
+        elem_id="url-box",
+    )
+    add_urls = gr.Button("Fetch and add", elem_id="add-urls")
+    status = gr.Markdown(elem_id="upload-status")
+    table = gr.Dataframe(
+        headers=["title", "outlet", "date", "chunks", "doc_id"],
+        value=corpus_rows(settings),
+        interactive=False,
+        label="Indexed articles",
+        elem_id="corpus",
+    )
+    return CorpusTab(upload, add, url_box, add_urls, status, table)
+
+
+def _wire_chat(
+    handlers: Handlers,
+    chat: ChatTab,
+    filters: FilterControls,
+    state: gr.State,
+    last_answer: gr.JSON,
+    timeline: TimelineTab,
+    compare: CompareTab,
+) -> None:
+    """The question, its answer, the views it hands off to, feedback and exports."""
+    inputs = [chat.question, state, filters.publishers, filters.date_from, filters.date_to]
+    gr.on(
+        triggers=[chat.question.submit, chat.send.click],
+        fn=handlers.respond,
+        inputs=[*inputs, filters.top_k, filters.backend, filters.as_of],
+        outputs=[chat.chatbot, chat.sources, state, last_answer, chat.question],
+        api_name="chat",
+    ).success(  # not after an error: the hidden answer may be the previous one
+        handlers.prepare_views,
+        inputs=last_answer,
+        outputs=[timeline.query, compare.question, compare.outlets],
+        api_visibility="private",
+    )
+    chat.clear.click(
+        lambda: ([], sources_html(None, 0), [], None),
+        outputs=[chat.chatbot, chat.sources, state, last_answer],
+        api_visibility="private",
+    )
+    for download, export in (
+        (chat.download, handlers.export_markdown),
+        (chat.download_bib, handlers.export_bibtex),
+        (chat.download_csl, handlers.export_csl),
+    ):
+        download.click(export, inputs=state, outputs=download, api_visibility="private")
+    gr.api(handlers.ask_api, api_name="ask")
+    gr.api(handlers.feedback_api, api_name="feedback")
+    for button, rating in ((chat.thumbs_up, "up"), (chat.thumbs_down, "down")):
+        button.click(
+            lambda text, state, rating=rating: handlers.give_feedback(rating, text, state),
+            inputs=[chat.comment, state],
+            outputs=[chat.feedback_status, chat.comment],
+            api_visibility="private",
+        )
+
+
+def _wire_corpus(
+    handlers: Handlers, corpus: CorpusTab, filters: FilterControls, compare: CompareTab
+) -> None:
+    """Uploads and URLs into the index; the outlet lists learn the new outlets."""
+    outputs = [corpus.status, corpus.table, filters.publishers]
+    for added in (
+        corpus.add.click(
+            handlers.add_articles, inputs=corpus.upload, outputs=outputs, api_name="add_articles"
+        ),
+        corpus.add_urls.click(
+            handlers.add_by_url, inputs=corpus.url_box, outputs=outputs, api_name="add_urls"
+        ),
+    ):  # a new outlet can be compared too
+        added.then(
+            lambda: gr.update(choices=handlers.pipe.publishers()),
+            outputs=compare.outlets,
+            api_visibility="private",
+        )
+
+
+def _wire_views(
+    handlers: Handlers, timeline: TimelineTab, compare: CompareTab, filters: FilterControls
+) -> None:
+    """The Timeline and Compare outlets tabs, and their Gradio API endpoints."""
+    gr.on(
+        triggers=[timeline.query.submit, timeline.go.click],
+        fn=handlers.show_timeline,
+        inputs=[timeline.query, filters.publishers, filters.date_from, filters.date_to],
+        outputs=[timeline.listing, timeline.chart],
+        api_visibility="private",
+    )
+    gr.api(handlers.timeline_api, api_name="timeline")
+    gr.api(handlers.compare_api, api_name="compare")
+    compare.go.click(
+        lambda q, outlets: comparison_html(
+            Comparison.model_validate(handlers.compare_api(q, outlets or []))
+        ),
+        inputs=[compare.question, compare.outlets],
+        outputs=compare.result,
+        api_visibility="private",
+    )
 
 
 def launch(settings: Settings | None = None, **overrides: Any) -> gr.Blocks:

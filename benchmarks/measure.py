@@ -22,6 +22,7 @@ from tests.servers import free_port, serving
 from sinoqa import pipeline
 from sinoqa.evals import metrics
 from sinoqa.evals.questions import EvalQuestion
+from sinoqa.schema import Filters
 from sinoqa.settings import Settings
 
 QuestionList = Sequence[str]
@@ -131,7 +132,7 @@ def query_latency(
         pipe.ask(question)
     stages: dict[str, list[float]] = {"retrieve": [], "answer": [], "total": []}
     for question, day in zip(questions, days or [None] * len(questions), strict=True):
-        answer = pipe.ask(question, as_of=day)
+        answer = pipe.ask(question, Filters(as_of=day))
         for stage in stages:
             stages[stage].append(answer.timings_ms[stage])
     result: dict[str, Any] = {"questions": len(questions)}

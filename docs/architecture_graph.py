@@ -17,7 +17,7 @@ END = "<!-- end of stage diagram -->"
 
 #: The stages in data-flow order, and where their modules live.
 STAGES = {
-    "base": "settings · schema · dates · linear · wordlists",
+    "base": "errors · settings · schema · dates · linear · wordlists",
     "ingestion": "src/sinoqa/ingestion",
     "retrieve": "src/sinoqa/retrieve",
     "answer": "src/sinoqa/answer",
@@ -28,7 +28,7 @@ STAGES = {
     "app": "app",
     "cli": "src/sinoqa/cli",
 }
-BASE_MODULES = ("settings", "schema", "dates", "linear", "wordlists")
+BASE_MODULES = ("errors", "settings", "schema", "dates", "linear", "wordlists")
 
 
 def stage_of(module: str) -> str | None:
@@ -60,7 +60,8 @@ def edges() -> set[tuple[str, str]]:
         for path in paths:
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 names = (
-                    [node.module or ""]
+                    # `from sinoqa import pipeline` imports the module sinoqa.pipeline
+                    [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
                     if isinstance(node, ast.ImportFrom) and node.level == 0
                     else [alias.name for alias in node.names]
                     if isinstance(node, ast.Import)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 from types import ModuleType
@@ -9,6 +10,8 @@ from types import ModuleType
 from tests.conftest import REPO
 
 MAX_LINES = 450
+#: A function longer than this holds two concerns.
+MAX_FUNCTION_LINES = 100
 
 
 def _graph() -> ModuleType:
@@ -47,6 +50,32 @@ def test_no_source_file_holds_more_than_one_concern_worth_of_lines() -> None:
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert not long, f"split these by concern: {long}"
+
+
+def test_no_function_holds_two_concerns_worth_of_lines() -> None:
+    sources = [*(REPO / "src" / "sinoqa").rglob("*.py"), *(REPO / "app").glob("*.py")]
+    long = {
+        f"{path.relative_to(REPO)}:{node.name}": length
+        for path in sources
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (length := (node.end_lineno or node.lineno) - node.lineno + 1) > MAX_FUNCTION_LINES
+    }
+    assert not long, f"split these by concern: {long}"
+
+
+def test_no_test_reaches_past_the_public_names() -> None:
+    """Tests use what users can: no name starting with an underscore from sinoqa's code."""
+    private = [
+        f"{path.relative_to(REPO)}: {node.module}.{alias.name}"
+        for path in (REPO / "tests").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").split(".")[0] in ("sinoqa", "sinoqa_app")
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    assert not private, private
 
 
 def test_no_module_imports_itself_through_others() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sinoqa import pipeline
+from sinoqa.errors import IndexUnavailable
 from sinoqa.ingestion.index import open_index
-from sinoqa.ingestion.records import IndexUnavailable
 from sinoqa.settings import Settings
 from tests.conftest import FakeClock, free_port, serving
 from tests.ingestion.test_index import assert_consistent

@@ -1,11 +1,16 @@
 """sinoqa: question answering over news on US-China relations, every answer tied to its sources."""
 
-from sinoqa.ingestion.build import IndexBusy
-from sinoqa.ingestion.embedding import EmbeddingModelError
-from sinoqa.linear import ScorerError
-from sinoqa.pipeline import ChatSession, IndexUnavailable, InvalidQuestion, ask, ingest, status
-from sinoqa.retrieve.filters import InvalidFilter
-from sinoqa.schema import Answer, AnswerSentence, Citation, Source
+from sinoqa.errors import (
+    EmbeddingModelError,
+    IndexBusy,
+    IndexUnavailable,
+    InvalidFilter,
+    InvalidQuestion,
+    ScorerError,
+    SinoqaError,
+)
+from sinoqa.pipeline import ChatSession, ask, ingest, status
+from sinoqa.schema import Answer, AnswerSentence, Citation, Filters, Source
 from sinoqa.settings import Settings
 
 __all__ = [
@@ -14,15 +19,17 @@ __all__ = [
     "ChatSession",
     "Citation",
     "EmbeddingModelError",
+    "Filters",
     "IndexBusy",
     "IndexUnavailable",
     "InvalidFilter",
     "InvalidQuestion",
     "ScorerError",
     "Settings",
+    "SinoqaError",
     "Source",
     "ask",
     "ingest",
     "status",
 ]
-__version__ = "0.10.2"
+__version__ = "0.11.0"

@@ -12,9 +12,7 @@ import re
 from collections.abc import Callable, Collection
 from typing import Any
 
-
-class InvalidDate(ValueError):
-    """A day or date the user must correct; the message says how."""
+from sinoqa.errors import InvalidDate
 
 
 def day_of(value: int) -> dt.date | None:

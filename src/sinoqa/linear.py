@@ -9,9 +9,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-
-class ScorerError(RuntimeError):
-    """The scorer file is missing or does not fit this version of sinoqa."""
+from sinoqa.errors import ScorerError
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,20 +18,11 @@ from sinoqa.answer.notices import (
     recent_day,
     unsupported_premise,
 )
+from sinoqa.errors import InvalidFilter, InvalidQuestion
 from sinoqa.ingestion import build as ingest_stage
 from sinoqa.ingestion import index
-from sinoqa.ingestion.add import AddReport as AddReport
-from sinoqa.ingestion.add import UploadReport as UploadReport
-from sinoqa.ingestion.add import add as add
-from sinoqa.ingestion.add import add_files as add_files
-from sinoqa.ingestion.build import IngestReport, ProgressCallback
-
-# IndexUnavailable and InvalidFilter are re-exported: callers (the UI) catch them from here.
+from sinoqa.ingestion.add import AddReport, UploadReport, add, add_files
 from sinoqa.ingestion.records import IndexStatus, reachable
-from sinoqa.ingestion.records import IndexUnavailable as IndexUnavailable
-from sinoqa.retrieve.filters import Filters, day_asked
-from sinoqa.retrieve.filters import InvalidFilter as InvalidFilter
-from sinoqa.retrieve.question import InvalidQuestion as InvalidQuestion
 from sinoqa.retrieve.question import normalize_question
 from sinoqa.retrieve.rerank import load_reranker
 from sinoqa.schema import (
@@ -39,7 +30,10 @@ from sinoqa.schema import (
     Article,
     ArticleText,
     Comparison,
+    Filters,
+    IngestReport,
     OtherViews,
+    ProgressCallback,
     Source,
     Timeline,
 )
@@ -53,6 +47,29 @@ if TYPE_CHECKING:
     from sinoqa.retrieve.corpus_view import CorpusView
     from sinoqa.retrieve.hybrid import HybridRetriever
     from sinoqa.retrieve.ranking import ArticleRanker
+    from sinoqa.views.feedback import FeedbackLog
+
+
+__all__ = [
+    "AddReport",
+    "ChatSession",
+    "Filters",
+    "IngestReport",
+    "Pipeline",
+    "ProgressCallback",
+    "UploadReport",
+    "add",
+    "add_files",
+    "ask",
+    "feedback_log",
+    "get_pipeline",
+    "ingest",
+    "llm_problem",
+    "record_feedback",
+    "save_timeline_chart",
+    "status",
+    "timeline_chart",
+]
 
 
 def ingest(
@@ -67,7 +84,7 @@ def ingest(
     """Read, clean, chunk and embed the corpus (or just ``paths``) into the index.
 
     One ingest writes an index at a time (across processes): another waits for it, calling
-    ``on_wait`` once, or with ``wait=False`` raises :class:`sinoqa.ingestion.build.IndexBusy`."""
+    ``on_wait`` once, or with ``wait=False`` raises :class:`sinoqa.errors.IndexBusy`."""
     chosen = settings or Settings()
     return ingest_stage.ingest(
         chosen, paths, rebuild=rebuild, progress=progress, wait=wait, on_wait=on_wait
@@ -85,11 +102,25 @@ def record_feedback(
     return feedback.record(settings, answer, rating, comment)  # type: ignore[arg-type]
 
 
+def feedback_log(settings: Settings) -> FeedbackLog:
+    """The feedback kept for the index ``settings`` name: entries, unreadable lines, drafts."""
+    from sinoqa.views import feedback
+
+    return feedback.read_log(settings)
+
+
 def timeline_chart(timeline: Timeline) -> Figure:
     """Articles per month (matplotlib): the chart the chat shows and `--chart` writes."""
     from sinoqa.views.timeline import chart_figure
 
     return chart_figure(timeline)
+
+
+def save_timeline_chart(timeline: Timeline, path: Path) -> None:
+    """:func:`timeline_chart` as a PNG file."""
+    from sinoqa.views.timeline import write_chart
+
+    write_chart(timeline, path)
 
 
 def llm_problem(settings: Settings) -> str | None:
@@ -154,36 +185,34 @@ class Pipeline:
     def ask(
         self,
         question: str,
+        filters: Filters | None = None,
         *,
-        publishers: Iterable[str] = (),
-        date_from: str | None = None,
-        date_to: str | None = None,
         top_k: int | None = None,
         history: Sequence[Answer] = (),
         backend: str | None = None,
         on_token: Callable[[str], None] | None = None,
-        as_of: str | dt.date | None = None,
     ) -> Answer:
         """Answer one question (a follow-up when ``history`` holds the earlier turns).
 
-        ``backend`` overrides the configured answer backend for this question; ``on_token``
-        receives an LLM's text as it is generated, before it is checked. ``as_of`` is the
-        day the question is asked ("this week" then): retrieval prefers articles from just
-        before it and leaves out those published later. Without it, a question that asks
-        about the present ("the latest", "this week") is asked as of today, or of the
-        newest article's day (``retrieval.recent_as_of``); any other, without regard to
-        age. ``Answer.as_of`` is the day used.
+        ``filters`` restrict the articles and may give the day the question is asked
+        (``Filters.as_of``: "this week" then; retrieval prefers articles from just before it
+        and leaves out those published later). Without a day, a question that asks about the
+        present ("the latest", "this week") is asked as of today, or of the newest article's
+        day (``retrieval.recent_as_of``); any other, without regard to age. ``Answer.as_of``
+        is the day used. ``backend`` overrides the configured answer backend for this
+        question; ``on_token`` receives an LLM's text as it is generated, before it is
+        checked.
         """
         from sinoqa.answer.engine import GroundedQueryEngine
 
         started = time.perf_counter()
         text, notices = normalize_question(question, self.settings.answer.max_question_chars)
         retrieval = self._retrieval(top_k)
-        day = day_asked(as_of, self._today)
         # One snapshot of the served corpus for every stage: an ingest landing meanwhile
         # must not give the retriever and the answerer different versions.
         view = self.view()
-        filters = self.filters(publishers, date_from, date_to, view=view)
+        filters = self.resolve(filters, view=view)
+        day = filters.day_asked(self._today)
         if day is not None:
             notices.append(as_of_notice(day))
         elif self.settings.retrieval.recent_as_of:
@@ -194,21 +223,21 @@ class Pipeline:
             backend or self.settings.answer.backend, view=view
         )
         notices.extend(answerer_notices)
+        query = retrieval_query(text, history, answerer)
+        # A follow-up keeps to what the previous answer was about.
+        focus = sorted({c.doc_id for c in history[-1].citations}) if query != text else []
         engine = GroundedQueryEngine(
             retriever=retriever,
             answerer=answerer,
             embed_model=self.embed_model,
             question=text,
+            focus=focus,
             on_token=on_token,
             analysis=view.analyse(text),
         )
-        query = retrieval_query(text, history, answerer)
-        if query != text:  # a follow-up: keep to what the previous answer was about
-            engine.focus = sorted({c.doc_id for c in history[-1].citations})
         with reachable(self.settings):
-            response = engine.query(query)
-        answer: Answer = response.metadata["answer"]  # type: ignore[index]
-        if filters.active and not response.source_nodes:
+            answer, found = engine.ask(query)
+        if filters.active and not found:
             notices.append("No indexed article matches the filters.")
         update, premise_notices = unsupported_premise(answer, view.unsupported_terms(text))
         notices += answer.notices + premise_notices
@@ -226,17 +255,21 @@ class Pipeline:
         text, _ = normalize_question(question, self.settings.answer.max_question_chars)
         return other_views(self.view().analyse(text))
 
-    def compare(self, question: str, publishers: Sequence[str]) -> Comparison:
-        """Each outlet's own answer to ``question`` (from its articles only) side by side, and
-        the names their answers give different numbers or dates for."""
+    def compare(self, question: str, filters: Filters) -> Comparison:
+        """Each of ``filters``' outlets' own answer to ``question`` (from its articles only,
+        within the filters' dates) side by side, and the names their answers give different
+        numbers or dates for."""
         from sinoqa.views.compare import compare_answers
 
         view = self.view()
-        outlets = list(dict.fromkeys(view.resolve_publishers(publishers)))
+        outlets = list(dict.fromkeys(view.resolve_publishers(filters.publishers)))
         if len(outlets) < 2:
             raise InvalidFilter("compare needs two or more different outlets (--publisher)")
         text, _ = normalize_question(question, self.settings.answer.max_question_chars)
-        answers = [(outlet, self.ask(text, publishers=[outlet])) for outlet in outlets]
+        answers = [
+            (outlet, self.ask(text, filters.model_copy(update={"publishers": (outlet,)})))
+            for outlet in outlets
+        ]
         lexicon, share = view.lexicon, self.settings.answer.common_name_share
 
         def common(name: str) -> bool:
@@ -245,23 +278,18 @@ class Pipeline:
         return compare_answers(text, answers, common)
 
     def timeline(
-        self,
-        query: str,
-        *,
-        publishers: Iterable[str] = (),
-        date_from: str | None = None,
-        date_to: str | None = None,
-        articles: int = 30,
+        self, query: str, filters: Filters | None = None, *, articles: int = 30
     ) -> Timeline:
         """The articles on ``query`` in publication order, one quoted sentence each, and
-        their count per month (:mod:`sinoqa.views.timeline`)."""
+        their count per month (:mod:`sinoqa.views.timeline`); with ``Filters.as_of``, none
+        published after that day."""
         from llama_index.core.schema import QueryBundle
 
         from sinoqa.views.timeline import build_timeline
 
         text, _ = normalize_question(query, self.settings.answer.max_question_chars)
         view = self.view()
-        filters = self.filters(publishers, date_from, date_to, view=view)
+        filters = self.resolve(filters, view=view)
         retrieval = self.settings.retrieval.model_copy(
             update={
                 "top_k": articles,
@@ -270,31 +298,27 @@ class Pipeline:
             }
         )
         with reachable(self.settings):
-            passages = self.retriever(filters, retrieval, view=view).retrieve(QueryBundle(text))
+            retriever = self.retriever(
+                filters, retrieval, filters.day_asked(self._today), view=view
+            )
+            passages = retriever.retrieve(QueryBundle(text))
         terms = view.lexicon.terms(view.analyse(text).content)
         return build_timeline(text, terms, passages, view.lexicon)
 
     def search(
-        self,
-        query: str,
-        *,
-        publishers: Iterable[str] = (),
-        date_from: str | None = None,
-        date_to: str | None = None,
-        top_k: int | None = None,
-        as_of: str | dt.date | None = None,
+        self, query: str, filters: Filters | None = None, *, top_k: int | None = None
     ) -> list[Source]:
         """The passages retrieval finds for ``query`` (no answer composed), best first;
-        ``as_of`` as for :meth:`ask`, without the guess from the wording."""
+        ``filters`` as for :meth:`ask` (without the day guessed from the wording)."""
         from llama_index.core.schema import QueryBundle
 
         from sinoqa.answer.base import to_source
 
         text, _ = normalize_question(query, self.settings.answer.max_question_chars)
         view = self.view()
-        filters = self.filters(publishers, date_from, date_to, view=view)
+        filters = self.resolve(filters, view=view)
         retrieval = self._retrieval(top_k)
-        day = day_asked(as_of, self._today)
+        day = filters.day_asked(self._today)
         with reachable(self.settings):
             found = self.retriever(filters, retrieval, day, view=view).retrieve(QueryBundle(text))
         return [to_source(item) for item in found]
@@ -316,17 +340,14 @@ class Pipeline:
         facts = record.model_dump(include=_ARTICLE_FIELDS)
         return ArticleText(**facts, text=text, chunks=len(record.chunk_ids))
 
-    def filters(
-        self,
-        publishers: Iterable[str] = (),
-        date_from: str | None = None,
-        date_to: str | None = None,
-        *,
-        view: CorpusView | None = None,
-    ) -> Filters:
-        """Filters with outlet names matched to the indexed ones (case-insensitively)."""
-        resolved = (view or self.view()).resolve_publishers(publishers)
-        return Filters(publishers=resolved, date_from=date_from, date_to=date_to)
+    def resolve(self, filters: Filters | None, *, view: CorpusView | None = None) -> Filters:
+        """``filters`` (none: no filters) with outlet names matched to the indexed ones,
+        case-insensitively; :class:`InvalidFilter` names an outlet that is not indexed."""
+        filters = filters or Filters()
+        if not filters.publishers:
+            return filters
+        resolved = (view or self.view()).resolve_publishers(filters.publishers)
+        return filters.model_copy(update={"publishers": resolved})
 
     def retriever(
         self,
@@ -402,24 +423,13 @@ def get_pipeline(settings: Settings | None = None) -> Pipeline:
 def ask(
     question: str,
     settings: Settings | None = None,
+    filters: Filters | None = None,
     *,
-    publishers: Iterable[str] = (),
-    date_from: str | None = None,
-    date_to: str | None = None,
     top_k: int | None = None,
     backend: str | None = None,
-    as_of: str | dt.date | None = None,
 ) -> Answer:
     """Answer ``question`` from the indexed articles, with citations (or a refusal)."""
-    return get_pipeline(settings).ask(
-        question,
-        publishers=publishers,
-        date_from=date_from,
-        date_to=date_to,
-        top_k=top_k,
-        backend=backend,
-        as_of=as_of,
-    )
+    return get_pipeline(settings).ask(question, filters, top_k=top_k, backend=backend)
 
 
 @dataclass
@@ -427,24 +437,14 @@ class ChatSession:
     """A conversation: each question may follow up on the previous ones."""
 
     settings: Settings | None = None
-    publishers: tuple[str, ...] = ()
-    date_from: str | None = None
-    date_to: str | None = None
+    filters: Filters = field(default_factory=Filters)
     backend: str | None = None
-    as_of: str | dt.date | None = None
     history: list[Answer] = field(default_factory=list)
     pipeline: Pipeline | None = None  # default: the warm pipeline for ``settings``
 
     def ask(self, question: str, *, top_k: int | None = None) -> Answer:
         answer = (self.pipeline or get_pipeline(self.settings)).ask(
-            question,
-            publishers=self.publishers,
-            date_from=self.date_from,
-            date_to=self.date_to,
-            top_k=top_k,
-            history=self.history,
-            backend=self.backend,
-            as_of=self.as_of,
+            question, self.filters, top_k=top_k, history=self.history, backend=self.backend
         )
         self.history.append(answer)
         return answer

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sinoqa.dates import period_of, published_bounds
+from sinoqa.dates import parse_day, period_of, published_bounds, valid_date
+from sinoqa.errors import InvalidDate, InvalidFilter
 
 
 def published_label(published: str | None, approx: bool, missing: str = "undated") -> str:
@@ -224,3 +227,115 @@ class ArticleText(Article):
 
     text: str = Field(description="The cleaned text: passages' start_char/end_char index it.")
     chunks: int = Field(description="How many passages the article is split into.")
+
+
+class Filters(_Frozen):
+    """What a question is restricted to, and when it is asked: the one value every entry
+    point (Python, CLI, chat, JSON API, MCP) takes, checked here once.
+
+    Outlet names are matched to the indexed ones case-insensitively when a question is asked.
+    A blank value (an empty form field) is no filter. Dates may be partial ("2023",
+    "2023-06") and bound publication inclusively. ``as_of`` is the day the question is asked
+    ("this week" then): articles from just before it rank first and later ones are left
+    out. A bad value raises :class:`sinoqa.errors.InvalidFilter`.
+    """
+
+    publishers: tuple[str, ...] = Field((), description="Only these outlets.")
+    date_from: str | None = Field(None, description="Published on or after YYYY[-MM[-DD]].")
+    date_to: str | None = Field(None, description="Published on or before YYYY[-MM[-DD]].")
+    as_of: str | None = Field(None, description="The day it is asked: YYYY-MM-DD or today.")
+
+    @field_validator("publishers", mode="before")
+    @classmethod
+    def _outlets(cls, value: object) -> object:
+        if value is None:  # an empty form field
+            return ()
+        if isinstance(value, list | tuple):
+            return tuple(name.strip() if isinstance(name, str) else name for name in value)
+        return value  # pydantic says what is wrong with it
+
+    @field_validator("date_from", "date_to", "as_of", mode="before")
+    @classmethod
+    def _blank(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("date_from", "date_to")
+    @classmethod
+    def _date(cls, value: object, info: Any) -> object:
+        if value is not None and (not isinstance(value, str) or not valid_date(value)):
+            raise InvalidFilter(
+                f"{info.field_name.replace('_', ' ')} {value!r} is not a date; use YYYY, "
+                "YYYY-MM or YYYY-MM-DD"
+            )
+        return value
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _a_date(cls, value: object) -> object:
+        return value.isoformat() if isinstance(value, dt.date) else value
+
+    @field_validator("as_of")
+    @classmethod
+    def _day(cls, value: object) -> object:
+        if value is not None:
+            try:
+                parse_day(str(value))
+            except InvalidDate as exc:
+                raise InvalidFilter(exc.message) from None
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Filters:
+        low, high = self.bounds()
+        if low is not None and high is not None and low > high:
+            raise InvalidFilter(f"date from {self.date_from} is after date to {self.date_to}")
+        return self
+
+    @property
+    def active(self) -> bool:
+        """Whether the filters leave any article out (``as_of`` aside: it ranks as well)."""
+        return bool(self.publishers or self.date_from or self.date_to)
+
+    def bounds(self) -> tuple[int | None, int | None]:
+        """The date range as YYYYMMDD integers, either end open (None)."""
+        low = published_bounds(self.date_from) if self.date_from else None
+        high = published_bounds(self.date_to) if self.date_to else None
+        return (low[0] if low else None, high[1] if high else None)
+
+    def day_asked(self, today: Callable[[], dt.date] = dt.date.today) -> dt.date | None:
+        """The day the question is asked, ``today`` resolving "today"; None when not given."""
+        return parse_day(self.as_of, today) if self.as_of is not None else None
+
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (articles embedded so far, articles to embed in this run)."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not ingested, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did."""
+
+    location: str
+    collection: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks_total: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    orphans_removed: int = 0
+    sentence_spans_stored: int = 0  # older chunks given their sentence spans (no re-embedding)
+    seconds: float = 0.0
+    notices: list[str] = field(default_factory=list)

@@ -16,10 +16,9 @@ from sinoqa.answer.engine import GroundedQueryEngine
 from sinoqa.answer.extractive import MIN_SENTENCE_CHARS
 from sinoqa.answer.selection import Evidence, Quote, Selection, Selector, context_sentences
 from sinoqa.dates import published_in
+from sinoqa.errors import IndexNotFound, InvalidFilter, InvalidQuestion
 from sinoqa.ingestion.index import open_index
-from sinoqa.ingestion.records import IndexNotFound
-from sinoqa.pipeline import ChatSession, InvalidQuestion, get_pipeline
-from sinoqa.retrieve.filters import Filters, InvalidFilter
+from sinoqa.pipeline import ChatSession, get_pipeline
 from sinoqa.retrieve.hybrid import HybridRetriever
 from sinoqa.retrieve.lexicon import Lexicon
 from sinoqa.retrieve.question import (
@@ -31,7 +30,7 @@ from sinoqa.retrieve.question import (
     question_names,
     referenced_years,
 )
-from sinoqa.schema import Answer
+from sinoqa.schema import Answer, Filters
 from sinoqa.settings import AnswerSettings, Settings
 from tests.conftest import FakeClock
 
@@ -262,13 +261,17 @@ def test_query_engine_is_a_llama_index_query_engine(seeded: Settings) -> None:
 
 def test_publisher_and_date_filters_exclude_what_they_should(seeded: Settings) -> None:
     answer = pipeline.ask(
-        "What did US and Chinese officials discuss?", seeded, publishers=["financial times"]
+        "What did US and Chinese officials discuss?",
+        seeded,
+        Filters(publishers=["financial times"]),
     )
     sources = answer.citations or answer.nearest_sources
     assert sources and {s.publisher for s in sources} == {"Financial Times"}
 
     answer = pipeline.ask(
-        "What did US and Chinese officials discuss?", seeded, date_from="2021", date_to="2021-12"
+        "What did US and Chinese officials discuss?",
+        seeded,
+        Filters(date_from="2021", date_to="2021-12"),
     )
     sources = answer.citations or answer.nearest_sources
     assert sources and {s.doc_id for s in sources} <= {
@@ -276,23 +279,25 @@ def test_publisher_and_date_filters_exclude_what_they_should(seeded: Settings) -
         "scmp-2021-bad-faith",
     }
     # A month-precision date counts as the whole month.
-    answer = pipeline.ask("Yang Jiechi", seeded, date_from="2021-02-15", date_to="2021-02-20")
+    answer = pipeline.ask(
+        "Yang Jiechi", seeded, Filters(date_from="2021-02-15", date_to="2021-02-20")
+    )
     assert {s.doc_id for s in answer.citations or answer.nearest_sources} == {
         "teneo-2021-first-contact"
     }
 
 
 def test_filters_that_match_nothing_refuse_with_a_notice(seeded: Settings) -> None:
-    answer = pipeline.ask("sanctions on China", seeded, date_from="2030")
+    answer = pipeline.ask("sanctions on China", seeded, Filters(date_from="2030"))
     assert answer.refused and answer.nearest_sources == []
     assert "No indexed article matches the filters." in answer.notices
 
 
 def test_bad_filters_are_clear_errors(seeded: Settings) -> None:
     with pytest.raises(InvalidFilter, match=r"indexed outlets: .*Financial Times"):
-        pipeline.ask("sanctions", seeded, publishers=["The Daily Planet"])
+        pipeline.ask("sanctions", seeded, Filters(publishers=["The Daily Planet"]))
     with pytest.raises(InvalidFilter, match="not a date"):
-        pipeline.ask("sanctions", seeded, date_from="16/10/2023")
+        pipeline.ask("sanctions", seeded, Filters(date_from="16/10/2023"))
     with pytest.raises(InvalidFilter, match="after"):
         Filters(date_from="2023", date_to="2022")
 

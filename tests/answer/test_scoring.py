@@ -20,9 +20,9 @@ from sinoqa.answer.scoring import (
     masked_question,
     predicate_features,
 )
+from sinoqa.errors import ScorerError
 from sinoqa.fitting.examples import candidate_docs, sample_questions
 from sinoqa.fitting.scorer import FEATURE_SETS
-from sinoqa.linear import ScorerError
 from sinoqa.retrieve.lexicon import Lexicon
 from sinoqa.retrieve.question import analyse
 from sinoqa.retrieve.ranking import load_ranker

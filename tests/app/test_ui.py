@@ -16,7 +16,8 @@ from sinoqa_app import launch
 from sinoqa_app.render import conversation_markdown, source_card
 
 from sinoqa import pipeline
-from sinoqa.ingestion.corpus import UnreadableFile, safe_file_name, store_upload
+from sinoqa.errors import UnreadableFile
+from sinoqa.ingestion.corpus import safe_file_name, store_upload
 from sinoqa.schema import Citation
 from sinoqa.settings import Settings
 from tests.conftest import CORPUS, free_port, run_sinoqa
@@ -497,10 +498,8 @@ def test_compare_endpoint_returns_the_cli_json(served: tuple[str, Settings]) -> 
 def test_browser_thumbs_down_with_a_comment_is_kept(
     served: tuple[str, Settings], page: Any
 ) -> None:
-    from sinoqa.views.feedback import entries
-
     _, settings = served
-    before = len(entries(settings))
+    before = len(pipeline.feedback_log(settings).entries)
     page.locator("#question textarea").fill("Who won the 2022 FIFA World Cup?")
     page.locator("#ask").click()
     page.locator("#sources").get_by_text("Nearest sources", exact=False).first.wait_for(
@@ -509,7 +508,7 @@ def test_browser_thumbs_down_with_a_comment_is_kept(
     page.locator("#feedback-comment textarea").fill("Say that the corpus is not about sport.")
     page.locator("#thumbs-down").click()
     page.locator("#feedback-status").get_by_text("Thank you", exact=False).wait_for()
-    kept = entries(settings)[before:]
+    kept = pipeline.feedback_log(settings).entries[before:]
     assert [(e["rating"], e["question"]) for e in kept] == [
         ("down", "Who won the 2022 FIFA World Cup?")
     ]

@@ -18,7 +18,7 @@ import pytest
 import typer.main
 
 from sinoqa.cli import app
-from sinoqa.cli.common import day_asked, partial_date
+from sinoqa.cli.common import filter_option
 from tests.conftest import REPO, run_sinoqa
 
 #: What a command needs besides the probed value to get as far as reading it ({corpus} is a
@@ -82,7 +82,7 @@ def _bad_values(param: Any) -> Iterator[tuple[str, str]]:
         assert param.min is not None or param.max is not None, f"{param.name}: give it a range"
         yield "lots", "not a number"
         yield str(param.min - 1 if param.min is not None else param.max + 1), "out of range"
-    elif getattr(param.callback, "__name__", None) in (partial_date.__name__, day_asked.__name__):
+    elif getattr(param.callback, "__name__", None) == filter_option.__name__:
         yield "2023-13-45", "a malformed date"
     elif "url" in param.name or "feed" in param.name:
         yield "http://[::1", "a malformed URL (an unclosed IPv6 bracket)"

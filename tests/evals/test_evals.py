@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from sinoqa.evals.configs import UnavailableConfiguration, configure
+from sinoqa.errors import InvalidBaseline, InvalidQuestionFile, UnavailableConfiguration
+from sinoqa.evals.configs import configure
 from sinoqa.evals.metrics import (
     QuestionResult,
     aggregate,
@@ -17,7 +18,7 @@ from sinoqa.evals.metrics import (
     refusal_tradeoff,
     score_question,
 )
-from sinoqa.evals.questions import EvalQuestion, InvalidQuestionFile, load_questions
+from sinoqa.evals.questions import EvalQuestion, load_questions
 from sinoqa.evals.thresholds import check_thresholds
 from sinoqa.ingestion.clean import clean_text
 from sinoqa.ingestion.corpus import read_file
@@ -281,7 +282,7 @@ def test_eval_command_compares_configurations_and_writes_reports(
 
 
 def test_answers_that_moved_since_a_baseline_are_listed(tmp_path: Path) -> None:
-    from sinoqa.evals.diff import InvalidBaseline, compare_results, load_results, summary_lines
+    from sinoqa.evals.diff import compare_results, load_results, summary_lines
 
     def results(confidence: float, answer: str) -> dict[str, Any]:
         item = {"id": "q1", "question_set": "s", "answer": answer, "refused": False}

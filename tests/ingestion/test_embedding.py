@@ -154,7 +154,7 @@ def test_answering_a_question_skips_the_slow_imports(seeded: Settings) -> None:
 
 @pytest.mark.parametrize("broken", ["model.safetensors", "tokenizer.json"])
 def test_a_damaged_model_directory_is_a_clear_error(tmp_path: Path, broken: str) -> None:
-    from sinoqa.ingestion.embedding import EmbeddingModelError
+    from sinoqa.errors import EmbeddingModelError
 
     model_dir = model_copy_with_pooling(tmp_path, {"pooling_mode_mean_tokens": True})
     (model_dir / broken).unlink()

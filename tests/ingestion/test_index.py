@@ -17,9 +17,9 @@ import pytest
 from chromadb.api.shared_system_client import SharedSystemClient
 
 from sinoqa import pipeline
+from sinoqa.errors import IndexNotFound, IndexUnavailable
 from sinoqa.ingestion.embedding import BertEmbedding, load_embed_model
 from sinoqa.ingestion.index import ChromaIndex, open_index
-from sinoqa.ingestion.records import IndexNotFound, IndexUnavailable
 from sinoqa.settings import Settings
 
 # A phrase a reader might remember from each article, and the article it must find.

@@ -16,8 +16,9 @@ import frontmatter
 import pytest
 
 from sinoqa import pipeline
-from sinoqa.ingestion.build import IndexBusy, writing
-from sinoqa.ingestion.fetch import FetchError, check_url
+from sinoqa.errors import FetchError, IndexBusy
+from sinoqa.ingestion.build import writing
+from sinoqa.ingestion.fetch import check_url
 from sinoqa.settings import Settings
 from tests.conftest import run_sinoqa
 from tests.servers import free_port

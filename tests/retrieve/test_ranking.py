@@ -12,8 +12,9 @@ import pytest
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from sinoqa.dates import DATE_GRACE, published_after
+from sinoqa.errors import ScorerError
 from sinoqa.ingestion.index import open_index
-from sinoqa.linear import LinearScorer, ScorerError
+from sinoqa.linear import LinearScorer
 from sinoqa.pipeline import Pipeline
 from sinoqa.retrieve.ranking import (
     ARTICLE_FEATURES,
@@ -23,6 +24,7 @@ from sinoqa.retrieve.ranking import (
     article_features,
     load_ranker,
 )
+from sinoqa.schema import Filters
 from sinoqa.settings import Settings
 from tests.conftest import RTQA_TRAIN
 
@@ -160,7 +162,7 @@ def test_the_day_asked_brings_up_what_was_published_by_then(seeded: Settings) ->
     # article published by then (February 2021) comes first.
     assert articles(None)[0] != "teneo-2021-first-contact"
     assert articles(dt.date(2021, 3, 1))[0] == "teneo-2021-first-contact"
-    answer = pipeline.ask(question.query_str, as_of="2021-03-01")
+    answer = pipeline.ask(question.query_str, Filters(as_of="2021-03-01"))
     assert answer.citations and answer.citations[0].doc_id == "teneo-2021-first-contact"
     # Asked on a day, nothing published later is used: not in the ranking, not in the answer.
     # An article dated only "2023-06" may have been out by the 16th.
@@ -168,7 +170,7 @@ def test_the_day_asked_brings_up_what_was_published_by_then(seeded: Settings) ->
     later = {"eir-2023-new-balance", "ft-2023-communication-lines"}
     assert "islamabad-telegraph-2023-de-risk" in articles(as_of)
     assert not later & set(articles(as_of))
-    answer = pipeline.ask("What happened this week between the US and China?", as_of=as_of)
+    answer = pipeline.ask("What happened this week between the US and China?", Filters(as_of=as_of))
     assert answer.citations and not later & {c.doc_id for c in answer.citations}
 
 
@@ -236,7 +238,7 @@ def test_a_question_about_the_present_is_asked_as_of_a_day(seeded: Settings) -> 
     assert Pipeline(off).ask(question).as_of is None
     assert Pipeline(seeded).ask("Where did Wang Yi meet Jake Sullivan?").as_of is None
     # A day given by the user is the day used, and the answer says so.
-    given = Pipeline(seeded).ask(question, as_of="2021-03-01")
+    given = Pipeline(seeded).ask(question, Filters(as_of="2021-03-01"))
     assert given.as_of == "2021-03-01" and any("as of 2021-03-01" in n for n in given.notices)
 
 

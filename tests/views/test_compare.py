@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sinoqa.pipeline import InvalidQuestion, Pipeline
-from sinoqa.retrieve.filters import InvalidFilter
-from sinoqa.schema import Answer, AnswerSentence
+from sinoqa.errors import InvalidFilter, InvalidQuestion
+from sinoqa.pipeline import Pipeline
+from sinoqa.schema import Answer, AnswerSentence, Filters
 from sinoqa.settings import Settings
 from sinoqa.views.compare import compare_answers
 from tests.conftest import run_sinoqa
@@ -29,7 +29,7 @@ def _answer(*sentences: str) -> Answer:
 
 
 def test_each_outlet_answers_from_its_own_articles(seeded: Settings) -> None:
-    comparison = Pipeline(seeded).compare(MEETING, [o.lower() for o in OUTLETS])
+    comparison = Pipeline(seeded).compare(MEETING, Filters(publishers=[o.lower() for o in OUTLETS]))
     columns = {c.publisher: c for c in comparison.columns}
     assert list(columns) == OUTLETS  # matched to the indexed names, in the order given
     for outlet in OUTLETS[:2]:
@@ -76,13 +76,13 @@ def test_dates_are_read_whole() -> None:
 def test_bad_input_is_a_clear_error(seeded: Settings) -> None:
     pipe = Pipeline(seeded)
     with pytest.raises(InvalidFilter, match="two or more"):
-        pipe.compare(MEETING, ["Financial Times"])
+        pipe.compare(MEETING, Filters(publishers=["Financial Times"]))
     with pytest.raises(InvalidFilter, match="two or more"):
-        pipe.compare(MEETING, ["Financial Times", "financial times"])
+        pipe.compare(MEETING, Filters(publishers=["Financial Times", "financial times"]))
     with pytest.raises(InvalidFilter, match="no indexed article is from"):
-        pipe.compare(MEETING, ["Financial Times", "Daily Planet"])
+        pipe.compare(MEETING, Filters(publishers=["Financial Times", "Daily Planet"]))
     with pytest.raises(InvalidQuestion, match="empty"):
-        pipe.compare("  ", ["Financial Times", "E-International Relations"])
+        pipe.compare("  ", Filters(publishers=["Financial Times", "E-International Relations"]))
 
 
 @pytest.mark.slow

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from sinoqa import pipeline
+from sinoqa.errors import InvalidQuestion
 from sinoqa.evals.questions import load_questions
 from sinoqa.settings import Settings
-from sinoqa.views.feedback import entries, feedback_path
+from sinoqa.views.feedback import feedback_path, read_log
 from tests.conftest import run_sinoqa
 
 
@@ -22,9 +23,9 @@ def test_feedback_is_kept_and_exported_as_eval_drafts(seeded: Settings, tmp_path
     bad = pipeline.ask("Who won the 2022 FIFA World Cup?", settings)
     pipeline.record_feedback(settings, good, "up")
     pipeline.record_feedback(settings, bad, "down", "It should say the corpus has no sport.")
-    with pytest.raises(pipeline.InvalidQuestion, match="'up' or 'down'"):
+    with pytest.raises(InvalidQuestion, match="'up' or 'down'"):
         pipeline.record_feedback(settings, good, "meh")
-    kept = entries(settings)
+    kept = read_log(settings).entries
     assert [e["rating"] for e in kept] == ["up", "down"]
     assert kept[0]["citations"][0]["doc_id"] == "eir-2023-new-balance"
     assert kept[1]["comment"] == "It should say the corpus has no sport."

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from sinoqa.dates import period_of
-from sinoqa.pipeline import InvalidQuestion, Pipeline
-from sinoqa.retrieve.filters import InvalidFilter
+from sinoqa.errors import InvalidFilter, InvalidQuestion
+from sinoqa.pipeline import Pipeline
+from sinoqa.schema import Filters
 from sinoqa.settings import Settings
 from tests.conftest import run_sinoqa
 
@@ -35,17 +36,17 @@ def test_articles_in_publication_order_one_verbatim_sentence_each(seeded: Settin
 
 def test_filters_and_bad_input(seeded: Settings) -> None:
     pipe = Pipeline(seeded)
-    only_ft = pipe.timeline(STORY, publishers=["financial times"])
+    only_ft = pipe.timeline(STORY, Filters(publishers=["financial times"]))
     assert {e.publisher for e in only_ft.entries} == {"Financial Times"}
-    in_2023 = pipe.timeline(STORY, date_from="2023", date_to="2023-12")
+    in_2023 = pipe.timeline(STORY, Filters(date_from="2023", date_to="2023-12"))
     assert in_2023.entries and all(e.date and e.date.startswith("2023") for e in in_2023.entries)
     assert pipe.timeline("zebra marmalade quokka").entries == []  # no article shares a word
     with pytest.raises(InvalidQuestion, match="empty"):
         pipe.timeline("   ")
     with pytest.raises(InvalidFilter, match="no indexed article is from"):
-        pipe.timeline(STORY, publishers=["Daily Planet"])
+        pipe.timeline(STORY, Filters(publishers=["Daily Planet"]))
     with pytest.raises(InvalidFilter, match="is after"):
-        pipe.timeline(STORY, date_from="2023-12", date_to="2023-01")
+        pipe.timeline(STORY, Filters(date_from="2023-12", date_to="2023-01"))
 
 
 @pytest.mark.slow

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
 
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.base.response.schema import Response
 from llama_index.core.query_engine import CustomQueryEngine
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import QueryBundle
 from pydantic import Field
 
-from sinoqa.answer.base import AnswerRequest
+from sinoqa.answer.base import Answerer, AnswerRequest
+from sinoqa.retrieve.question import QuestionAnalysis
 from sinoqa.schema import Answer
 
 
@@ -19,12 +21,21 @@ class GroundedQueryEngine(CustomQueryEngine):
     """Retriever + answerer as a llama-index query engine (callbacks and evaluators apply)."""
 
     retriever: BaseRetriever
-    answerer: Any  # an Answerer; pydantic cannot validate our ABC
-    embed_model: Any  # embeds the question when retrieval did not
+    answerer: Answerer
+    embed_model: BaseEmbedding  # embeds the question when retrieval did not
     question: str = ""  # the user's own words when the query carries earlier turns
     focus: list[str] = Field(default_factory=list)  # articles the previous answer cited
-    on_token: Any = None  # receives generated text as it streams (LLM mode)
-    analysis: Any = None  # the question as the pipeline read it (a QuestionAnalysis)
+    on_token: Callable[[str], None] | None = None  # generated text as it streams (LLM mode)
+    analysis: QuestionAnalysis | None = None  # the question as the pipeline read it
+
+    def ask(self, query_str: str) -> tuple[Answer, bool]:
+        """:meth:`query` (llama-index's callbacks and instrumentation apply), typed: the
+        Answer, and whether retrieval found any passage."""
+        response = self.query(query_str)
+        answer = (getattr(response, "metadata", None) or {}).get("answer")
+        if not isinstance(answer, Answer):  # only custom_query below makes the response
+            raise TypeError(f"the query engine gave no Answer: {response!r}")
+        return answer, bool(response.source_nodes)
 
     def custom_query(self, query_str: str) -> Response:
         started = time.perf_counter()

@@ -21,6 +21,7 @@ from llama_index.core.schema import NodeWithScore
 
 from sinoqa.answer.base import REFUSAL, Answerer, AnswerRequest, TokenCallback
 from sinoqa.answer.extractive import ExtractiveAnswerer, Quote, candidate_quotes
+from sinoqa.errors import LLMUnavailable
 from sinoqa.ingestion.sentences import sentence_spans
 from sinoqa.schema import Answer
 from sinoqa.settings import AnswerSettings
@@ -49,10 +50,6 @@ _REFUSAL_HINT = re.compile(r"(?:don't|do not|does not|doesn't|cannot|can't) answ
 # says, or when nearly all of its content words occur in the passage.
 SUPPORT_SIMILARITY = 0.6
 SUPPORT_LEXICAL = 0.75
-
-
-class LLMUnavailable(RuntimeError):
-    """The configured LLM backend cannot be used; the message says why."""
 
 
 def make_llm(settings: AnswerSettings) -> LLM:

@@ -15,16 +15,7 @@ from sinoqa.cli import views  # isort: skip
 from sinoqa.cli import serve  # isort: skip
 from sinoqa.cli import evaluate  # isort: skip
 from sinoqa.cli.common import app, err_console
-from sinoqa.evals.configs import UnavailableConfiguration
-from sinoqa.evals.diff import InvalidBaseline
-from sinoqa.evals.questions import InvalidQuestionFile
-from sinoqa.ingestion.build import IndexBusy
-from sinoqa.ingestion.corpus import CorpusNotFound
-from sinoqa.ingestion.embedding import EmbeddingModelError
-from sinoqa.ingestion.records import IndexUnavailable
-from sinoqa.linear import ScorerError
-from sinoqa.pipeline import InvalidQuestion
-from sinoqa.retrieve.filters import InvalidFilter
+from sinoqa.errors import SinoqaError
 
 __all__ = ["app", "ask", "corpus", "evaluate", "main", "serve", "views"]
 
@@ -38,22 +29,11 @@ def main() -> None:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
-    except (IndexUnavailable, EmbeddingModelError, ScorerError) as exc:
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
-        sys.exit(1)
-    except IndexBusy as exc:
-        err_console.print(f"[red]busy:[/red] {escape(str(exc))}")
-        sys.exit(3)
-    except (
-        InvalidQuestion,
-        InvalidFilter,
-        InvalidQuestionFile,
-        InvalidBaseline,
-        UnavailableConfiguration,
-        CorpusNotFound,
-    ) as exc:
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
-        sys.exit(2)
+    except SinoqaError as exc:
+        err_console.print(f"[red]{exc.label}:[/red] {escape(exc.message)}")
+        if exc.hint:
+            err_console.print(f"[dim]hint:[/dim] {escape(exc.hint)}")
+        sys.exit(exc.exit_code)
     except ValidationError as exc:
         err_console.print(f"[red]error:[/red] invalid settings: {escape(str(exc))}")
         sys.exit(2)

@@ -18,12 +18,13 @@ from sinoqa.cli.common import (
     PublisherOption,
     app,
     console,
-    day_asked,
+    filter_option,
     flag,
     settings_for,
     text_lines,
 )
-from sinoqa.schema import Answer, Source, published_label
+from sinoqa.errors import InvalidQuestion
+from sinoqa.schema import Answer, Filters, Source, published_label
 from sinoqa.settings import Settings
 
 
@@ -51,7 +52,7 @@ def ask(
         str | None,
         typer.Option(
             "--as-of",
-            callback=day_asked,
+            callback=filter_option,
             help="The day the question is asked, YYYY-MM-DD or today ('this week' then): "
             "articles from just before it rank first; later ones are left out (a day's grace: "
             "dates carry no time zone). Default: none, unless the question asks about the "
@@ -84,13 +85,7 @@ def ask(
         )
         settings = Settings.model_validate(settings.model_dump())  # reject unknown backends
     pipe = pipeline.get_pipeline(settings)
-    options = {
-        "publishers": tuple(publisher or ()),
-        "date_from": date_from,
-        "date_to": date_to,
-        "top_k": top_k,
-        "as_of": as_of,
-    }
+    filters = Filters(publishers=publisher, date_from=date_from, date_to=date_to, as_of=as_of)
     if questions is not None:
         if question is not None:
             raise typer.BadParameter("give either a QUESTION or --questions FILE, not both")
@@ -98,14 +93,14 @@ def ask(
             if not line.strip():
                 continue
             try:
-                answer = pipe.ask(line, **options)  # type: ignore[arg-type]
+                answer = pipe.ask(line, filters, top_k=top_k)
                 print(answer.model_dump_json(), flush=True)
-            except pipeline.InvalidQuestion as exc:
+            except InvalidQuestion as exc:
                 print(json.dumps({"question": line, "error": str(exc)}), flush=True)
         return
     if question is None:
         raise typer.BadParameter("give a QUESTION (in quotes) or --questions FILE")
-    answer = pipe.ask(question, **options)  # type: ignore[arg-type]
+    answer = pipe.ask(question, filters, top_k=top_k)
     if as_json:
         print(answer.model_dump_json(indent=2))
     else:

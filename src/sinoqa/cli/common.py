@@ -19,8 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sinoqa.dates import InvalidDate, parse_day, valid_date
-from sinoqa.ingestion.build import ProgressCallback
+from sinoqa.errors import InvalidFilter
+from sinoqa.schema import Filters, ProgressCallback
 from sinoqa.settings import Settings
 
 app = typer.Typer(
@@ -91,18 +91,14 @@ def text_lines(path: Path, option: str) -> list[str]:
         ) from None
 
 
-def partial_date(value: str | None) -> str | None:
-    if value is not None and not valid_date(value):
-        raise typer.BadParameter(f"{value!r} is not a date; use YYYY, YYYY-MM or YYYY-MM-DD")
-    return value
-
-
-def day_asked(value: str | None) -> str | None:
+def filter_option(param: typer.CallbackParam, value: str | None) -> str | None:
+    """Check a filter option (--from, --to, --as-of) as :class:`Filters` checks it, before
+    any work: its field is the option's parameter name."""
     if value is not None:
         try:
-            parse_day(value)
-        except InvalidDate as exc:
-            raise typer.BadParameter(str(exc)) from None
+            Filters.model_validate({param.name: value})
+        except InvalidFilter as exc:
+            raise typer.BadParameter(exc.message) from None
     return value
 
 
@@ -123,14 +119,14 @@ DateFromOption = Annotated[
     str | None,
     typer.Option(
         "--from",
-        callback=partial_date,
+        callback=filter_option,
         help="Only articles published on or after YYYY[-MM[-DD]].",
     ),
 ]
 DateToOption = Annotated[
     str | None,
     typer.Option(
-        "--to", callback=partial_date, help="Only articles published on or before YYYY[-MM[-DD]]."
+        "--to", callback=filter_option, help="Only articles published on or before YYYY[-MM[-DD]]."
     ),
 ]
 IndexOption = Annotated[

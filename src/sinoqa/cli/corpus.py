@@ -28,8 +28,7 @@ from sinoqa.cli.common import (
     wide,
     writable,
 )
-from sinoqa.ingestion.build import IngestReport
-from sinoqa.schema import published_label
+from sinoqa.schema import IngestReport, published_label
 
 
 @app.command()

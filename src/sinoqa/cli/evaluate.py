@@ -6,9 +6,10 @@ import contextlib
 import enum
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -23,8 +24,11 @@ from rich.table import Table
 
 from sinoqa.cli.common import IndexOption, app, console, err_console, flag, wide, writable
 from sinoqa.evals.questions import SEED_HOLDOUT_FILE, SEED_TUNING_FILES
-from sinoqa.ingestion.build import IngestReport
+from sinoqa.schema import IngestReport
 from sinoqa.settings import Settings
+
+if TYPE_CHECKING:
+    from sinoqa.evals.metrics import ConfigurationRun
 
 
 class DatesAsked(enum.StrEnum):
@@ -41,95 +45,120 @@ DEFAULT_QUESTIONS = [Path("evals") / name for name in (*SEED_TUNING_FILES, SEED_
 DEFAULT_THRESHOLDS = Path("evals/thresholds.toml")
 
 
+QuestionsOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--questions",
+        exists=True,
+        dir_okay=False,
+        help="Question file (JSON Lines, the eval schema); repeat for several sets, each "
+        "scored apart too. Default: evals/questions.jsonl, evals/tuning-2.jsonl and "
+        "evals/holdout.jsonl.",
+    ),
+]
+EvalCorpusOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--corpus",
+        exists=True,
+        file_okay=False,
+        help="Corpus to evaluate on; without --index it is indexed into a temporary index.",
+    ),
+]
+BackendOption = Annotated[
+    str | None,
+    typer.Option("--backend", help="Answer backend: extractive (default) or an LLM backend."),
+]
+CompareOption = Annotated[
+    str | None,
+    typer.Option(
+        "--compare",
+        help="Comma-separated configurations run side by side: hybrid, dense, bm25, "
+        "hybrid-rrf, plain (rank fusion, no fitted ranker), hybrid-w0.3, hybrid-w0.7, "
+        "hybrid+rerank, llm, or settings such as "
+        "'retrieval.article_support=0.3' ('a=1;b=2' sets two).",
+    ),
+]
+OutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        file_okay=False,
+        callback=writable,
+        help="Where report.md, results.json and metrics.png go.",
+    ),
+]
+CheckOption = Annotated[
+    bool, flag("--check", help="Exit non-zero if the first configuration is below a threshold.")
+]
+ThresholdsOption = Annotated[
+    Path, typer.Option("--thresholds", dir_okay=False, help="Minimum scores for --check (TOML).")
+]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", min=1, help="Only the first N questions (quick looks).")
+]
+RecordOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--record",
+        dir_okay=False,
+        callback=writable,
+        help="Also keep the summary (command, day, each set's metrics) in this JSON file: "
+        "docs/results/NAME.json is what docs/evaluation.md shows (`make docs`).",
+    ),
+]
+DatesOption = Annotated[
+    DatesAsked,
+    typer.Option(
+        "--dates",
+        help="undated: ask every question without a day, as the chat and `sinoqa ask` "
+        "do (the primary figure); dated: as of each question's question_date; both: "
+        "each configuration both ways, undated first.",
+        case_sensitive=False,
+    ),
+]
+BaselineOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--baseline",
+        exists=True,
+        dir_okay=False,
+        help="The results.json of an earlier run: list the answers that differ from it, "
+        "question by question (answer text, refusal, confidence, cited and retrieved "
+        "articles).",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """What `sinoqa eval` was asked to do, checked before any question is asked."""
+
+    settings: Settings
+    questions: list[Path]
+    configurations: list[str]
+    out: Path
+    ways: list[bool]  # False: undated, True: as of each question's day
+    limit: int | None
+    record: Path | None
+    thresholds: Path | None  # with --check
+    baseline: dict[str, Any] | None
+
+
 @app.command("eval")
 def eval_command(
-    questions: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--questions",
-            exists=True,
-            dir_okay=False,
-            help="Question file (JSON Lines, the eval schema); repeat for several sets, each "
-            "scored apart too. Default: evals/questions.jsonl, evals/tuning-2.jsonl and "
-            "evals/holdout.jsonl.",
-        ),
-    ] = None,
-    corpus: Annotated[
-        Path | None,
-        typer.Option(
-            "--corpus",
-            exists=True,
-            file_okay=False,
-            help="Corpus to evaluate on; without --index it is indexed into a temporary index.",
-        ),
-    ] = None,
+    questions: QuestionsOption = None,
+    corpus: EvalCorpusOption = None,
     index: IndexOption = None,
-    backend: Annotated[
-        str | None,
-        typer.Option("--backend", help="Answer backend: extractive (default) or an LLM backend."),
-    ] = None,
-    compare: Annotated[
-        str | None,
-        typer.Option(
-            "--compare",
-            help="Comma-separated configurations run side by side: hybrid, dense, bm25, "
-            "hybrid-rrf, plain (rank fusion, no fitted ranker), hybrid-w0.3, hybrid-w0.7, "
-            "hybrid+rerank, llm, or settings such as "
-            "'retrieval.article_support=0.3' ('a=1;b=2' sets two).",
-        ),
-    ] = None,
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            file_okay=False,
-            callback=writable,
-            help="Where report.md, results.json and metrics.png go.",
-        ),
-    ] = Path("eval-out"),
-    check: Annotated[
-        bool,
-        flag("--check", help="Exit non-zero if the first configuration is below a threshold."),
-    ] = False,
-    thresholds: Annotated[
-        Path,
-        typer.Option("--thresholds", dir_okay=False, help="Minimum scores for --check (TOML)."),
-    ] = DEFAULT_THRESHOLDS,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", min=1, help="Only the first N questions (quick looks)."),
-    ] = None,
-    record: Annotated[
-        Path | None,
-        typer.Option(
-            "--record",
-            dir_okay=False,
-            callback=writable,
-            help="Also keep the summary (command, day, each set's metrics) in this JSON file: "
-            "docs/results/NAME.json is what docs/evaluation.md shows (`make docs`).",
-        ),
-    ] = None,
-    dates: Annotated[
-        DatesAsked,
-        typer.Option(
-            "--dates",
-            help="undated: ask every question without a day, as the chat and `sinoqa ask` "
-            "do (the primary figure); dated: as of each question's question_date; both: "
-            "each configuration both ways, undated first.",
-            case_sensitive=False,
-        ),
-    ] = DatesAsked.undated,
-    baseline: Annotated[
-        Path | None,
-        typer.Option(
-            "--baseline",
-            exists=True,
-            dir_okay=False,
-            help="The results.json of an earlier run: list the answers that differ from it, "
-            "question by question (answer text, refusal, confidence, cited and retrieved "
-            "articles).",
-        ),
-    ] = None,
+    backend: BackendOption = None,
+    compare: CompareOption = None,
+    out: OutOption = Path("eval-out"),
+    check: CheckOption = False,
+    thresholds: ThresholdsOption = DEFAULT_THRESHOLDS,
+    limit: LimitOption = None,
+    record: RecordOption = None,
+    dates: DatesOption = DatesAsked.undated,
+    baseline: BaselineOption = None,
 ) -> None:
     """Measure retrieval and answer quality on a question set.
 
@@ -147,6 +176,9 @@ def eval_command(
     if check and not thresholds.is_file():
         raise typer.BadParameter(f"{thresholds} is not a file", param_hint="'--thresholds'")
     settings = Settings()
+    if backend:
+        answer = {**settings.answer.model_dump(), "backend": backend}
+        settings = Settings.model_validate({**settings.model_dump(), "answer": answer})
     with contextlib.ExitStack() as cleanup:
         if corpus is not None and index is None:  # removed when the run ends
             temporary = tempfile.TemporaryDirectory(
@@ -156,71 +188,55 @@ def eval_command(
             index = Path(cleanup.enter_context(temporary)) / "index"
         if corpus is not None or index is not None:
             settings = settings.with_paths(corpus=corpus, index=index)
-        _evaluate(
-            settings,
-            questions or [path for path in DEFAULT_QUESTIONS if path.exists()] or DEFAULT_QUESTIONS,
-            backend,
-            compare,
-            out,
-            check,
-            thresholds,
-            limit,
-            record,
-            dates,
-            earlier,
+        plan = EvalPlan(
+            settings=settings,
+            questions=questions
+            or [path for path in DEFAULT_QUESTIONS if path.exists()]
+            or DEFAULT_QUESTIONS,
+            configurations=[n.strip() for n in (compare or "hybrid").split(",") if n.strip()],
+            out=out,
+            ways={"undated": [False], "dated": [True], "both": [False, True]}[dates.value],
+            limit=limit,
+            record=record,
+            thresholds=thresholds if check else None,
+            baseline=earlier,
         )
+        _evaluate(plan)
 
 
-def _evaluate(
-    settings: Settings,
-    questions: list[Path],
-    backend: str | None,
-    compare: str | None,
-    out: Path,
-    check: bool,
-    thresholds: Path,
-    limit: int | None,
-    record: Path | None = None,
-    dates: DatesAsked = DatesAsked.undated,
-    baseline: dict[str, Any] | None = None,
-) -> None:
-    import datetime as dt
+def _evaluate(plan: EvalPlan) -> None:
+    """Run the plan, print its table, then compare, record and check as asked."""
     import shlex
 
-    from sinoqa.evals.diff import compare_results, summary_lines
-    from sinoqa.evals.metrics import METRICS, SHORT_LABELS
-    from sinoqa.evals.records import write_record
-    from sinoqa.evals.report import format_value
     from sinoqa.evals.run import evaluate
-    from sinoqa.evals.thresholds import check_thresholds
 
-    if backend:
-        settings = Settings.model_validate(
-            {
-                **settings.model_dump(),
-                "answer": {**settings.answer.model_dump(), "backend": backend},
-            }
-        )
-    ways = {
-        DatesAsked.undated: [False],
-        DatesAsked.dated: [True],
-        DatesAsked.both: [False, True],
-    }[dates]
+    settings = plan.settings
     err_console.print(f"Indexing {settings.corpus.dir} into {settings.index.dir} ...")
     evaluation = evaluate(
         settings,
-        questions,
-        out,
-        configurations=[n.strip() for n in (compare or "hybrid").split(",") if n.strip()],
-        ways=ways,
-        limit=limit,
+        plan.questions,
+        plan.out,
+        configurations=plan.configurations,
+        ways=plan.ways,
+        limit=plan.limit,
         command="sinoqa " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         progress=_run_progress,
         on_indexed=_say_indexed,
     )
     if evaluation.dated_unavailable:
         err_console.print("No question carries a question_date: asked undated only.")
-    runs, paths = evaluation.runs, evaluation.paths
+    _print_table(evaluation.runs)
+    paths = evaluation.paths
+    console.print(
+        f"Report: {paths['report']}  Results: {paths['results']}  Chart: {paths['chart']}"
+    )
+    _after_the_run(plan, evaluation.runs, paths["results"])
+
+
+def _print_table(runs: Sequence[ConfigurationRun]) -> None:
+    from sinoqa.evals.metrics import METRICS, SHORT_LABELS
+    from sinoqa.evals.report import format_value
+
     table = Table("config", "asked", "set", *[SHORT_LABELS[m] for m in METRICS], "p50 ms")
     for run in runs:
         for set_name, summary in run.sets.items():
@@ -232,24 +248,31 @@ def _evaluate(
                 format_value(summary["total_ms_p50"]),
             )
     wide(table)
-    console.print(
-        f"Report: {paths['report']}  Results: {paths['results']}  Chart: {paths['chart']}"
-    )
-    if baseline is not None:
-        current = json.loads(paths["results"].read_text(encoding="utf-8"))
-        for line in summary_lines(compare_results(baseline, current)):
+
+
+def _after_the_run(plan: EvalPlan, runs: Sequence[ConfigurationRun], results: Path) -> None:
+    """The differences from --baseline, the --record, and the --check against thresholds."""
+    import datetime as dt
+
+    from sinoqa.evals.diff import compare_results, summary_lines
+    from sinoqa.evals.records import write_record
+    from sinoqa.evals.thresholds import check_thresholds
+
+    if plan.baseline is not None:
+        current = json.loads(results.read_text(encoding="utf-8"))
+        for line in summary_lines(compare_results(plan.baseline, current)):
             console.print(line, markup=False, highlight=False)
-    if record is not None:
-        write_record(paths["results"], record, dt.date.today().isoformat())
-        console.print(f"Recorded: {record} (run `make docs` to update docs/evaluation.md)")
-    if check:
+    if plan.record is not None:
+        write_record(results, plan.record, dt.date.today().isoformat())
+        console.print(f"Recorded: {plan.record} (run `make docs` to update docs/evaluation.md)")
+    if plan.thresholds is not None:
         first_set = next(iter(runs[0].sets.values()))
-        failures = check_thresholds(first_set, thresholds, runs[0].sets)
+        failures = check_thresholds(first_set, plan.thresholds, runs[0].sets)
         for failure in failures:
             err_console.print(f"[red]threshold:[/red] {failure}")
         if failures:
             raise typer.Exit(1)
-        err_console.print(f"All thresholds in {thresholds} met.")
+        err_console.print(f"All thresholds in {plan.thresholds} met.")
 
 
 def _say_indexed(report: IngestReport) -> None:

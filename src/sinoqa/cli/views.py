@@ -24,7 +24,7 @@ from sinoqa.cli.common import (
     settings_for,
     writable,
 )
-from sinoqa.schema import published_label
+from sinoqa.schema import Filters, published_label
 
 feedback_app = typer.Typer(
     help="The 👍 / 👎 given in the chat: list it, or export it as eval question drafts.",
@@ -36,11 +36,9 @@ app.add_typer(feedback_app, name="feedback")
 @feedback_app.command("list")
 def feedback_list(index: ExistingIndexOption = None) -> None:
     """List the feedback given on answers, newest last."""
-    from sinoqa.views import feedback
-
-    settings = settings_for(None, index)
-    given = feedback.entries(settings)
-    _say_unreadable(feedback.unreadable_lines(settings), feedback.feedback_path(settings))
+    log = pipeline.feedback_log(settings_for(None, index))
+    _say_unreadable(log.unreadable, log.path)
+    given = log.entries
     if not given:
         console.print("No feedback yet.")
         return
@@ -66,11 +64,9 @@ def feedback_export(
     A 👍 answer's cited articles become the question's expected_docs; a 👎 is tagged
     `review`, for a maintainer to say what the right answer is.
     """
-    from sinoqa.views import feedback
-
-    settings = settings_for(None, index)
-    drafts = feedback.eval_drafts(feedback.entries(settings))
-    _say_unreadable(feedback.unreadable_lines(settings), feedback.feedback_path(settings))
+    log = pipeline.feedback_log(settings_for(None, index))
+    _say_unreadable(log.unreadable, log.path)
+    drafts = log.drafts()
     out.write_text(
         "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in drafts), encoding="utf-8"
     )
@@ -93,6 +89,8 @@ def compare(
         list[str] | None,
         typer.Option("--publisher", help="An outlet to compare (give two or more)."),
     ] = None,
+    date_from: DateFromOption = None,
+    date_to: DateToOption = None,
     as_json: Annotated[bool, flag("--json", help="Print the Comparison as JSON.")] = False,
     corpus: CorpusOption = None,
     index: IndexOption = None,
@@ -103,7 +101,9 @@ def compare(
     that the answers give different numbers or dates for are flagged to check.
     """
     pipe = pipeline.get_pipeline(settings_for(corpus, index))
-    result = pipe.compare(question, publisher or [])
+    result = pipe.compare(
+        question, Filters(publishers=publisher, date_from=date_from, date_to=date_to)
+    )
     if as_json:
         print(result.model_dump_json(indent=2))
         return
@@ -145,14 +145,12 @@ def timeline(
     Each article contributes its sentence closest to the query, quoted verbatim with outlet,
     date (marked approx. when inferred) and title; then the number of articles per month.
     """
-    from sinoqa.views.timeline import write_chart
-
     pipe = pipeline.get_pipeline(settings_for(corpus, index))
     result = pipe.timeline(
-        query, publishers=tuple(publisher or ()), date_from=date_from, date_to=date_to
+        query, Filters(publishers=publisher, date_from=date_from, date_to=date_to)
     )
     if chart is not None:
-        write_chart(result, chart)
+        pipeline.save_timeline_chart(result, chart)
     if as_json:
         print(result.model_dump_json(indent=2))
         return

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sinoqa.errors import UnavailableConfiguration
 from sinoqa.settings import Settings
 
 #: Named configurations for --compare: settings overrides per stage.
@@ -22,10 +23,6 @@ CONFIGURATIONS: Mapping[str, Mapping[str, Mapping[str, object]]] = {
     "hybrid+rerank": {"retrieval": {"reranker_model": "<settings>"}},
     "llm": {"answer": {"backend": "<settings>"}},
 }
-
-
-class UnavailableConfiguration(ValueError):
-    """A configuration that needs something this machine is not set up with."""
 
 
 def configure(settings: Settings, name: str) -> Settings:

@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sinoqa.errors import InvalidBaseline
+
 #: What makes two answers to the same question different, in the order they are reported.
 COMPARED = ("answer", "refused", "confidence", "cited_docs", "retrieved_docs")
 #: results.json rounds confidences to four decimals.
 CONFIDENCE_TOLERANCE = 5e-5
-
-
-class InvalidBaseline(ValueError):
-    """The earlier results cannot be read; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sinoqa.dates import InvalidDate, parse_day
+from sinoqa.errors import InvalidQuestionFile
 
 #: The seed question files in evals/: the tuning sets (fitted on), then the holdout (never).
 SEED_TUNING_FILES = ("questions.jsonl", "tuning-2.jsonl")
@@ -46,10 +47,6 @@ class EvalQuestion(BaseModel):
             return parse_day(value).isoformat()
         except InvalidDate as exc:
             raise ValueError(str(exc)) from None
-
-
-class InvalidQuestionFile(ValueError):
-    """The question file cannot be used; the message names the line."""
 
 
 def load_questions(path: Path) -> list[EvalQuestion]:

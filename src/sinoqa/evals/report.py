@@ -50,7 +50,32 @@ def write_reports(
     )
     suggested = best_threshold(tradeoff)
     paths = [questions_path] if isinstance(questions_path, Path) else list(questions_path)
-    lines = [
+    lines = _header(first, paths, corpus, command, threshold)
+    lines += _configuration_tables(runs)
+    lines += _refusal_section(first, calibration_set, tradeoff, suggested)
+    lines += _worst_section(first)
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    results_path = out / "results.json"
+    results = {
+        "questions": [str(p) for p in paths],
+        "corpus": str(corpus),
+        "command": command,
+        "refusal_threshold": threshold,
+        "suggested_refusal_threshold": suggested,
+        "refusal_tradeoff": tradeoff,
+        "configurations": [_run_json(r) for r in runs],
+    }
+    results_path.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    chart = out / "metrics.png"
+    _chart(runs, chart)
+    return {"report": report, "results": results_path, "chart": chart}
+
+
+def _header(
+    first: ConfigurationRun, paths: Sequence[Path], corpus: Path, command: str, threshold: float
+) -> list[str]:
+    return [
         "# sinoqa eval report",
         "",
         f"- questions: {', '.join(f'`{p}`' for p in paths)} ({first.summary['questions']}: "
@@ -59,9 +84,13 @@ def write_reports(
         f"- command: `{command}`",
         f"- refusal threshold in use: {threshold:.2f}",
         "",
-        "## Configurations",
-        "",
     ]
+
+
+def _configuration_tables(runs: Sequence[ConfigurationRun]) -> list[str]:
+    """Each configuration's metrics, each question set's, and the first's latency and tags."""
+    first = runs[0]
+    lines = ["## Configurations", ""]
     lines += markdown_table(
         ["configuration", "asked", *METRICS, "total ms p50", "total ms p95", "seconds"],
         [
@@ -100,7 +129,16 @@ def write_reports(
         ["tag", "n", *METRICS],
         [[tag, s["questions"], *(s[m] for m in METRICS)] for tag, s in first.tags.items()],
     )
-    lines += [
+    return lines
+
+
+def _refusal_section(
+    first: ConfigurationRun,
+    calibration_set: str,
+    tradeoff: list[dict[str, float]],
+    suggested: float | None,
+) -> list[str]:
+    lines = [
         "",
         f"## Refusal threshold trade-off ({first.name}"
         + (f", question set {calibration_set}" if len(first.sets) > 1 else "")
@@ -116,11 +154,15 @@ def write_reports(
         ),
         "",
     ]
-    lines += markdown_table(
+    return lines + markdown_table(
         ["threshold", "refusal accuracy", "false refusals"],
         [[r["threshold"], r["refusal_accuracy"], r["false_refusal_rate"]] for r in tradeoff],
     )
-    lines += ["", f"## Worst questions ({first.name})", ""]
+
+
+def _worst_section(first: ConfigurationRun) -> list[str]:
+    """The worst answered questions, with what was retrieved and cited."""
+    lines = ["", f"## Worst questions ({first.name})", ""]
     for result in _worst(first.results, 12):
         lines.append(f"### {result.id}: {result.question}")
         lines.append("")
@@ -140,38 +182,19 @@ def write_reports(
             lines.append(f"- missing facts: {', '.join(result.missing_facts)}")
         lines.append(f"- answer: {result.answer[:400]}")
         lines.append("")
-    report = out / "report.md"
-    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    results_path = out / "results.json"
-    results_path.write_text(
-        json.dumps(
-            {
-                "questions": [str(p) for p in paths],
-                "corpus": str(corpus),
-                "command": command,
-                "refusal_threshold": threshold,
-                "suggested_refusal_threshold": suggested,
-                "refusal_tradeoff": tradeoff,
-                "configurations": [
-                    {
-                        "name": r.name,
-                        "asked": r.asked,
-                        "summary": r.summary,
-                        "sets": r.sets,
-                        "tags": r.tags,
-                        "seconds": r.seconds,
-                        "results": [asdict(q) for q in r.results],
-                    }
-                    for r in runs
-                ],
-            },
-            indent=2,
-        ),
-        encoding="utf-8",
-    )
-    chart = out / "metrics.png"
-    _chart(runs, chart)
-    return {"report": report, "results": results_path, "chart": chart}
+    return lines
+
+
+def _run_json(run: ConfigurationRun) -> dict[str, object]:
+    return {
+        "name": run.name,
+        "asked": run.asked,
+        "summary": run.summary,
+        "sets": run.sets,
+        "tags": run.tags,
+        "seconds": run.seconds,
+        "results": [asdict(q) for q in run.results],
+    }
 
 
 def _badness(result: QuestionResult) -> float:

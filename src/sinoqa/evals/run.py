@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 from sinoqa.dates import parse_day
 from sinoqa.evals.metrics import RANKING_DEPTH, aggregate, by_tag, score_question
 from sinoqa.evals.questions import EvalQuestion
+from sinoqa.schema import Filters
 from sinoqa.settings import Settings
 
 if TYPE_CHECKING:
-    from sinoqa.ingestion.build import IngestReport
+    from sinoqa.schema import IngestReport
 from sinoqa.evals.configs import configure
 from sinoqa.evals.metrics import ConfigurationRun
 from sinoqa.evals.questions import question_sets
@@ -56,8 +57,8 @@ def run_configuration(
     items = [(set_name, q) for set_name, qs in sets.items() for q in qs]
     results = []
     for done, (set_name, question) in enumerate(items, start=1):
-        as_of = parse_day(question.question_date) if dated and question.question_date else None
-        answer = pipe.ask(question.question, as_of=as_of)
+        as_of = question.question_date if dated else None
+        answer = pipe.ask(question.question, Filters(as_of=as_of))
         # The articles ranked as the answer's retrieval ranked them: on the day it used (a
         # question about "this week" asked undated gets one too).
         day = parse_day(answer.as_of) if answer.as_of else None

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sinoqa.ingestion.build import ProgressCallback, ingest
+from sinoqa.errors import IndexNotFound
+from sinoqa.ingestion.build import ingest
 from sinoqa.ingestion.index import index_status
-from sinoqa.ingestion.records import IndexNotFound
+from sinoqa.schema import ProgressCallback
 from sinoqa.settings import Settings
 
 

@@ -3,7 +3,7 @@
 Why not sentence-transformers itself: importing it (with transformers and scikit-learn) takes
 about 4 s of the 8 s budget for a cold `sinoqa ask`. This module needs only torch, tokenizers
 and safetensors (about 1 s), reads the same files, and gives the same vectors as
-sentence-transformers to within 1e-6 (tests/test_embedding.py checks it against the real
+sentence-transformers to within 1e-6 (tests/ingestion/test_embedding.py checks it against the real
 library). Models it cannot read exactly are left to sentence-transformers (`supports`).
 """
 

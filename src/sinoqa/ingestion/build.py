@@ -16,47 +16,21 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sinoqa.errors import CorpusNotFound, IndexBusy, IndexUnavailable
 from sinoqa.ingestion import index as index_module
 from sinoqa.ingestion.chunking import PreparedDocument, make_splitter, prepare_document
-from sinoqa.ingestion.corpus import CorpusNotFound, Document, Skipped, read_corpus
+from sinoqa.ingestion.corpus import Document, read_corpus
 from sinoqa.ingestion.embedding import load_embed_model, token_counter
 from sinoqa.ingestion.index import ChromaIndex
-from sinoqa.ingestion.records import DocRecord, IndexUnavailable, describe_location, reachable
+from sinoqa.ingestion.records import DocRecord, describe_location, reachable
+from sinoqa.schema import IngestReport, ProgressCallback, Skipped
 from sinoqa.settings import Settings
 
 if TYPE_CHECKING:
     from llama_index.core.schema import TextNode
-
-ProgressCallback = Callable[[int, int], None]
-"""Called with (articles embedded so far, articles to embed in this run)."""
-
-
-@dataclass
-class IngestReport:
-    """What one ingest run did."""
-
-    location: str
-    collection: str
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    chunks_total: int = 0
-    chunks_embedded: int = 0
-    chunks_reused: int = 0
-    orphans_removed: int = 0
-    sentence_spans_stored: int = 0  # older chunks given their sentence spans (no re-embedding)
-    seconds: float = 0.0
-    notices: list[str] = field(default_factory=list)
-
-
-class IndexBusy(RuntimeError):
-    """Another ingest is writing this index (and the caller chose not to wait)."""
 
 
 def _lock_path(settings: Settings) -> Path:

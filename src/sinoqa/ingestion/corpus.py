@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from sinoqa.dates import normalize_published
-from sinoqa.schema import Article
+from sinoqa.errors import UnreadableFile
+from sinoqa.schema import Article, Skipped
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -70,26 +71,10 @@ class Document:
         return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A file that was not ingested, and why."""
-
-    path: str
-    reason: str
-
-
 @dataclass
 class ReadResult:
     documents: list[Document] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-
-
-class CorpusNotFound(ValueError):
-    """The corpus folder to synchronise from does not exist."""
-
-
-class UnreadableFile(Exception):
-    """Raised by a reader with a message meant for the user."""
 
 
 def doc_id_from_path(path: Path) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
+from sinoqa.errors import EmbeddingModelError
 from sinoqa.settings import DEFAULT_EMBEDDING_MODEL, EmbeddingSettings
 
 if TYPE_CHECKING:
@@ -25,10 +26,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _PACKAGED_NAMES = {DEFAULT_EMBEDDING_MODEL, f"sentence-transformers/{DEFAULT_EMBEDDING_MODEL}"}
 _lock = threading.Lock()
 _loaded: dict[tuple[str, str, int, str], BaseEmbedding] = {}
-
-
-class EmbeddingModelError(RuntimeError):
-    """The configured embedding model cannot be loaded."""
 
 
 def resolve_model_path(model: str) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
+from sinoqa.errors import FetchError
 from sinoqa.settings import FetchSettings
 
 if TYPE_CHECKING:
@@ -35,10 +36,6 @@ FEED_TYPES = (
     "text/xml",
     "application/rdf+xml",
 )
-
-
-class FetchError(Exception):
-    """This URL cannot be used; the message says why (one line, for the user)."""
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from sinoqa.errors import IndexFull, IndexNotFound, IndexUnavailable
 from sinoqa.ingestion.chunking import PreparedDocument
 from sinoqa.ingestion.clean import CLEANING_VERSION
 from sinoqa.ingestion.records import (
     SCHEMA_VERSION,
     DocRecord,
-    IndexFull,
-    IndexNotFound,
     IndexStatus,
-    IndexUnavailable,
     describe_location,
     fingerprint,
     out_of_space_message,

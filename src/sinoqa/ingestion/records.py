@@ -13,24 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from sinoqa.errors import IndexFull, IndexUnavailable
 from sinoqa.ingestion.clean import CLEANING_VERSION
 from sinoqa.schema import Article
 from sinoqa.settings import Settings
 
 #: Bump when the layout of records changes: old collections are then left alone.
 SCHEMA_VERSION = 1
-
-
-class IndexUnavailable(RuntimeError):
-    """The index cannot be used; the message says why and what to do."""
-
-
-class IndexFull(IndexUnavailable):
-    """The disk holding the index has no space left; what was indexed before is kept."""
-
-
-class IndexNotFound(IndexUnavailable):
-    """Nothing has been indexed yet with the current settings."""
 
 
 class DocRecord(Article):

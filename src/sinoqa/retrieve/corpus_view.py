@@ -16,11 +16,13 @@ from sinoqa.dates import (
     publication_words,
     published_bounds,
 )
+from sinoqa.errors import InvalidFilter
 from sinoqa.ingestion.index import ChromaIndex
 from sinoqa.ingestion.records import DocRecord
-from sinoqa.retrieve.filters import Filters, InvalidFilter
+from sinoqa.retrieve.filters import matches
 from sinoqa.retrieve.lexicon import ArticleTerms, Lexicon
 from sinoqa.retrieve.question import QuestionAnalysis, analyse, initialism, premise_terms
+from sinoqa.schema import Filters
 
 if TYPE_CHECKING:
     from llama_index.retrievers.bm25 import BM25Retriever
@@ -34,7 +36,7 @@ class CorpusView:
     records: dict[str, DocRecord]
     nodes: list[TextNode]
     publishers: list[str] = field(default_factory=list)
-    _masks: dict[Filters, list[int]] = field(default_factory=dict, repr=False)
+    _masks: dict[tuple[object, ...], list[int]] = field(default_factory=dict, repr=False)
     _analyses: dict[str, QuestionAnalysis] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -101,12 +103,13 @@ class CorpusView:
     def bm25_mask(self, filters: Filters) -> list[int]:
         """Which BM25 entries ``filters`` lets through; kept per filter for this version (an
         outlet named in a question asks for the same mask again and again)."""
-        mask = self._masks.get(filters)
+        key = (filters.publishers, filters.date_from, filters.date_to)
+        mask = self._masks.get(key)
         if mask is None:
             if len(self._masks) >= 64:  # user filters vary; a server must not grow forever
                 self._masks.clear()
             corpus = self.bm25.corpus if self.bm25 is not None else []
-            mask = self._masks[filters] = [int(filters.matches(entry)) for entry in corpus]
+            mask = self._masks[key] = [int(matches(filters, entry)) for entry in corpus]
         return mask
 
     @cached_property

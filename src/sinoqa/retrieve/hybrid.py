@@ -8,7 +8,6 @@ are settings chosen by measurement (see the eval suite), not defaults taken on t
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -24,7 +23,8 @@ from sinoqa.dates import (
 )
 from sinoqa.ingestion.index import ChromaIndex
 from sinoqa.retrieve.corpus_view import CorpusView
-from sinoqa.retrieve.filters import Filters
+from sinoqa.retrieve.filters import metadata_filters
+from sinoqa.schema import Filters
 from sinoqa.settings import RetrievalSettings
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class HybridRetriever(BaseRetriever):
         share = max(cap, top_k // (len(named) + 1))
         wanted = min(top_k, share * len(named))
         # Ranked among themselves: fusion normalises scores over the outlets' passages only.
-        own = self._ranked(query_bundle, dataclasses.replace(self._filters, publishers=named))
+        own = self._ranked(query_bundle, self._filters.model_copy(update={"publishers": named}))
         per_outlet: Counter[str] = Counter()
         first: list[NodeWithScore] = []
         for item in cap_per_document(own, share, len(own)):
@@ -221,7 +221,7 @@ class HybridRetriever(BaseRetriever):
             VectorStoreQuery(
                 query_embedding=query_bundle.embedding,
                 similarity_top_k=self._settings.candidates,
-                filters=filters.to_llama(),
+                filters=metadata_filters(filters),
             )
         )
         # Chunks of an ingest still in progress exist in Chroma but are not served yet.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from sinoqa.dates import MONTHS
+from sinoqa.errors import InvalidQuestion
 from sinoqa.schema import Answer
 from sinoqa.wordlists import NOT_PERSON, word_list
 
@@ -379,10 +380,6 @@ def analyse(question: str, sources: Sequence[tuple[str, str | None]] = ()) -> Qu
         recent=recent.group() if (recent := _RECENT.search(question)) else None,
         content=content_words(question),
     )
-
-
-class InvalidQuestion(ValueError):
-    """The question cannot be asked as given; the message says why."""
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

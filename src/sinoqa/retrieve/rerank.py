@@ -5,15 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sinoqa.ingestion.add import AddReport as AddReport
-from sinoqa.ingestion.add import UploadReport as UploadReport
-from sinoqa.ingestion.add import add as add
-from sinoqa.ingestion.add import add_files as add_files
-
-# IndexUnavailable and InvalidFilter are re-exported: callers (the UI) catch them from here.
-from sinoqa.ingestion.records import IndexUnavailable as IndexUnavailable
-from sinoqa.retrieve.filters import InvalidFilter as InvalidFilter
-
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore, QueryBundle
 

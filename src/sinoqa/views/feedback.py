@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,16 +59,28 @@ def record(settings: Settings, answer: Answer, rating: Rating, comment: str = ""
 _FIELDS = ("time", "rating", "question", "answer", "refused", "citations", "comment")
 
 
-def entries(settings: Settings) -> list[dict[str, Any]]:
-    """The feedback kept, oldest first; lines that are not entries are left out (and left in
-    the file): :func:`unreadable_lines` says which."""
-    return [entry for _, entry in _read(settings) if entry is not None]
+@dataclass(frozen=True)
+class FeedbackLog:
+    """The feedback file as read: its entries (oldest first) and the line numbers that
+    hold no entry (a hand edit, a write cut short: left in the file, left out here)."""
+
+    path: Path
+    entries: list[dict[str, Any]]
+    unreadable: list[int]
+
+    def drafts(self) -> list[dict[str, Any]]:
+        """The entries as eval question drafts (:func:`eval_drafts`)."""
+        return eval_drafts(self.entries)
 
 
-def unreadable_lines(settings: Settings) -> list[int]:
-    """The line numbers of the feedback file that hold no feedback entry (a hand edit, a
-    write cut short)."""
-    return [number for number, entry in _read(settings) if entry is None]
+def read_log(settings: Settings) -> FeedbackLog:
+    """The feedback kept beside the index ``settings`` name."""
+    read = _read(settings)
+    return FeedbackLog(
+        path=feedback_path(settings),
+        entries=[entry for _, entry in read if entry is not None],
+        unreadable=[number for number, entry in read if entry is None],
+    )
 
 
 def _read(settings: Settings) -> list[tuple[int, dict[str, Any] | None]]:
