@@ -17,7 +17,7 @@ END = "<!-- end of stage diagram -->"
 
 #: The stages in data-flow order, and where their modules live.
 STAGES = {
-    "base": "errors · settings · schema · dates · linear · wordlists",
+    "base": "errors · settings · schema · dates · logistic · wordlists",
     "ingestion": "src/sinoqa/ingestion",
     "retrieve": "src/sinoqa/retrieve",
     "answer": "src/sinoqa/answer",
@@ -28,7 +28,7 @@ STAGES = {
     "app": "app",
     "cli": "src/sinoqa/cli",
 }
-BASE_MODULES = ("errors", "settings", "schema", "dates", "linear", "wordlists")
+BASE_MODULES = ("errors", "settings", "schema", "dates", "logistic", "wordlists")
 
 
 def stage_of(module: str) -> str | None:

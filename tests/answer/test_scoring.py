@@ -10,16 +10,14 @@ import pytest
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from sinoqa.answer.extractive import candidate_quotes
-from sinoqa.answer.scoring import (
-    DEFAULT_SCORER,
+from sinoqa.answer.features import (
     FULL_FEATURES,
     LEXICAL_FEATURES,
-    PREDICATE_FEATURES,
-    lexical_features,
-    load_scorer,
-    masked_question,
-    predicate_features,
+    SENTENCE_REGISTRY,
+    SentenceContext,
+    sentence_features,
 )
+from sinoqa.answer.scoring import DEFAULT_SCORER, load_scorer, masked_question
 from sinoqa.errors import ScorerError
 from sinoqa.fitting.examples import candidate_docs, sample_questions
 from sinoqa.fitting.scorer import FEATURE_SETS
@@ -72,7 +70,8 @@ def test_features_describe_each_candidate_sentence() -> None:
     quotes = candidate_quotes(passages)
     lexicon = Lexicon(p.node.get_content() for p in passages)
     words = [frozenset(lexicon.terms(q.text)) for q in quotes]
-    matrix = lexical_features(question, quotes, words, passages, lexicon, named={"b"})
+    context = SentenceContext(question, quotes, words, passages, lexicon, named={"b"})
+    matrix = sentence_features(context, LEXICAL_FEATURES)
     assert matrix.shape == (len(quotes), len(LEXICAL_FEATURES))
     column = {name: matrix[:, i] for i, name in enumerate(LEXICAL_FEATURES)}
     assert [q.text[:10] for q in quotes] == ["The envoys", "They agree", "Officials "]
@@ -134,8 +133,10 @@ def test_predicate_features_tell_the_sentence_that_answers_from_the_one_that_nam
     quotes = candidate_quotes(passages)
     lexicon = Lexicon([text])
     words = [frozenset(lexicon.terms(q.text)) for q in quotes]
-    matrix = predicate_features(question, quotes, words, lexicon)
-    column = {name: matrix[:, i] for i, name in enumerate(PREDICATE_FEATURES)}
+    predicate = SENTENCE_REGISTRY.names(groups=["predicate"])
+    context = SentenceContext(question, quotes, words, passages, lexicon)
+    matrix = sentence_features(context, predicate)
+    column = {name: matrix[:, i] for i, name in enumerate(predicate)}
     arrived, demanded = 0, 1
     # Every sentence names the subject; only one says what was demanded.
     assert column["predicate"][demanded] > column["predicate"][arrived]
@@ -145,4 +146,21 @@ def test_predicate_features_tell_the_sentence_that_answers_from_the_one_that_nam
     assert masked_question(question) == "What did demand at the talks?"
     # A question that does not ask what was said gets no speech feature.
     asked_when = analyse("When did Li Wei arrive in Vienna?")
-    assert not predicate_features(asked_when, quotes, words, lexicon)[:, 2].any()
+    asked = SentenceContext(asked_when, quotes, words, passages, lexicon)
+    assert not sentence_features(asked, ["reports_speech"]).any()
+
+
+def test_the_registry_is_the_one_list_of_the_scorer_features() -> None:
+    """The shipped models' columns, the fitting's candidates and the file check all read the
+    registry: a feature registered as a candidate is computed, and is no model's column."""
+    from sinoqa.fitting.examples import CANDIDATE_LEXICAL
+
+    assert (
+        SENTENCE_REGISTRY.names(groups=["base", "predicate", "shape"], adopted=True)
+        == LEXICAL_FEATURES
+    )
+    assert (*LEXICAL_FEATURES, "dense") == FULL_FEATURES
+    assert set(LEXICAL_FEATURES) < set(CANDIDATE_LEXICAL)
+    assert "reports_speech" in CANDIDATE_LEXICAL and "reports_speech" not in FULL_FEATURES
+    for name in SENTENCE_REGISTRY.names():
+        assert SENTENCE_REGISTRY[name].description, f"{name}: say what it measures"

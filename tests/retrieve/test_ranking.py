@@ -14,7 +14,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from sinoqa.dates import DATE_GRACE, published_after
 from sinoqa.errors import ScorerError
 from sinoqa.ingestion.index import open_index
-from sinoqa.linear import LinearScorer
+from sinoqa.logistic import LogisticModel
 from sinoqa.pipeline import Pipeline
 from sinoqa.retrieve.ranking import (
     ARTICLE_FEATURES,
@@ -117,10 +117,10 @@ def test_ranking_orders_articles_and_keeps_each_ones_passages_in_order() -> None
         _passage("b", 3, 0.7, 20230101),
     ]
 
-    def trusting(feature: str, names: tuple[str, ...]) -> LinearScorer:
+    def trusting(feature: str, names: tuple[str, ...]) -> LogisticModel:
         weights = np.zeros(len(names))
         weights[names.index(feature)] = 1.0
-        return LinearScorer(names, weights, 0.0, np.zeros_like(weights), np.ones_like(weights))
+        return LogisticModel(names, weights, 0.0, np.zeros_like(weights), np.ones_like(weights))
 
     # Asked undated, this ranker trusts BM25 alone; asked on a day, fusion alone.
     ranker = ArticleRanker(

@@ -14,11 +14,10 @@ import numpy as np
 from llama_index.core.schema import NodeWithScore
 
 from sinoqa.answer.base import NEAREST_SOURCES, Answerer, AnswerRequest
+from sinoqa.answer.features import LEXICAL_FEATURES, SentenceContext, sentence_features
 from sinoqa.answer.scoring import (
     DEFAULT_SCORER,
-    LEXICAL_FEATURES,
     SentenceScorer,
-    lexical_features,
     load_scorer,
     shortlist_indices,
     source_groups,
@@ -113,7 +112,7 @@ class ExtractiveAnswerer(Answerer):
         retrieval_query = (
             request.retrieval_query if request.retrieval_query != request.question else ""
         )
-        matrix = lexical_features(
+        context = SentenceContext(
             question,
             quotes,
             words,
@@ -124,7 +123,7 @@ class ExtractiveAnswerer(Answerer):
             retrieval_query=retrieval_query,
             follow_up_weight=self.settings.follow_up_weight,
         )
-        return matrix, groups
+        return sentence_features(context, LEXICAL_FEATURES), groups
 
     def evidence(self, request: AnswerRequest) -> Evidence:
         """Candidate sentences, their scores and vectors, and the overall evidence score."""

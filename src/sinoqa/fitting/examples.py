@@ -15,16 +15,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sinoqa.answer.extractive import candidate_quotes, distinctive_terms
-from sinoqa.answer.scoring import (
-    FULL_FEATURES,
-    LEXICAL_FEATURES,
-    MASKED_FEATURES,
-    PREDICATE_FEATURES,
-    lexical_features,
-    masked_question,
-    predicate_features,
-    source_groups,
+from sinoqa.answer.features import (
+    LEXICAL_GROUPS,
+    SENTENCE_REGISTRY,
+    SentenceContext,
+    sentence_features,
 )
+from sinoqa.answer.scoring import masked_question, source_groups
 from sinoqa.answer.selection import Quote
 from sinoqa.evals.metrics import fact_present
 from sinoqa.evals.questions import EvalQuestion, load_questions
@@ -77,14 +74,10 @@ def _example(
         return None
     words = [frozenset(lexicon.terms(q.text)) for q in quotes]
     groups = source_groups(analysis, passages)
-    lexical = lexical_features(
+    context = SentenceContext(
         analysis, quotes, words, passages, lexicon, named=frozenset().union(*groups)
     )
-    extra = [f for f in CANDIDATE_LEXICAL if f not in LEXICAL_FEATURES]
-    if extra:
-        lexical = np.column_stack(
-            [lexical, predicate_features(analysis, quotes, words, lexicon, extra)]
-        )
+    lexical = sentence_features(context, CANDIDATE_LEXICAL)
     particulars = distinctive_terms(analysis, lexicon, common_share)
     return Example(
         split,
@@ -100,15 +93,9 @@ def _example(
     )
 
 
-#: Every shortlist feature an example carries: the scorer's, then the candidates not (yet)
-#: among them, which ``--cv`` measures.
-CANDIDATE_LEXICAL = tuple(dict.fromkeys((*LEXICAL_FEATURES, *PREDICATE_FEATURES)))
-
-
-#: ... and every feature the full model may add to them.
-CANDIDATE_FULL = tuple(
-    dict.fromkeys(f for f in (*FULL_FEATURES, *MASKED_FEATURES) if f not in CANDIDATE_LEXICAL)
-)
+#: Every feature an example carries without embedding its sentences, adopted or a
+#: candidate that ``--cv`` measures, in the registry's order.
+CANDIDATE_LEXICAL = SENTENCE_REGISTRY.names(groups=LEXICAL_GROUPS)
 
 
 def candidate_docs(question: EvalQuestion) -> list[str]:

@@ -31,7 +31,7 @@ import numpy as np
 from sinoqa.evals.questions import EvalQuestion
 from sinoqa.fitting.examples import RANKER_SAMPLE_SEED, ROOT, prepare_index, sample_questions
 from sinoqa.fitting.scorer import fit_logistic
-from sinoqa.linear import LinearScorer
+from sinoqa.logistic import LogisticModel
 from sinoqa.retrieve.ranking import (
     ARTICLE_FEATURES,
     DATE_FREE_FEATURES,
@@ -95,7 +95,7 @@ def _fit_questions(
     labels: Sequence[np.ndarray],
     c: float,
     names: Sequence[str] = ARTICLE_FEATURES,
-) -> LinearScorer:
+) -> LogisticModel:
     """A logistic regression over the ``names`` columns (the first of
     :data:`ARTICLE_FEATURES`) in which each question weighs the same."""
     weights = np.concatenate([np.full(len(y), 1.0 / len(y)) for y in labels])

@@ -32,26 +32,19 @@ from typing import Any
 
 import numpy as np
 
-from sinoqa.answer.scoring import (
-    BASE_LEXICAL,
-    DEFAULT_SCORER,
-    FULL_FEATURES,
-    PREDICATE_FEATURES,
-    SentenceScorer,
-    load_scorer,
-    shortlist_indices,
-)
+from sinoqa.answer.features import FULL_FEATURES, SENTENCE_REGISTRY
+from sinoqa.answer.scoring import DEFAULT_SCORER, SentenceScorer, load_scorer, shortlist_indices
 from sinoqa.answer.selection import Evidence, Selection, Selector
 from sinoqa.evals.metrics import fact_present
 from sinoqa.evals.questions import SEED_TUNING_FILES
 from sinoqa.fitting.examples import CANDIDATE_LEXICAL, ROOT, Example, rtqa_examples, seed_examples
-from sinoqa.linear import LinearScorer
+from sinoqa.logistic import LogisticModel
 from sinoqa.settings import Settings
 
 
 def fit_logistic(
     matrix: np.ndarray, labels: np.ndarray, weights: np.ndarray, names: Sequence[str], c: float
-) -> LinearScorer:
+) -> LogisticModel:
     from sklearn.linear_model import LogisticRegression
 
     mean = matrix.mean(axis=0)
@@ -59,7 +52,7 @@ def fit_logistic(
     scale[scale == 0] = 1.0
     model = LogisticRegression(C=c, max_iter=1000)
     model.fit((matrix - mean) / scale, labels, sample_weight=weights * len(weights) / weights.sum())
-    return LinearScorer(tuple(names), model.coef_[0], float(model.intercept_[0]), mean, scale)
+    return LogisticModel(tuple(names), model.coef_[0], float(model.intercept_[0]), mean, scale)
 
 
 def _row_weights(examples: Sequence[Example], rows: Sequence[int]) -> np.ndarray:
@@ -105,8 +98,8 @@ class Shortlisted:
 class Models:
     """A shortlist and a full model, and every example as the full model sees it."""
 
-    shortlist: LinearScorer
-    full: LinearScorer
+    shortlist: LogisticModel
+    full: LogisticModel
     shortlisted: list[Shortlisted]
 
 
@@ -146,7 +139,7 @@ def _columns(example: Example, names: Sequence[str]) -> np.ndarray:
 
 def shortlist_examples(
     examples: Sequence[Example],
-    shortlist: LinearScorer,
+    shortlist: LogisticModel,
     features: Sequence[str],
     vectors: Vectors,
     settings: Settings,
@@ -211,7 +204,7 @@ def fit(
     return SentenceScorer(models.shortlist, models.full, {}, chosen), report
 
 
-def _top1(shortlisted: Sequence[Shortlisted], full: LinearScorer) -> dict[str, list[bool]]:
+def _top1(shortlisted: Sequence[Shortlisted], full: LogisticModel) -> dict[str, list[bool]]:
     """Per split, whether each question's best-scored sentence holds a fact."""
     found: dict[str, list[bool]] = {}
     for s in shortlisted:
@@ -220,6 +213,8 @@ def _top1(shortlisted: Sequence[Shortlisted], full: LinearScorer) -> dict[str, l
     return found
 
 
+BASE_LEXICAL = SENTENCE_REGISTRY.names(groups=["base"])
+PREDICATE_FEATURES = SENTENCE_REGISTRY.names(groups=["predicate"])
 #: The feature sets ``--cv`` compares: the base features and each candidate group added.
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "base": (*BASE_LEXICAL, "dense"),
@@ -289,7 +284,7 @@ SELECTION_GRID = {
 
 
 def choose_selection(
-    shortlisted: Sequence[Shortlisted], full: LinearScorer, settings: Settings
+    shortlisted: Sequence[Shortlisted], full: LogisticModel, settings: Settings
 ) -> tuple[Selection, dict[str, tuple[float, float]]]:
     """The selection with the best mean of fact recall and citation precision (each split
     weighing the same), answering every fitting question as the answerer would."""

@@ -19,18 +19,17 @@ it turned a refused near miss into an answer; docs/evaluation.md). Their weights
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sinoqa.dates import published_after, published_day
-from sinoqa.linear import LinearScorer, ScorerError
+from sinoqa.logistic import FeatureRegistry, LogisticModel, load_models, save_models
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore
@@ -38,39 +37,129 @@ if TYPE_CHECKING:
 #: The ranker that ships with sinoqa.
 DEFAULT_RANKER = Path(__file__).parents[1] / "fitting" / "weights" / "article_ranker.json"
 
-#: Features of one candidate article, in column order.
-ARTICLE_FEATURES = (
-    "fused",  # its best passage's fused (dense + BM25) score
-    "dense",  # its best passage's cosine similarity to the question
-    "bm25",  # its best passage's BM25 score, as a share of the question's best
-    "passages",  # log(1 + its passages among the candidates)
-    "article_coverage",  # IDF-weighted share of the question's terms anywhere in the article
-    "age",  # log(1 + days from publication to the day asked); undated: the candidates' median
-    "after",  # certainly published after the day asked (of a partial date, its first day)
-    "age_gap",  # its log age minus that of the youngest candidate published by the day asked
-)
+
+@dataclass
+class ArticleContext:
+    """The candidate articles of one question (in fused order) and what their features
+    share: the best scores of each, and, with the day asked, the candidates' ages."""
+
+    fused: Sequence[NodeWithScore]
+    dense: Sequence[NodeWithScore]
+    bm25: Sequence[NodeWithScore]
+    #: How much of the question's vocabulary the whole article (by id) holds, in any chunk.
+    coverage: Callable[[str], float]
+    as_of: dt.date | None
+    articles: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for item in self.fused:
+            entry = self.articles.setdefault(
+                _doc(item), {"fused": item.score or 0.0, "chunks": [], "meta": item.node.metadata}
+            )
+            entry["chunks"].append(item.node.node_id)
+
+    @cached_property
+    def ids(self) -> list[str]:
+        return list(self.articles)
+
+    @cached_property
+    def best_dense(self) -> dict[str, float]:
+        best: dict[str, float] = {}
+        for item in self.dense:
+            best.setdefault(_doc(item), item.score or 0.0)
+        return best
+
+    @cached_property
+    def best_bm25(self) -> dict[str, float]:
+        """Each article's best BM25 score as a share of the question's best."""
+        top = max((item.score or 0.0 for item in self.bm25), default=0.0)
+        best: dict[str, float] = {}
+        for item in self.bm25:
+            best.setdefault(_doc(item), (item.score or 0.0) / top if top else 0.0)
+        return best
+
+    @cached_property
+    def ages(self) -> list[tuple[float, float, float]]:
+        """Each article's log age, published-after and age gap on the day asked."""
+        assert self.as_of is not None, "ages need the day asked"
+        return _age_columns([entry["meta"] for entry in self.articles.values()], self.as_of)
+
+
+#: The article ranker's features, in column order.
+ARTICLE_REGISTRY: FeatureRegistry[ArticleContext] = FeatureRegistry("article ranker")
+feature = ARTICLE_REGISTRY.feature
+
+
+@feature("date_free")
+def fused(c: ArticleContext, i: int) -> float:
+    """Its best passage's fused (dense + BM25) score."""
+    return float(c.articles[c.ids[i]]["fused"])
+
+
+@feature("date_free")
+def dense(c: ArticleContext, i: int) -> float:
+    """Its best passage's cosine similarity to the question (none: the lowest candidate's)."""
+    return c.best_dense.get(c.ids[i], min(c.best_dense.values(), default=0.0))
+
+
+@feature("date_free")
+def bm25(c: ArticleContext, i: int) -> float:
+    """Its best passage's BM25 score, as a share of the question's best."""
+    return c.best_bm25.get(c.ids[i], 0.0)
+
+
+@feature("date_free")
+def passages(c: ArticleContext, i: int) -> float:
+    """log(1 + its passages among the candidates)."""
+    return math.log1p(len(c.articles[c.ids[i]]["chunks"]))
+
+
+@feature("date_free")
+def article_coverage(c: ArticleContext, i: int) -> float:
+    """IDF-weighted share of the question's terms anywhere in the article (fitted both ways on
+    rtqa-train, the whole article ranks better than its candidate passages)."""
+    return c.coverage(c.ids[i])
+
+
+@feature("dated")
+def age(c: ArticleContext, i: int) -> float:
+    """log(1 + days from publication to the day asked); undated: the candidates' median."""
+    return c.ages[i][0]
+
+
+@feature("dated")
+def after(c: ArticleContext, i: int) -> float:
+    """Certainly published after the day asked (of a partial date, its first day)."""
+    return c.ages[i][1]
+
+
+@feature("dated")
+def age_gap(c: ArticleContext, i: int) -> float:
+    """Its log age minus that of the youngest candidate published by the day asked."""
+    return c.ages[i][2]
+
+
+#: Features of one candidate article, in column order: the dated model's columns.
+ARTICLE_FEATURES = ARTICLE_REGISTRY.names()
 #: The features known without the day the question is asked: the undated model's columns.
-DATE_FREE_FEATURES = ARTICLE_FEATURES[:5]
+DATE_FREE_FEATURES = ARTICLE_REGISTRY.names(groups=["date_free"])
+#: Each model's columns, by its role in the weights file.
+RANKER_FEATURES = {"undated": DATE_FREE_FEATURES, "dated": ARTICLE_FEATURES}
 
 
 @dataclass(frozen=True, eq=False)
 class ArticleRanker:
     """The fitted models (without and with the day asked) and the data they were fitted on."""
 
-    undated: LinearScorer
-    dated: LinearScorer
+    undated: LogisticModel
+    dated: LogisticModel
     trained_on: dict[str, Any]
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "undated": self.undated.to_json(),
-            "dated": self.dated.to_json(),
-            "trained_on": self.trained_on,
-        }
-        path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        models = {"undated": self.undated, "dated": self.dated}
+        save_models(path, models, {"trained_on": self.trained_on})
 
-    def model(self, as_of: dt.date | None) -> LinearScorer:
+    def model(self, as_of: dt.date | None) -> LogisticModel:
         return self.undated if as_of is None else self.dated
 
     def rank(
@@ -95,28 +184,8 @@ class ArticleRanker:
 def load_ranker(path: Path = DEFAULT_RANKER) -> ArticleRanker:
     """The ranker in ``path``; a clear error when it is missing or was fitted on other
     features (re-fit it with ``make fit-ranker``)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        ranker = ArticleRanker(
-            LinearScorer.from_json(data["undated"]),
-            LinearScorer.from_json(data["dated"]),
-            dict(data["trained_on"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError, ScorerError) as exc:
-        raise ScorerError(f"cannot read the article ranker {path}: {exc}") from exc
-    for model, features in ((ranker.undated, DATE_FREE_FEATURES), (ranker.dated, ARTICLE_FEATURES)):
-        if model.features != features or not (
-            len(model.weights) == len(model.mean) == len(model.scale) == len(features)
-        ):
-            raise ScorerError(
-                f"the article ranker {path} was fitted on other features; re-fit it with "
-                "`make fit-ranker`"
-            )
-    return ranker
-
-
-def _doc(item: NodeWithScore) -> str:
-    return str(item.node.metadata.get("doc_id"))
+    models, rest = load_models(path, RANKER_FEATURES, "article ranker", "make fit-ranker")
+    return ArticleRanker(models["undated"], models["dated"], dict(rest.get("trained_on", {})))
 
 
 def article_features(
@@ -127,45 +196,19 @@ def article_features(
     as_of: dt.date | None,
 ) -> tuple[list[str], np.ndarray]:
     """The candidate articles (in fused order) and their :data:`ARTICLE_FEATURES` rows
-    (without a day asked, only the :data:`DATE_FREE_FEATURES` columns).
-
-    ``coverage`` takes an article's id and returns how much of the question's vocabulary
-    the whole article holds (not only its candidate passages: fitted both ways on
-    rtqa-train, the whole article ranks better)."""
-    articles: dict[str, dict[str, Any]] = {}
-    for item in fused:
-        entry = articles.setdefault(
-            _doc(item), {"fused": item.score or 0.0, "chunks": [], "meta": item.node.metadata}
-        )
-        entry["chunks"].append(item.node.node_id)
-    best_dense: dict[str, float] = {}
-    for item in dense:
-        best_dense.setdefault(_doc(item), item.score or 0.0)
-    lowest_dense = min(best_dense.values(), default=0.0)
-    bm25_scores = [item.score or 0.0 for item in bm25]
-    top_bm25 = max(bm25_scores, default=0.0)
-    best_bm25: dict[str, float] = {}
-    for item in bm25:
-        best_bm25.setdefault(_doc(item), (item.score or 0.0) / top_bm25 if top_bm25 else 0.0)
-    rows = [
-        [
-            entry["fused"],
-            best_dense.get(doc_id, lowest_dense),
-            best_bm25.get(doc_id, 0.0),
-            math.log1p(len(entry["chunks"])),
-            coverage(doc_id),
-        ]
-        for doc_id, entry in articles.items()
-    ]
-    if as_of is not None:
-        metadata = [entry["meta"] for entry in articles.values()]
-        for row, ages in zip(rows, _age_columns(metadata, as_of), strict=True):
-            row.extend(ages)
-    width = len(DATE_FREE_FEATURES if as_of is None else ARTICLE_FEATURES)
-    return list(articles), np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
+    (without a day asked, only the :data:`DATE_FREE_FEATURES` columns)."""
+    context = ArticleContext(fused, dense, bm25, coverage, as_of)
+    names = DATE_FREE_FEATURES if as_of is None else ARTICLE_FEATURES
+    return context.ids, ARTICLE_REGISTRY.matrix(context, len(context.ids), names)
 
 
-def _age_columns(metadata: Sequence[dict[str, Any]], as_of: dt.date) -> list[list[float]]:
+def _doc(item: NodeWithScore) -> str:
+    return str(item.node.metadata.get("doc_id"))
+
+
+def _age_columns(
+    metadata: Sequence[dict[str, Any]], as_of: dt.date
+) -> list[tuple[float, float, float]]:
     """Each candidate article's age, published-after and age-gap features on ``as_of``."""
     ages: list[float | None] = []
     for meta in metadata:
@@ -178,5 +221,5 @@ def _age_columns(metadata: Sequence[dict[str, Any]], as_of: dt.date) -> list[lis
     columns = []
     for meta, age in zip(metadata, ages, strict=True):
         log_age = median if age is None else math.log1p(max(age, 0.0))
-        columns.append([log_age, float(published_after(meta, as_of)), log_age - youngest])
+        columns.append((log_age, float(published_after(meta, as_of)), log_age - youngest))
     return columns

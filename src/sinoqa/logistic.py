@@ -1,0 +1,171 @@
+"""The fitted models behind the article ranker and the sentence scorer: logistic regressions
+over named, standardised features, each feature one function in a registry, stored as JSON
+checked by a pydantic schema.
+
+A model's registry is the one place its features are named: the column order a model is
+fitted and applied with, the candidates the fitting compares, and the check that a saved
+model was fitted on the features this version computes all read from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from sinoqa.errors import ScorerError
+
+Context = TypeVar("Context")
+
+
+@dataclass(frozen=True, eq=False)
+class LogisticModel:
+    """A logistic regression over named, standardised features."""
+
+    features: tuple[str, ...]
+    weights: np.ndarray
+    bias: float
+    mean: np.ndarray
+    scale: np.ndarray
+
+    def probability(self, matrix: np.ndarray) -> np.ndarray:
+        logits = ((matrix - self.mean) / self.scale) @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "weights": [round(float(w), 6) for w in self.weights],
+            "bias": round(float(self.bias), 6),
+            "mean": [round(float(m), 6) for m in self.mean],
+            "scale": [round(float(s), 6) for s in self.scale],
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> LogisticModel:
+        """The model stored as ``data``; :class:`ScorerError` when it is not one."""
+        try:
+            stored = StoredModel.model_validate(data)
+        except ValidationError as exc:
+            raise ScorerError(str(exc)) from None
+        return cls(
+            features=tuple(stored.features),
+            weights=np.asarray(stored.weights, dtype=np.float64),
+            bias=stored.bias,
+            mean=np.asarray(stored.mean, dtype=np.float64),
+            scale=np.asarray(stored.scale, dtype=np.float64),
+        )
+
+
+class StoredModel(BaseModel):
+    """One logistic model as the weights files store it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    features: list[str]
+    weights: list[float]
+    bias: float
+    mean: list[float]
+    scale: list[float]
+
+    @model_validator(mode="after")
+    def _one_value_per_feature(self) -> StoredModel:
+        columns = {len(self.features), len(self.weights), len(self.mean), len(self.scale)}
+        if len(columns) != 1:
+            raise ValueError("features, weights, mean and scale differ in length")
+        if any(value <= 0 for value in self.scale):
+            raise ValueError("a feature's scale is not positive")
+        return self
+
+
+@dataclass(frozen=True)
+class Feature(Generic[Context]):
+    """One column: its name, the group it was proposed in, whether the shipped model uses it,
+    and the function computing it for row ``i`` of a context."""
+
+    name: str
+    group: str
+    adopted: bool
+    compute: Callable[[Context, int], float]
+    description: str
+
+
+class FeatureRegistry(Generic[Context]):
+    """The features of one fitted model, in column order (the order they are registered)."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self._features: dict[str, Feature[Context]] = {}
+
+    def feature(
+        self, group: str, *, adopted: bool = True
+    ) -> Callable[[Callable[[Context, int], float]], Callable[[Context, int], float]]:
+        """Register the decorated function as the feature of its name (its docstring says
+        what it measures)."""
+
+        def register(compute: Callable[[Context, int], float]) -> Callable[[Context, int], float]:
+            name = compute.__name__
+            if name in self._features:
+                raise ValueError(f"{self.model}: feature {name!r} registered twice")
+            description = " ".join((compute.__doc__ or "").split())
+            self._features[name] = Feature(name, group, adopted, compute, description)
+            return compute
+
+        return register
+
+    def names(
+        self, *, groups: Iterable[str] | None = None, adopted: bool | None = None
+    ) -> tuple[str, ...]:
+        """Feature names in column order, of the ``groups`` given, adopted or not as asked."""
+        wanted = set(groups) if groups is not None else None
+        return tuple(
+            f.name
+            for f in self._features.values()
+            if (wanted is None or f.group in wanted) and (adopted is None or f.adopted == adopted)
+        )
+
+    def __getitem__(self, name: str) -> Feature[Context]:
+        return self._features[name]
+
+    def matrix(self, context: Context, rows: int, names: Sequence[str]) -> np.ndarray:
+        """One row per item of ``context`` (``rows`` of them), one column per name."""
+        computes = [self._features[name].compute for name in names]
+        values = [[compute(context, i) for compute in computes] for i in range(rows)]
+        return np.array(values, dtype=np.float64).reshape(rows, len(names))
+
+
+def save_models(
+    path: Path, models: Mapping[str, LogisticModel], extra: Mapping[str, object]
+) -> None:
+    """A weights file: each model by its role ("shortlist", "dated", ...) and ``extra``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {**{role: model.to_json() for role, model in models.items()}, **extra}
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def load_models(
+    path: Path, expected: Mapping[str, Sequence[str]], what: str, refit: str
+) -> tuple[dict[str, LogisticModel], dict[str, Any]]:
+    """The models in a weights file, by role, each checked against the features ``expected``
+    for its role, and the file's other entries; :class:`ScorerError` naming ``what`` and the
+    ``refit`` command when the file is missing, damaged or fitted on other features."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        models = {role: LogisticModel.from_json(data[role]) for role in expected}
+    except (OSError, ValueError, KeyError, TypeError, ScorerError) as exc:
+        raise ScorerError(
+            f"cannot read the {what} {path}: {exc}", hint=f"re-fit it with `{refit}`"
+        ) from exc
+    for role, features in expected.items():
+        if models[role].features != tuple(features):
+            raise ScorerError(
+                f"the {what} {path} was fitted on other features",
+                hint=f"re-fit it with `{refit}`",
+            )
+    rest = {key: value for key, value in data.items() if key not in expected}
+    return models, rest
