@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run ask test test-fast lint browser docs fit fit-cv fit-ranker word-lists eval-record eval-fit eval-rtqa bench bench-scale load clean-index
+.PHONY: run ask test test-fast lint browser docs fit fit-cv fit-ranker word-lists eval-record eval-fit eval-rtqa bench bench-scale bench-startup load clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -143,6 +143,11 @@ bench: $(VENV)/.runtime-installed
 	$(BIN)/python -m benchmarks --rtqa $(RTQA)
 	$(BIN)/python -m benchmarks.scale --dev $(RTQA)
 	$(MAKE) docs
+
+## bench-startup: cold `sinoqa ask` and `sinoqa serve` to its first answer, as ratios to the
+## floor `python -c "import torch, chromadb"` timed in the same run (median of five; ~3 min)
+bench-startup: $(VENV)/.runtime-installed
+	$(BIN)/python -m benchmarks.startup
 
 ## load: 1, 4, 16 and 32 concurrent chat sessions against `sinoqa serve`
 load: $(VENV)/.runtime-installed

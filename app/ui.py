@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +16,7 @@ from sinoqa_app.render import (
 )
 
 from sinoqa import pipeline
+from sinoqa.errors import SinoqaError
 from sinoqa.schema import Comparison
 from sinoqa.settings import Settings
 
@@ -338,6 +341,11 @@ def _wire_views(
     )
 
 
+def _warm(pipe: pipeline.Pipeline) -> None:
+    with contextlib.suppress(SinoqaError):  # the first real question says it to its asker
+        pipe.warm()
+
+
 def launch(settings: Settings | None = None, **overrides: Any) -> gr.Blocks:
     """Serve the UI as the settings say: 127.0.0.1 unless told otherwise; login if configured."""
     settings = settings or Settings()
@@ -355,6 +363,8 @@ def launch(settings: Settings | None = None, **overrides: Any) -> gr.Blocks:
     }
     options.update(overrides)
     blocking = not options.pop("prevent_thread_lock", False)
+    # The model and the lazy parts of answering load while the server starts.
+    threading.Thread(target=_warm, args=(pipeline.get_pipeline(settings),), daemon=True).start()
     demo.queue(default_concurrency_limit=4).launch(prevent_thread_lock=True, **options)
     # The JSON API beside the chat, on the same server (its docs: /api/v1/docs).
     demo.app.mount("/api/v1", build_api(pipeline.get_pipeline(settings), settings))

@@ -162,7 +162,7 @@ class Pipeline:
     def embed_model(self):  # type: ignore[no-untyped-def]  # a BaseEmbedding, lazily imported
         from sinoqa.ingestion.embedding import load_embed_model
 
-        return load_embed_model(self.settings.embedding)
+        return load_embed_model(self.settings.embedding, short_texts=True)
 
     def view(self, *, fresh: bool = False) -> CorpusView:
         """The served corpus, reloaded once an ingest changed it (checked each second, or now)."""
@@ -178,6 +178,12 @@ class Pipeline:
                 if self._view is None or self._index.version() != self._view.version:
                     self._view = CorpusView.load(self._index)
             return self._view
+
+    def warm(self) -> None:
+        """Load everything the first question needs (the served corpus, the embedding model,
+        the retrievers' and the answerer's lazy parts) by answering one nobody sees: a server
+        does it while it starts, so its first user does not wait for it."""
+        self.ask("What is this about?")
 
     def publishers(self) -> list[str]:
         return list(self.view().publishers)

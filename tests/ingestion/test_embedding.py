@@ -58,16 +58,19 @@ def model_copy_with_pooling(tmp_path: Path, pooling: dict[str, object]) -> Path:
 
 
 def assert_same_vectors(model_dir: Path, settings: EmbeddingSettings) -> None:
-    ours = load_embed_model(settings)
-    assert isinstance(ours, BertEmbedding)
+    """Both of sinoqa's encoders (torch for chunks, numpy for a question's short texts) give
+    sentence-transformers' vectors."""
     texts = texts_of_every_length()
     reference = SentenceTransformer(str(model_dir), device="cpu")
     expected = reference.encode(texts, normalize_embeddings=True)
-    got = np.array(ours.get_text_embedding_batch(texts))
-    assert got.shape == expected.shape
-    assert np.abs(got - expected).max() < 1e-6
-    query = np.array(ours.get_query_embedding(texts[1]))
-    assert np.abs(query - expected[1]).max() < 1e-6
+    for short_texts in (False, True):
+        ours = load_embed_model(settings, short_texts=short_texts)
+        assert isinstance(ours, BertEmbedding)
+        got = np.array(ours.get_text_embedding_batch(texts))
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() < 1e-6
+        query = np.array(ours.get_query_embedding(texts[1]))
+        assert np.abs(query - expected[1]).max() < 1e-6
 
 
 def test_the_packaged_model_runs_on_the_light_encoder_with_sentence_transformers_vectors() -> None:
@@ -132,7 +135,8 @@ def test_the_token_counter_counts_every_token_as_transformers_does() -> None:
 
 def test_answering_a_question_skips_the_slow_imports(seeded: Settings) -> None:
     """The cold-start budget depends on it: sentence-transformers alone takes about 4 s to
-    import, NLTK about 2 s (the chunks carry their sentence spans)."""
+    import, NLTK about 2 s (the chunks carry their sentence spans), torch about 2 s (a
+    question's texts are embedded in numpy)."""
     script = (
         "import sys\n"
         "from pathlib import Path\n"
@@ -142,7 +146,7 @@ def test_answering_a_question_skips_the_slow_imports(seeded: Settings) -> None:
         f"index=Path({str(seeded.index.dir)!r}))\n"
         "answer = Pipeline(settings).ask('Where did Wang Yi meet Jake Sullivan?')\n"
         "assert answer.citations, answer\n"
-        "print(sorted(m for m in ('sentence_transformers', 'transformers', 'nltk') "
+        "print(sorted(m for m in ('sentence_transformers', 'transformers', 'nltk', 'torch') "
         "if m in sys.modules))\n"
     )
     done = subprocess.run(

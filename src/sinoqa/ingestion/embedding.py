@@ -7,7 +7,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
@@ -16,7 +16,7 @@ from sinoqa.errors import EmbeddingModelError
 from sinoqa.settings import DEFAULT_EMBEDDING_MODEL, EmbeddingSettings
 
 if TYPE_CHECKING:
-    from sinoqa.ingestion.bert_encoder import BertEncoder, BertModelFiles
+    from sinoqa.ingestion.bert_encoder import BertModelFiles
 
 # The model hub is unreachable by design: fail fast instead of waiting on network time-outs.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -25,7 +25,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 _PACKAGED_NAMES = {DEFAULT_EMBEDDING_MODEL, f"sentence-transformers/{DEFAULT_EMBEDDING_MODEL}"}
 _lock = threading.Lock()
-_loaded: dict[tuple[str, str, int, str], BaseEmbedding] = {}
+_loaded: dict[tuple[str, str, int, str, bool], BaseEmbedding] = {}
+
+
+class Encoder(Protocol):
+    def encode(self, texts: list[str]) -> list[list[float]]: ...
 
 
 def resolve_model_path(model: str) -> str:
@@ -38,17 +42,28 @@ def resolve_model_path(model: str) -> str:
 
 
 class BertEmbedding(BaseEmbedding):
-    """A llama-index embedding served by sinoqa's own BERT encoder (see bert_encoder.py)."""
+    """A llama-index embedding served by sinoqa's own BERT encoder (see bert_encoder.py): in
+    torch, or, for a question's few short texts on the CPU, in numpy (``short_texts``)."""
 
-    _encoder: BertEncoder = PrivateAttr()
+    _encoder: Encoder = PrivateAttr()
 
     def __init__(
-        self, files: BertModelFiles, device: str = "cpu", embed_batch_size: int = 64
+        self,
+        files: BertModelFiles,
+        device: str = "cpu",
+        embed_batch_size: int = 64,
+        *,
+        short_texts: bool = False,
     ) -> None:
-        from sinoqa.ingestion.bert_encoder import BertEncoder
-
         super().__init__(model_name=str(files.directory), embed_batch_size=embed_batch_size)
-        self._encoder = BertEncoder(files, device=device)
+        if short_texts and device == "cpu":
+            from sinoqa.ingestion.bert_numpy import NumpyBertEncoder
+
+            self._encoder = NumpyBertEncoder(files)
+        else:
+            from sinoqa.ingestion.bert_torch import TorchBertEncoder
+
+            self._encoder = TorchBertEncoder(files, device=device)
 
     @classmethod
     def class_name(cls) -> str:
@@ -67,14 +82,16 @@ class BertEmbedding(BaseEmbedding):
         return self._encoder.encode(texts)
 
 
-def load_embed_model(settings: EmbeddingSettings) -> BaseEmbedding:
-    """The llama-index embedding for ``settings``; loaded on first use, then shared."""
-    key = (settings.model, settings.device, settings.batch_size, settings.runtime)
+def load_embed_model(settings: EmbeddingSettings, *, short_texts: bool = False) -> BaseEmbedding:
+    """The llama-index embedding for ``settings``; loaded on first use, then shared.
+    ``short_texts``: for questions and candidate sentences, not chunks in batches (on the CPU,
+    sinoqa's encoder then runs in numpy and torch is never imported)."""
+    key = (settings.model, settings.device, settings.batch_size, settings.runtime, short_texts)
     with _lock:
         if key not in _loaded:
             path = resolve_model_path(settings.model)
             try:
-                _loaded[key] = _load(path, settings)
+                _loaded[key] = _load(path, settings, short_texts)
             except Exception as exc:  # torch, safetensors, sentence-transformers: many kinds
                 raise EmbeddingModelError(
                     f"cannot load embedding model {settings.model!r} ({path}) with the "
@@ -85,13 +102,15 @@ def load_embed_model(settings: EmbeddingSettings) -> BaseEmbedding:
         return _loaded[key]
 
 
-def _load(path: str, settings: EmbeddingSettings) -> BaseEmbedding:
+def _load(path: str, settings: EmbeddingSettings, short_texts: bool) -> BaseEmbedding:
     if settings.runtime == "auto" and Path(path).is_dir():
         from sinoqa.ingestion.bert_encoder import inspect_model
 
         files = inspect_model(Path(path))
         if files is not None:
-            return BertEmbedding(files, settings.device, embed_batch_size=settings.batch_size)
+            return BertEmbedding(
+                files, settings.device, settings.batch_size, short_texts=short_texts
+            )
     import transformers
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
