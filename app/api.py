@@ -123,7 +123,7 @@ def build_api(pipe: Pipeline, settings: Settings) -> FastAPI:
 
     @api.get("/status", response_model=Status, summary="What is indexed")
     def status() -> Status:
-        view = pipe.view()
+        view = pipe.served()
         last = pipe.last_ingest()
         return Status(
             articles=len(view.records),

@@ -173,8 +173,8 @@ class Handlers:
         developed or names several outlets (the answer's notice offers them); the chat stays
         in view."""
         # A follow-up's views are those of the query it was answered as ("How has that
-        # changed?" after a question on the Vienna talks).
-        views = self.pipe.other_views(str(answer["retrieval_query"])) if answer else None
+        # changed?" after a question about one meeting).
+        views = self.pipe.suggested_views(str(answer["retrieval_query"])) if answer else None
         timeline: tuple[Any, ...] = (gr.skip(),)
         compare: tuple[Any, ...] = (gr.skip(), gr.skip())
         if views and views.timeline_query:
@@ -215,7 +215,7 @@ class Handlers:
             f"❌ Rejected {escape_markdown(name)}: {escape_markdown(reason)}"
             for name, reason in rejected
         ]
-        self.pipe.view(fresh=True)  # what was just added is searchable at once
+        self.pipe.served(fresh=True)  # what was just added is searchable at once
         publishers = gr.update(choices=self.pipe.publishers())
         return "\n\n".join(lines) or "Nothing changed.", corpus_rows(self.settings), publishers
 

@@ -236,7 +236,7 @@ def _write_tools(server: MCPServer, pipe: Pipeline, settings: Settings) -> None:
         with _as_tool_errors():
             # No waiting on another ingest: an agent gets the reason instead of a hang.
             report = add(settings, urls, (), wait=False)
-            pipe.view(fresh=True)  # searchable by the next call
+            pipe.served(fresh=True)  # searchable by the next call
         return AddResult.of(report)
 
 
@@ -331,7 +331,7 @@ def _opened(settings: Settings) -> Pipeline:
     """The pipeline with its index open and its embedding model loaded: a missing index stops
     the server before it starts (the CLI says which command to run)."""
     pipe = Pipeline(settings)
-    pipe.view()
+    pipe.served()
     pipe.embed_model  # noqa: B018 - loaded now, not on the first question
     return pipe
 

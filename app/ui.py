@@ -116,7 +116,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     """The chat UI over the index described by ``settings`` (which must exist)."""
     settings = settings or Settings()
     pipe = pipeline.get_pipeline(settings)
-    pipe.view()  # fail now, with "run sinoqa ingest", rather than on the first question
+    pipe.served()  # fail now, with "run sinoqa ingest", rather than on the first question
     handlers = Handlers(pipe, settings)
 
     with gr.Blocks(title="sinoqa") as demo:

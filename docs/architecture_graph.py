@@ -22,13 +22,15 @@ STAGES = {
     "retrieve": "src/sinoqa/retrieve",
     "answer": "src/sinoqa/answer",
     "views": "src/sinoqa/views",
-    "pipeline": "src/sinoqa/pipeline.py",
+    "pipeline": "src/sinoqa/pipeline.py · src/sinoqa/chat.py",
     "evals": "src/sinoqa/evals",
     "fitting": "src/sinoqa/fitting",
     "app": "app",
     "cli": "src/sinoqa/cli",
 }
 BASE_MODULES = ("errors", "settings", "schema", "dates", "logistic", "wordlists")
+#: The composition root and the conversation over it.
+PIPELINE_MODULES = ("pipeline", "chat")
 
 
 def stage_of(module: str) -> str | None:
@@ -38,7 +40,11 @@ def stage_of(module: str) -> str | None:
         return "app"
     if parts[0] != "sinoqa" or len(parts) == 1:
         return None
-    return "base" if parts[1] in BASE_MODULES else parts[1] if parts[1] in STAGES else None
+    if parts[1] in BASE_MODULES:
+        return "base"
+    if parts[1] in PIPELINE_MODULES:
+        return "pipeline"
+    return parts[1] if parts[1] in STAGES else None
 
 
 def modules() -> dict[str, list[Path]]:

@@ -1,5 +1,6 @@
 """sinoqa: question answering over news on US-China relations, every answer tied to its sources."""
 
+from sinoqa.chat import ChatSession
 from sinoqa.errors import (
     EmbeddingModelError,
     IndexBusy,
@@ -9,7 +10,7 @@ from sinoqa.errors import (
     ScorerError,
     SinoqaError,
 )
-from sinoqa.pipeline import ChatSession, ask, ingest, status
+from sinoqa.pipeline import ask, ingest, status
 from sinoqa.schema import Answer, AnswerSentence, Citation, Filters, Source
 from sinoqa.settings import Settings
 

@@ -7,15 +7,14 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sinoqa.answer.backends import Answerers, retrieval_query
+from sinoqa.answer.backends import AnswererCache, retrieval_query
 from sinoqa.answer.notices import (
     as_of_notice,
-    other_views,
     recent_day,
+    suggested_views,
     unsupported_premise,
 )
 from sinoqa.errors import InvalidFilter, InvalidQuestion
@@ -32,9 +31,9 @@ from sinoqa.schema import (
     Comparison,
     Filters,
     IngestReport,
-    OtherViews,
     ProgressCallback,
     Source,
+    SuggestedViews,
     Timeline,
 )
 from sinoqa.settings import RetrievalSettings, Settings
@@ -44,15 +43,14 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from sinoqa.answer.base import Answerer
-    from sinoqa.retrieve.corpus_view import CorpusView
     from sinoqa.retrieve.hybrid import HybridRetriever
     from sinoqa.retrieve.ranking import ArticleRanker
+    from sinoqa.retrieve.served_corpus import ServedCorpus
     from sinoqa.views.feedback import FeedbackLog
 
 
 __all__ = [
     "AddReport",
-    "ChatSession",
     "Filters",
     "IngestReport",
     "Pipeline",
@@ -152,10 +150,10 @@ class Pipeline:
         self.settings = settings
         self._today = today
         self._clock = clock
-        self._answerers = Answerers(settings.answer, lambda: self.embed_model, llms)
+        self._answerers = AnswererCache(settings.answer, lambda: self.embed_model, llms)
         self._lock = threading.Lock()
         self._index: index.ChromaIndex | None = None
-        self._view: CorpusView | None = None
+        self._view: ServedCorpus | None = None
         self._checked_at = 0.0
 
     @property
@@ -164,9 +162,9 @@ class Pipeline:
 
         return load_embed_model(self.settings.embedding, short_texts=True)
 
-    def view(self, *, fresh: bool = False) -> CorpusView:
+    def served(self, *, fresh: bool = False) -> ServedCorpus:
         """The served corpus, reloaded once an ingest changed it (checked each second, or now)."""
-        from sinoqa.retrieve.corpus_view import CorpusView
+        from sinoqa.retrieve.served_corpus import ServedCorpus
 
         with self._lock, reachable(self.settings):
             if self._index is None:
@@ -176,7 +174,7 @@ class Pipeline:
             if self._view is None or fresh or now - self._checked_at > 1.0:
                 self._checked_at = now
                 if self._view is None or self._index.version() != self._view.version:
-                    self._view = CorpusView.load(self._index)
+                    self._view = ServedCorpus.load(self._index)
             return self._view
 
     def warm(self) -> None:
@@ -186,7 +184,7 @@ class Pipeline:
         self.ask("What is this about?")
 
     def publishers(self) -> list[str]:
-        return list(self.view().publishers)
+        return list(self.served().publishers)
 
     def ask(
         self,
@@ -216,7 +214,7 @@ class Pipeline:
         retrieval = self._retrieval(top_k)
         # One snapshot of the served corpus for every stage: an ingest landing meanwhile
         # must not give the retriever and the answerer different versions.
-        view = self.view()
+        view = self.served()
         filters = self.resolve(filters, view=view)
         day = filters.day_asked(self._today)
         if day is not None:
@@ -247,19 +245,19 @@ class Pipeline:
             notices.append("No indexed article matches the filters.")
         update, premise_notices = unsupported_premise(answer, view.unsupported_terms(text))
         notices += answer.notices + premise_notices
-        notices += other_views(view.analyse(query)).notices()  # a follow-up's: its query
+        notices += suggested_views(view.analyse(query)).notices()  # a follow-up's: its query
         update.update(question=text, as_of=day.isoformat() if day is not None else None)
         timings = dict(answer.timings_ms)
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
         update.update(notices=notices, timings_ms=timings)
         return answer.model_copy(update=update)
 
-    def other_views(self, question: str) -> OtherViews:
+    def suggested_views(self, question: str) -> SuggestedViews:
         """The timeline and outlet comparison made for ``question`` (for a follow-up, the
         query it was answered as: ``Answer.retrieval_query``), for a UI to prepare beside
         the answer."""
         text, _ = normalize_question(question, self.settings.answer.max_question_chars)
-        return other_views(self.view().analyse(text))
+        return suggested_views(self.served().analyse(text))
 
     def compare(self, question: str, filters: Filters) -> Comparison:
         """Each of ``filters``' outlets' own answer to ``question`` (from its articles only,
@@ -267,7 +265,7 @@ class Pipeline:
         numbers or dates for."""
         from sinoqa.views.compare import compare_answers
 
-        view = self.view()
+        view = self.served()
         outlets = list(dict.fromkeys(view.resolve_publishers(filters.publishers)))
         if len(outlets) < 2:
             raise InvalidFilter("compare needs two or more different outlets (--publisher)")
@@ -294,7 +292,7 @@ class Pipeline:
         from sinoqa.views.timeline import build_timeline
 
         text, _ = normalize_question(query, self.settings.answer.max_question_chars)
-        view = self.view()
+        view = self.served()
         filters = self.resolve(filters, view=view)
         retrieval = self.settings.retrieval.model_copy(
             update={
@@ -321,7 +319,7 @@ class Pipeline:
         from sinoqa.answer.base import to_source
 
         text, _ = normalize_question(query, self.settings.answer.max_question_chars)
-        view = self.view()
+        view = self.served()
         filters = self.resolve(filters, view=view)
         retrieval = self._retrieval(top_k)
         day = filters.day_asked(self._today)
@@ -331,13 +329,13 @@ class Pipeline:
 
     def articles(self) -> list[Article]:
         """The indexed articles' publication facts, newest first (undated ones last)."""
-        records = self.view().records.values()
+        records = self.served().records.values()
         facts = [Article.model_validate(r.model_dump(include=_ARTICLE_FIELDS)) for r in records]
         return sorted(facts, key=lambda a: (a.published or "", a.doc_id), reverse=True)
 
     def article(self, doc_id: str) -> ArticleText | None:
         """An indexed article's facts and cleaned text; None when no article has ``doc_id``."""
-        view = self.view()
+        view = self.served()
         record = view.records.get(doc_id)
         if record is None or self._index is None:
             return None
@@ -346,13 +344,13 @@ class Pipeline:
         facts = record.model_dump(include=_ARTICLE_FIELDS)
         return ArticleText(**facts, text=text, chunks=len(record.chunk_ids))
 
-    def resolve(self, filters: Filters | None, *, view: CorpusView | None = None) -> Filters:
+    def resolve(self, filters: Filters | None, *, view: ServedCorpus | None = None) -> Filters:
         """``filters`` (none: no filters) with outlet names matched to the indexed ones,
         case-insensitively; :class:`InvalidFilter` names an outlet that is not indexed."""
         filters = filters or Filters()
         if not filters.publishers:
             return filters
-        resolved = (view or self.view()).resolve_publishers(filters.publishers)
+        resolved = (view or self.served()).resolve_publishers(filters.publishers)
         return filters.model_copy(update={"publishers": resolved})
 
     def retriever(
@@ -361,13 +359,13 @@ class Pipeline:
         retrieval: RetrievalSettings | None = None,
         as_of: dt.date | None = None,
         *,
-        view: CorpusView | None = None,
+        view: ServedCorpus | None = None,
     ) -> HybridRetriever:
         """The configured retriever over the served corpus (``retrieval`` overrides settings;
         ``as_of`` is the day the question is asked, when known)."""
         from sinoqa.retrieve.hybrid import HybridRetriever
 
-        view = view or self.view()
+        view = view or self.served()
         assert self._index is not None
         retrieval = retrieval or self.settings.retrieval
         return HybridRetriever(
@@ -382,10 +380,10 @@ class Pipeline:
         )
 
     def answerer(
-        self, backend: str, *, view: CorpusView | None = None
+        self, backend: str, *, view: ServedCorpus | None = None
     ) -> tuple[Answerer, list[str]]:
         """The answerer for ``backend``; the extractive one, with a notice, if it cannot load."""
-        view = view or self.view()
+        view = view or self.served()
         return self._answerers.get(backend, view.version, view.lexicon)
 
     def _retrieval(self, top_k: int | None) -> RetrievalSettings:
@@ -396,7 +394,7 @@ class Pipeline:
 
     def last_ingest(self) -> str | None:
         """When the served index was last written (asked of the open index)."""
-        return self._index.last_ingest() if self.view() and self._index is not None else None
+        return self._index.last_ingest() if self.served() and self._index is not None else None
 
     def _ranker(self, retrieval: RetrievalSettings) -> ArticleRanker | None:
         from sinoqa.retrieve.ranking import DEFAULT_RANKER, load_ranker
@@ -436,21 +434,3 @@ def ask(
 ) -> Answer:
     """Answer ``question`` from the indexed articles, with citations (or a refusal)."""
     return get_pipeline(settings).ask(question, filters, top_k=top_k, backend=backend)
-
-
-@dataclass
-class ChatSession:
-    """A conversation: each question may follow up on the previous ones."""
-
-    settings: Settings | None = None
-    filters: Filters = field(default_factory=Filters)
-    backend: str | None = None
-    history: list[Answer] = field(default_factory=list)
-    pipeline: Pipeline | None = None  # default: the warm pipeline for ``settings``
-
-    def ask(self, question: str, *, top_k: int | None = None) -> Answer:
-        answer = (self.pipeline or get_pipeline(self.settings)).ask(
-            question, self.filters, top_k=top_k, history=self.history, backend=self.backend
-        )
-        self.history.append(answer)
-        return answer

@@ -195,7 +195,7 @@ class Comparison(_Frozen):
     conflicts: list[Conflict] = Field(default_factory=list)
 
 
-class OtherViews(_Frozen):
+class SuggestedViews(_Frozen):
     """The views made for a question, offered beside its answer: the timeline of a story
     ("how did X change"), and the outlets it names side by side."""
 

@@ -14,11 +14,18 @@ from sinoqa import pipeline
 from sinoqa.answer.base import REFUSAL
 from sinoqa.answer.engine import GroundedQueryEngine
 from sinoqa.answer.extractive import MIN_SENTENCE_CHARS
-from sinoqa.answer.selection import Evidence, Quote, Selection, Selector, context_sentences
+from sinoqa.answer.selection import (
+    CandidateSentence,
+    Evidence,
+    Selection,
+    Selector,
+    context_sentences,
+)
+from sinoqa.chat import ChatSession
 from sinoqa.dates import published_in
 from sinoqa.errors import IndexNotFound, InvalidFilter, InvalidQuestion
 from sinoqa.ingestion.index import open_index
-from sinoqa.pipeline import ChatSession, get_pipeline
+from sinoqa.pipeline import get_pipeline
 from sinoqa.retrieve.hybrid import HybridRetriever
 from sinoqa.retrieve.lexicon import Lexicon
 from sinoqa.retrieve.question import (
@@ -219,7 +226,7 @@ def test_citations_carry_the_publication_facts(seeded: Settings) -> None:
 
 def test_hybrid_retrieval_finds_names_places_and_numbers(seeded: Settings) -> None:
     p = get_pipeline(seeded)
-    view = p.view()
+    view = p.served()
     index = open_index(seeded)
     retriever = HybridRetriever(index, view, p.embed_model, seeded.retrieval)
     for query, doc_id in (
@@ -236,7 +243,7 @@ def test_hybrid_retrieval_finds_names_places_and_numbers(seeded: Settings) -> No
 def test_source_diversity_caps_passages_per_article(seeded: Settings) -> None:
     p = get_pipeline(seeded)
     retrieval = seeded.retrieval.model_copy(update={"top_k": 8, "max_chunks_per_doc": 2})
-    retriever = HybridRetriever(open_index(seeded), p.view(), p.embed_model, retrieval)
+    retriever = HybridRetriever(open_index(seeded), p.served(), p.embed_model, retrieval)
     results = retriever.retrieve(QueryBundle(query_str="high-level visits by US officials"))
     per_doc: dict[str, int] = {}
     for item in results:
@@ -247,9 +254,9 @@ def test_source_diversity_caps_passages_per_article(seeded: Settings) -> None:
 
 def test_query_engine_is_a_llama_index_query_engine(seeded: Settings) -> None:
     p = get_pipeline(seeded)
-    p.view()
+    p.served()
     engine = GroundedQueryEngine(
-        retriever=HybridRetriever(open_index(seeded), p.view(), p.embed_model, seeded.retrieval),
+        retriever=HybridRetriever(open_index(seeded), p.served(), p.embed_model, seeded.retrieval),
         answerer=p.answerer("extractive")[0],
         embed_model=p.embed_model,
     )
@@ -493,7 +500,7 @@ def test_a_named_outlets_article_may_fill_half_the_passages(seeded: Settings) ->
     """A question about one outlet's article: its passages come first, up to half of top_k
     (more than the per-article cap), and the rest still come from other articles."""
     p = get_pipeline(seeded)
-    retriever = HybridRetriever(open_index(seeded), p.view(), p.embed_model, seeded.retrieval)
+    retriever = HybridRetriever(open_index(seeded), p.served(), p.embed_model, seeded.retrieval)
     results = retriever.retrieve(QueryBundle(query_str="What does the SCMP column say about Nato?"))
     publishers = [str(item.node.metadata["publisher"]) for item in results]
     share = seeded.retrieval.top_k // 2
@@ -538,9 +545,9 @@ def test_another_articles_sentence_about_other_particulars_is_left_out() -> None
     """In a one-article answer, another article's sentence must name the question's names
     the best sentence names (the Vienna talks, not the Malta ones), or add one it lacks."""
     quotes = [
-        Quote(0, 0, 40, "Sullivan and Wang Yi met in Vienna in May.", "vienna"),
-        Quote(1, 0, 44, "Sullivan and Wang Yi later met in Malta.", "malta"),
-        Quote(2, 0, 50, "Sullivan and Wang Yi spoke again in September.", "september"),
+        CandidateSentence(0, 0, 40, "Sullivan and Wang Yi met in Vienna in May.", "vienna"),
+        CandidateSentence(1, 0, 44, "Sullivan and Wang Yi later met in Malta.", "malta"),
+        CandidateSentence(2, 0, 50, "Sullivan and Wang Yi spoke again in September.", "september"),
     ]
     names = frozenset(Lexicon(["talks"]).terms("Vienna September"))
     found = Evidence(
@@ -571,8 +578,10 @@ def test_a_change_between_two_years_quotes_both(seeded: Settings) -> None:
     assert years == sorted(years)  # read in the order things happened
 
 
-def _quote(start: int, text: str) -> Quote:
-    return Quote(passage_index=0, start=start, end=start + len(text), text=text, doc_id="d")
+def _quote(start: int, text: str) -> CandidateSentence:
+    return CandidateSentence(
+        passage_index=0, start=start, end=start + len(text), text=text, doc_id="d"
+    )
 
 
 def test_a_sentence_comes_with_what_it_needs_to_be_understood() -> None:
@@ -590,8 +599,8 @@ def test_a_sentence_comes_with_what_it_needs_to_be_understood() -> None:
     assert context_sentences(quotes, [this_year]) == []  # "This year" refers to no sentence
 
 
-def _chain(*texts: str) -> list[Quote]:
-    quotes: list[Quote] = []
+def _chain(*texts: str) -> list[CandidateSentence]:
+    quotes: list[CandidateSentence] = []
     for text in texts:
         quotes.append(_quote(quotes[-1].end + 1 if quotes else 0, text))
     return quotes
@@ -704,7 +713,7 @@ def test_hyphenated_initialisms_match_the_outlets_initialism() -> None:
 
 def test_each_named_outlet_gets_its_share_of_passages(seeded: Settings) -> None:
     p = get_pipeline(seeded)
-    retriever = HybridRetriever(open_index(seeded), p.view(), p.embed_model, seeded.retrieval)
+    retriever = HybridRetriever(open_index(seeded), p.served(), p.embed_model, seeded.retrieval)
     question = "How do the SCMP column and the E-IR piece see Russia?"
     results = retriever.retrieve(QueryBundle(query_str=question))
     publishers = [str(item.node.metadata["publisher"]) for item in results]
@@ -764,7 +773,7 @@ def _selector(max_sentences: int = 4) -> Selector:
     return Selector(AnswerSettings(), selection)
 
 
-def _words(quotes: list[Quote]) -> list[frozenset[str]]:
+def _words(quotes: list[CandidateSentence]) -> list[frozenset[str]]:
     return [frozenset(Lexicon(["talks"]).terms(q.text)) for q in quotes]
 
 
@@ -773,9 +782,9 @@ def test_each_period_asked_about_gets_its_best_sentence() -> None:
     the share a second sentence needs otherwise."""
     answerer = _selector()
     quotes = [
-        Quote(0, 0, 40, "In 2021 the talks stalled over tariffs.", "outlook-2021"),
-        Quote(1, 0, 42, "By 2023 the two sides had restarted talks.", "report-2023"),
-        Quote(2, 0, 40, "A sentence about something else again.", "other-2021"),
+        CandidateSentence(0, 0, 40, "In 2021 the talks stalled over tariffs.", "outlook-2021"),
+        CandidateSentence(1, 0, 42, "By 2023 the two sides had restarted talks.", "report-2023"),
+        CandidateSentence(2, 0, 40, "A sentence about something else again.", "other-2021"),
     ]
     words = _words(quotes)
     found = Evidence(quotes, np.array([1.0, 0.65, 0.7]), np.eye(3), np.zeros(3, bool), words, 0.9)
@@ -787,9 +796,9 @@ def test_each_period_asked_about_gets_its_best_sentence() -> None:
 def test_a_comparison_prefers_an_article_it_does_not_quote_yet() -> None:
     answerer = _selector(max_sentences=2)
     quotes = [
-        Quote(0, 0, 40, "The first article says the talks stalled.", "first"),
-        Quote(0, 200, 241, "Later it adds the tariffs stayed in place.", "first"),
-        Quote(1, 0, 40, "The second article says talks resumed.", "second"),
+        CandidateSentence(0, 0, 40, "The first article says the talks stalled.", "first"),
+        CandidateSentence(0, 200, 241, "Later it adds the tariffs stayed in place.", "first"),
+        CandidateSentence(1, 0, 40, "The second article says talks resumed.", "second"),
     ]
     words = _words(quotes)
     found = Evidence(quotes, np.array([1.0, 0.92, 0.9]), np.eye(3), np.zeros(3, bool), words, 0.9)

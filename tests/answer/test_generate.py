@@ -25,6 +25,7 @@ from pydantic import Field
 from sinoqa import pipeline
 from sinoqa.answer.base import REFUSAL
 from sinoqa.answer.generate import parse_citations
+from sinoqa.chat import ChatSession
 from sinoqa.settings import Settings
 
 QUESTION = "Where did Wang Yi meet Jake Sullivan in September?"
@@ -173,7 +174,7 @@ def test_llm_refusal_is_a_refusal(llm_pipeline: pipeline.Pipeline, scripted: Scr
 
 def test_llm_condenses_follow_ups(llm_pipeline: pipeline.Pipeline, scripted: ScriptedLLM) -> None:
     scripted.reply = "Wang Yi met Jake Sullivan in Malta in September. [1]"
-    chat = pipeline.ChatSession(backend="openai", pipeline=llm_pipeline)
+    chat = ChatSession(backend="openai", pipeline=llm_pipeline)
     chat.ask(QUESTION)
     scripted.reply = "Where did Antony Blinken meet Han Zheng? [1]"
     follow_up = chat.ask("And Blinken?")

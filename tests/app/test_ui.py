@@ -16,6 +16,7 @@ from sinoqa_app import launch
 from sinoqa_app.render import conversation_markdown, source_card
 
 from sinoqa import pipeline
+from sinoqa.chat import ChatSession
 from sinoqa.errors import UnreadableFile
 from sinoqa.ingestion.corpus import safe_file_name, store_upload
 from sinoqa.schema import Citation
@@ -247,7 +248,7 @@ def test_source_cards_escape_article_content() -> None:
 
 def test_export_has_a_numbered_bibliography(served: tuple[str, Settings]) -> None:
     _, settings = served
-    chat = pipeline.ChatSession(settings=settings)
+    chat = ChatSession(settings=settings)
     chat.ask("Where did Wang Yi meet Jake Sullivan in September?")
     chat.ask("Which working groups will Washington and Beijing create?")
     text = conversation_markdown(chat.history)
@@ -264,7 +265,7 @@ def test_bibliographies_list_each_cited_article_once(served: tuple[str, Settings
     from sinoqa_app.render import bibliography_bibtex, bibliography_csl
 
     _, settings = served
-    chat = pipeline.ChatSession(settings=settings)
+    chat = ChatSession(settings=settings)
     chat.ask("Where did Wang Yi meet Jake Sullivan in September?")
     chat.ask("What did the Financial Times report about the communication lines?")
     chat.ask("Where did Wang Yi meet Jake Sullivan in September?")  # the same sources again

@@ -23,7 +23,7 @@ def test_articles_in_publication_order_one_verbatim_sentence_each(seeded: Settin
     dates = [entry.date for entry in timeline.entries]
     assert len(dates) >= 3 and dates == sorted(dates)  # all seed articles are dated
     assert len({entry.doc_id for entry in timeline.entries}) == len(timeline.entries)
-    chunks = {node.node_id: node.get_content() for node in pipe.view().nodes}
+    chunks = {node.node_id: node.get_content() for node in pipe.served().nodes}
     for entry in timeline.entries:
         assert entry.quote in chunks[entry.chunk_id]
     by_id = {entry.doc_id: entry for entry in timeline.entries}
@@ -69,15 +69,19 @@ def test_timeline_command_prints_json_and_draws_the_chart(seeded: Settings, tmp_
 
 def test_questions_about_change_or_outlets_are_offered_their_view(seeded: Settings) -> None:
     pipe = Pipeline(seeded)
-    change = pipe.other_views("How did talks between US and Chinese officials change since 2021?")
+    change = pipe.suggested_views(
+        "How did talks between US and Chinese officials change since 2021?"
+    )
     assert (
         change.timeline_query == "How did talks between US and Chinese officials change since 2021"
     )
     assert change.compare_outlets == []
-    outlets = pipe.other_views("What do the Financial Times and E-IR say about the Malta meeting?")
+    outlets = pipe.suggested_views(
+        "What do the Financial Times and E-IR say about the Malta meeting?"
+    )
     assert outlets.compare_outlets == ["E-International Relations", "Financial Times"]
     assert outlets.timeline_query is None and "--publisher" in outlets.notices()[0]
-    assert pipe.other_views("Who is Li Shangfu?").notices() == []
+    assert pipe.suggested_views("Who is Li Shangfu?").notices() == []
     # A follow-up is offered the view of the query it was answered as, not of "that".
     first = pipe.ask("What did Jake Sullivan and Wang Yi discuss in Vienna?")
     follow_up = pipe.ask("How has that changed since?", history=[first])

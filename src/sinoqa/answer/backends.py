@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sinoqa.retrieve.lexicon import Lexicon
 
 
-class Answerers:
+class AnswererCache:
     """The answerer for each backend over one corpus version."""
 
     def __init__(

@@ -10,7 +10,7 @@ from functools import cached_property
 
 from llama_index.core.schema import NodeWithScore
 
-from sinoqa.answer.selection import Quote
+from sinoqa.answer.selection import CandidateSentence
 from sinoqa.retrieve.question import (
     QuestionAnalysis,
     analyse,
@@ -119,7 +119,7 @@ class Answerer(ABC):
         self,
         question: str,
         passages: Sequence[NodeWithScore],
-        sentences: Sequence[tuple[str, Sequence[Quote], bool]],
+        sentences: Sequence[tuple[str, Sequence[CandidateSentence], bool]],
         confidence: float,
         notices: Sequence[str] = (),
         parts: Mapping[str, float] | None = None,
@@ -128,7 +128,7 @@ class Answerer(ABC):
         """Number the passages in order of first citation and build the answer text; the
         sentences at ``paragraph_starts`` begin a new paragraph."""
         numbers: dict[int, int] = {}
-        quotes: dict[int, list[Quote]] = {}
+        quotes: dict[int, list[CandidateSentence]] = {}
         rendered: list[AnswerSentence] = []
         for position, (text, cited, verified) in enumerate(sentences):
             refs = []

@@ -23,7 +23,7 @@ from sinoqa.answer.scoring import (
     source_groups,
     year_groups,
 )
-from sinoqa.answer.selection import Evidence, Quote, Selector, context_sentences
+from sinoqa.answer.selection import CandidateSentence, Evidence, Selector, context_sentences
 from sinoqa.ingestion.sentences import chunk_sentence_spans
 from sinoqa.retrieve.lexicon import Lexicon
 from sinoqa.retrieve.question import (
@@ -41,10 +41,10 @@ if TYPE_CHECKING:
 MIN_SENTENCE_CHARS = 25  # shorter "sentences" are captions, datelines and list debris
 
 
-def candidate_quotes(passages: Sequence[NodeWithScore]) -> list[Quote]:
+def candidate_quotes(passages: Sequence[NodeWithScore]) -> list[CandidateSentence]:
     """Every sentence of the passages, once (overlapping chunks share sentences)."""
     seen: set[tuple[str, int]] = set()
-    quotes: list[Quote] = []
+    quotes: list[CandidateSentence] = []
     for index, item in enumerate(passages):
         text = item.node.get_content()
         offset = int(item.node.metadata["start_char"])
@@ -55,7 +55,7 @@ def candidate_quotes(passages: Sequence[NodeWithScore]) -> list[Quote]:
             if len(sentence) < MIN_SENTENCE_CHARS or key in seen:
                 continue
             seen.add(key)
-            quotes.append(Quote(index, offset + start, offset + end, sentence, doc_id))
+            quotes.append(CandidateSentence(index, offset + start, offset + end, sentence, doc_id))
     return quotes
 
 
@@ -104,7 +104,10 @@ class ExtractiveAnswerer(Answerer):
         self.selector = Selector(settings, self.scorer.selection.overridden(settings))
 
     def features(
-        self, request: AnswerRequest, quotes: Sequence[Quote], words: Sequence[frozenset[str]]
+        self,
+        request: AnswerRequest,
+        quotes: Sequence[CandidateSentence],
+        words: Sequence[frozenset[str]],
     ) -> tuple[np.ndarray, tuple[frozenset[str], ...]]:
         """The shortlist features of each quote, and the article groups the question names."""
         question, passages = request.analysed, request.passages
@@ -146,7 +149,7 @@ class ExtractiveAnswerer(Answerer):
         scores = self.scorer.full.probability(np.column_stack([lexical, dense]))
         typed = lexical[:, LEXICAL_FEATURES.index("kind_match")] > 0
         parts = self.confidence_parts(request, dense, typed[int(np.argmax(scores))])
-        # The question's names and years that tell events apart ("Vienna", "September");
+        # The question's names and years that tell events apart (a city, a month);
         # those nearly every passage uses ("US", "China") do not.
         particulars = distinctive_terms(question, self.lexicon, self.settings.common_name_share)
         return Evidence(
@@ -230,17 +233,19 @@ def _source_words(passage: NodeWithScore) -> str:
 
 
 def order_for_reading(
-    question: QuestionAnalysis, quotes: Sequence[Quote], passages: Sequence[NodeWithScore]
-) -> tuple[list[Quote], int]:
+    question: QuestionAnalysis,
+    quotes: Sequence[CandidateSentence],
+    passages: Sequence[NodeWithScore],
+) -> tuple[list[CandidateSentence], int]:
     """The quotes in reading order, and how many lead (the rest are context). Chronologically
     for "how did X change" questions (all lead). Otherwise the answer opens with the best
     sentence (``quotes[0]``) and what it needs to stand on its own, then the rest article by
     article, in the order their best sentences were chosen, each article's in its order."""
 
-    def date(quote: Quote) -> int:
+    def date(quote: CandidateSentence) -> int:
         return int(passages[quote.passage_index].node.metadata.get("published_min") or 0)
 
-    def doc(quote: Quote) -> str:
+    def doc(quote: CandidateSentence) -> str:
         return str(passages[quote.passage_index].node.metadata["doc_id"])
 
     if question.temporal or not quotes:

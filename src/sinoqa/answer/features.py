@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sinoqa.answer.selection import Quote, adjacent
+from sinoqa.answer.selection import CandidateSentence, adjacent
 from sinoqa.logistic import FeatureRegistry
 from sinoqa.retrieve.question import (
     QuestionAnalysis,
@@ -40,7 +40,7 @@ class SentenceContext:
     features share, each computed once, when a feature first asks for it."""
 
     question: QuestionAnalysis
-    quotes: Sequence[Quote]
+    quotes: Sequence[CandidateSentence]
     words: Sequence[frozenset[str]]
     passages: Sequence[NodeWithScore]
     lexicon: Lexicon

@@ -20,7 +20,7 @@ import numpy as np
 from llama_index.core.schema import NodeWithScore
 
 from sinoqa.answer.base import REFUSAL, Answerer, AnswerRequest, TokenCallback
-from sinoqa.answer.extractive import ExtractiveAnswerer, Quote, candidate_quotes
+from sinoqa.answer.extractive import CandidateSentence, ExtractiveAnswerer, candidate_quotes
 from sinoqa.errors import LLMUnavailable
 from sinoqa.ingestion.sentences import sentence_spans
 from sinoqa.schema import Answer
@@ -205,11 +205,11 @@ class GenerativeAnswerer(Answerer):
     ) -> Answer:
         """Check each generated sentence against the passages it cites."""
         candidates = candidate_quotes(passages)
-        by_passage: dict[int, list[Quote]] = {}
+        by_passage: dict[int, list[CandidateSentence]] = {}
         for quote in candidates:
             by_passage.setdefault(quote.passage_index, []).append(quote)
         notices: list[str] = []
-        checked: list[tuple[str, list[Quote], bool]] = []
+        checked: list[tuple[str, list[CandidateSentence], bool]] = []
         generated = _TRAILING_CITATIONS.sub(r"\2\1", generated)
         for start, end in sentence_spans(generated):
             text, cited, invented = parse_citations(generated[start:end], len(passages))
@@ -242,7 +242,9 @@ class GenerativeAnswerer(Answerer):
             question, passages, checked, fallback.confidence, notices, fallback.confidence_parts
         )
 
-    def _best_support(self, sentence: str, quotes: Sequence[Quote]) -> tuple[Quote | None, bool]:
+    def _best_support(
+        self, sentence: str, quotes: Sequence[CandidateSentence]
+    ) -> tuple[CandidateSentence | None, bool]:
         """The passage sentence closest to ``sentence``, and whether it supports it."""
         if not quotes:
             return None, False

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sinoqa.retrieve.question import QuestionAnalysis
-from sinoqa.schema import Answer, OtherViews
+from sinoqa.schema import Answer, SuggestedViews
 
 
 def as_of_notice(day: dt.date) -> str:
@@ -54,10 +54,10 @@ def unsupported_premise(
     return update, [f"{said} The answer quotes what they say on the rest."]
 
 
-def other_views(question: QuestionAnalysis) -> OtherViews:
+def suggested_views(question: QuestionAnalysis) -> SuggestedViews:
     """The views made for ``question``: a timeline when it asks how something developed, the
     outlets side by side when it names several."""
-    return OtherViews(
+    return SuggestedViews(
         question=question.text,
         timeline_query=question.content.strip(" ?") if question.temporal else None,
         compare_outlets=list(question.outlets) if len(question.outlets) >= 2 else [],

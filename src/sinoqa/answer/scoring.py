@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sinoqa.answer.features import FULL_FEATURES, LEXICAL_FEATURES
-from sinoqa.answer.selection import Quote, Selection, adjacent
+from sinoqa.answer.selection import CandidateSentence, Selection, adjacent
 from sinoqa.dates import published_in
 from sinoqa.errors import ScorerError
 from sinoqa.logistic import LogisticModel, load_models, save_models
@@ -110,7 +110,9 @@ def year_groups(years: Collection[int], passages: Sequence[NodeWithScore]) -> li
     return groups
 
 
-def shortlist_indices(quotes: Sequence[Quote], scores: np.ndarray, size: int) -> list[int]:
+def shortlist_indices(
+    quotes: Sequence[CandidateSentence], scores: np.ndarray, size: int
+) -> list[int]:
     """The ``size`` best-scoring quotes and their neighbours, in order (all, if few)."""
     if len(quotes) <= size:
         return list(range(len(quotes)))

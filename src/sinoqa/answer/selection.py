@@ -62,7 +62,7 @@ def quotation_left_open(text: str) -> int:
 
 
 @dataclass(frozen=True)
-class Quote:
+class CandidateSentence:
     """One sentence of a retrieved passage."""
 
     passage_index: int  # which of the retrieved passages it is from
@@ -71,7 +71,7 @@ class Quote:
     text: str
     doc_id: str = ""
 
-    def followed_by(self, other: Quote) -> bool:
+    def followed_by(self, other: CandidateSentence) -> bool:
         """Whether ``other`` is the next sentence of the same paragraph."""
         return self.doc_id == other.doc_id and 0 <= other.start - self.end <= 1
 
@@ -80,7 +80,7 @@ class Quote:
 class Evidence:
     """What the retrieved passages offer for one question."""
 
-    quotes: list[Quote]  # candidate sentences
+    quotes: list[CandidateSentence]  # candidate sentences
     scores: np.ndarray  # one per quote: the fitted scorer's probability that it answers
     vectors: np.ndarray  # sentence embeddings, one row per quote
     typed: np.ndarray  # whether each quote holds a value of the kind asked for (bool)
@@ -121,7 +121,7 @@ class Selector:
 
     def select(
         self, found: Evidence, spans_articles: bool, groups: Sequence[frozenset[str]] = ()
-    ) -> list[Quote]:
+    ) -> list[CandidateSentence]:
         """The best sentence; its neighbour when it scores ``neighbour_ratio`` of the best; the
         best sentence of each group of articles the question asks about together ("in 2021 and
         in 2023"); then maximal marginal relevance over the rest that score ``keep_ratio`` of
@@ -152,7 +152,7 @@ class Selector:
             if spans_articles or quotes[i].doc_id == quotes[top].doc_id:
                 return bool(scores[i] >= self.selection.keep_ratio * best)
             # Another article's sentence must score its share and either be about the same
-            # names and years (the Vienna talks, not the Malta ones) or hold one of the
+            # names and years (one meeting, not another of its kind) or hold one of the
             # question's that the answer lacks.
             relevant = bool(scores[i] >= self.selection.other_article_ratio * best)
             return relevant and (about <= words[i] or bool(words[i] & (names - covered)))
@@ -182,14 +182,16 @@ class Selector:
 
     def quote(
         self, found: Evidence, spans_articles: bool, groups: Sequence[frozenset[str]] = ()
-    ) -> list[Quote]:
+    ) -> list[CandidateSentence]:
         """Everything an answer quotes: the selection, the sentence with the kind of value
         asked for, and what those need to stand on their own."""
         chosen = self.select(found, spans_articles, groups)
         chosen += self.answer_bearing(found, chosen)
         return chosen + context_sentences(found.quotes, chosen)
 
-    def answer_bearing(self, found: Evidence, chosen: list[Quote]) -> list[Quote]:
+    def answer_bearing(
+        self, found: Evidence, chosen: list[CandidateSentence]
+    ) -> list[CandidateSentence]:
         """For "how long / how many / when / who": when no chosen sentence holds such a value,
         the article's best sentence that does, if it scores ``typed_ratio`` of the best."""
         typed = {q for q, holds in zip(found.quotes, found.typed, strict=True) if holds}
@@ -204,13 +206,15 @@ class Selector:
         return [found.quotes[max(bearing, key=lambda i: float(found.scores[i]))]] if bearing else []
 
 
-def context_sentences(quotes: Sequence[Quote], chosen: Sequence[Quote]) -> list[Quote]:
+def context_sentences(
+    quotes: Sequence[CandidateSentence], chosen: Sequence[CandidateSentence]
+) -> list[CandidateSentence]:
     """What chosen sentences need to stand on their own: the sentence one refers back to
     ("Given this mindset, ...", "Such action ..."), the sentence after one that announces a
     list ("... relies on two implicit conditions.") and after a question the article asks
     ("Who is the host? Comedian Jimmy Kimmel ..."), and the rest of a quotation that runs
     over two sentences."""
-    added: list[Quote] = []
+    added: list[CandidateSentence] = []
     for quote in chosen:
         quotation = quotation_left_open(quote.text)
         if _REFERS_BACK.match(quote.text) or quotation < 0:
@@ -221,5 +225,5 @@ def context_sentences(quotes: Sequence[Quote], chosen: Sequence[Quote]) -> list[
     return [q for q in dict.fromkeys(added) if q not in chosen]
 
 
-def adjacent(first: Quote, second: Quote) -> bool:
+def adjacent(first: CandidateSentence, second: CandidateSentence) -> bool:
     return first.followed_by(second) or second.followed_by(first)

@@ -22,7 +22,7 @@ from sinoqa.answer.features import (
     sentence_features,
 )
 from sinoqa.answer.scoring import masked_question, source_groups
-from sinoqa.answer.selection import Quote
+from sinoqa.answer.selection import CandidateSentence
 from sinoqa.evals.metrics import fact_present
 from sinoqa.evals.questions import EvalQuestion, load_questions
 from sinoqa.retrieve.lexicon import Lexicon
@@ -43,7 +43,7 @@ class Example:
     split: str
     question: EvalQuestion
     analysis: QuestionAnalysis
-    quotes: list[Quote]
+    quotes: list[CandidateSentence]
     lexical: np.ndarray  # one column per name in CANDIDATE_LEXICAL
     labels: np.ndarray
     embedding: np.ndarray
@@ -52,7 +52,7 @@ class Example:
     particulars: frozenset[str]  # the question's distinctive names (answer.distinctive_terms)
 
 
-def _labels(question: EvalQuestion, quotes: Sequence[Quote]) -> np.ndarray:
+def _labels(question: EvalQuestion, quotes: Sequence[CandidateSentence]) -> np.ndarray:
     return np.array(
         [any(fact_present(alts, q.text) for alts in question.facts) for q in quotes], dtype=bool
     )
@@ -199,7 +199,7 @@ def indexed_examples(
     from sinoqa.pipeline import Pipeline
 
     pipeline = Pipeline(indexed)
-    view = pipeline.view()
+    view = pipeline.served()
     examples = []
     for question in questions:
         if not (question.answerable and question.facts):

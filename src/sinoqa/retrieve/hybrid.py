@@ -22,8 +22,8 @@ from sinoqa.dates import (
     published_in,
 )
 from sinoqa.ingestion.index import ChromaIndex
-from sinoqa.retrieve.corpus_view import CorpusView
 from sinoqa.retrieve.filters import metadata_filters
+from sinoqa.retrieve.served_corpus import ServedCorpus
 from sinoqa.schema import Filters
 from sinoqa.settings import RetrievalSettings
 
@@ -114,7 +114,7 @@ class HybridRetriever(BaseRetriever):
     def __init__(
         self,
         index: ChromaIndex,
-        view: CorpusView,
+        view: ServedCorpus,
         embed_model: BaseEmbedding,
         settings: RetrievalSettings,
         filters: Filters | None = None,

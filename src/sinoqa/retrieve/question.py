@@ -320,8 +320,8 @@ def _question_words(question: str) -> tuple[frozenset[str], frozenset[str]]:
 def names_source(question: str, publisher: str | None, author: str | None) -> bool:
     """Whether the question names this outlet or author ("according to the FT", "SCMP")."""
     squeezed, spelled = _question_words(question)
-    # An initialism counts in capitals ("TIT" is The Islamabad Telegraph, "tit for tat" is not)
-    # or, when it cannot be a word, in any case ("scmp", "e-ir").
+    # An initialism counts in capitals (the same letters in lower case may be a word) or, when
+    # it cannot be a word, in any case ("scmp", "e-ir").
     short = initialism(publisher) if publisher else ""
     if len(short) > 1 and (short in squeezed or short in spelled):
         return True

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class CorpusView:
+class ServedCorpus:
     """The served chunks of one index version, with what retrieval builds from them."""
 
     version: str
@@ -40,7 +40,7 @@ class CorpusView:
     _analyses: dict[str, QuestionAnalysis] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, index: ChromaIndex) -> CorpusView:
+    def load(cls, index: ChromaIndex) -> ServedCorpus:
         version = index.version()
         records = index.records()
         nodes = index.live_nodes(records.values())
