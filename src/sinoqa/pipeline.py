@@ -18,9 +18,9 @@ from sinoqa.answer.notices import (
     unsupported_premise,
 )
 from sinoqa.errors import InvalidFilter, InvalidQuestion
-from sinoqa.ingestion import build as ingest_stage
 from sinoqa.ingestion import index
 from sinoqa.ingestion.add import AddReport, UploadReport, add, add_files
+from sinoqa.ingestion.build import ingest
 from sinoqa.ingestion.records import IndexStatus, reachable
 from sinoqa.retrieve.question import normalize_question
 from sinoqa.retrieve.rerank import load_reranker
@@ -68,25 +68,6 @@ __all__ = [
     "status",
     "timeline_chart",
 ]
-
-
-def ingest(
-    settings: Settings | None = None,
-    paths: Sequence[Path] | None = None,
-    *,
-    rebuild: bool = False,
-    progress: ProgressCallback | None = None,
-    wait: bool = True,
-    on_wait: Callable[[], None] | None = None,
-) -> IngestReport:
-    """Read, clean, chunk and embed the corpus (or just ``paths``) into the index.
-
-    One ingest writes an index at a time (across processes): another waits for it, calling
-    ``on_wait`` once, or with ``wait=False`` raises :class:`sinoqa.errors.IndexBusy`."""
-    chosen = settings or Settings()
-    return ingest_stage.ingest(
-        chosen, paths, rebuild=rebuild, progress=progress, wait=wait, on_wait=on_wait
-    )
 
 
 def record_feedback(

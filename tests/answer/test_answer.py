@@ -786,8 +786,7 @@ def test_each_period_asked_about_gets_its_best_sentence() -> None:
         CandidateSentence(1, 0, 42, "By 2023 the two sides had restarted talks.", "report-2023"),
         CandidateSentence(2, 0, 40, "A sentence about something else again.", "other-2021"),
     ]
-    words = _words(quotes)
-    found = Evidence(quotes, np.array([1.0, 0.65, 0.7]), np.eye(3), np.zeros(3, bool), words, 0.9)
+    found = _evidence(quotes, [1.0, 0.65, 0.7])
     periods = [frozenset({"outlook-2021", "other-2021"}), frozenset({"report-2023"})]
     assert answerer.select(found, True, periods) == [quotes[0], quotes[1]]
     assert answerer.select(found, True) == [quotes[0]]
@@ -800,8 +799,7 @@ def test_a_comparison_prefers_an_article_it_does_not_quote_yet() -> None:
         CandidateSentence(0, 200, 241, "Later it adds the tariffs stayed in place.", "first"),
         CandidateSentence(1, 0, 40, "The second article says talks resumed.", "second"),
     ]
-    words = _words(quotes)
-    found = Evidence(quotes, np.array([1.0, 0.92, 0.9]), np.eye(3), np.zeros(3, bool), words, 0.9)
+    found = _evidence(quotes, [1.0, 0.92, 0.9])
     assert answerer.select(found, spans_articles=True) == [quotes[0], quotes[2]]
     assert answerer.select(found, spans_articles=False) == [quotes[0], quotes[1]]
 
@@ -816,3 +814,9 @@ def test_questions_made_for_another_view_are_pointed_at_it(seeded: Settings) -> 
     )
     plain = pipeline.ask("Who is Li Shangfu?", seeded)
     assert not any("sinoqa timeline" in n or "sinoqa compare" in n for n in plain.notices)
+
+
+def _evidence(quotes: list[CandidateSentence], scores: list[float]) -> Evidence:
+    """Candidates scored as given, their vectors apart, none of the kind asked for."""
+    n = len(quotes)
+    return Evidence(quotes, np.array(scores), np.eye(n), np.zeros(n, bool), _words(quotes), 0.9)

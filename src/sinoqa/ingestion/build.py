@@ -108,7 +108,7 @@ def _holder(note: Path) -> str:
 
 
 def ingest(
-    settings: Settings,
+    settings: Settings | None = None,
     paths: Sequence[Path] | None = None,
     *,
     rebuild: bool = False,
@@ -116,12 +116,16 @@ def ingest(
     wait: bool = True,
     on_wait: Callable[[], None] | None = None,
 ) -> IngestReport:
-    """Bring the index in line with the corpus (or add/update just ``paths``).
+    """Read, clean, chunk and embed the corpus (or add/update just ``paths``) into the index
+    the settings (default: the environment's) name.
 
     With no ``paths`` the corpus directory is synchronised: articles no longer there are
     removed. Unchanged articles cost nothing; a changed one reuses the vectors of chunks
-    whose text did not change. One ingest at a time writes an index (:func:`writing`).
+    whose text did not change. One ingest writes an index at a time, across processes
+    (:func:`writing`): another waits for it, calling ``on_wait`` once, or with
+    ``wait=False`` raises :class:`sinoqa.errors.IndexBusy`.
     """
+    settings = settings or Settings()
     if paths is None and not settings.corpus.dir.is_dir():
         # Not an empty corpus: synchronising from it would be a mistake, not a no-op.
         raise CorpusNotFound(
