@@ -152,3 +152,5 @@ MONTHS = (
     "November",
     "December",
 )
+#: Weekday names, Monday first.
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

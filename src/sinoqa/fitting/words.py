@@ -21,7 +21,7 @@ from sinoqa.answer.selection import announces_pattern
 from sinoqa.evals.questions import SEED_TUNING_FILES
 from sinoqa.fitting.examples import ROOT
 from sinoqa.ingestion.sentences import sentence_spans
-from sinoqa.retrieve.question import _CAPITALISED_RUN, person_names
+from sinoqa.retrieve.question import _CAPITALISED_RUN, CALENDAR_WORDS, person_names
 from sinoqa.wordlists import ANNOUNCING_NOUNS, NOT_PERSON, word_list
 
 
@@ -48,17 +48,19 @@ def _questions(path: Path) -> Iterator[str]:
 
 
 def not_person_uses(texts: Iterable[str], listed: frozenset[str]) -> Counter[str]:
-    """Per listed word, the capitalised runs whose people change without it."""
+    """Per listed word, the capitalised runs whose people change without it (the calendar's
+    names, derived rather than listed, stay excluded throughout)."""
     uses: Counter[str] = Counter()
+    excluded = listed | CALENDAR_WORDS
     for text in texts:
         for run in _CAPITALISED_RUN.finditer(text):
             words = {re.sub(r"['’]s$", "", w).strip(".").casefold() for w in run.group().split()}
             present = words & listed
             if not present:
                 continue
-            people = person_names(run.group(), not_person=listed)
+            people = person_names(run.group(), not_person=excluded)
             for word in present:
-                if person_names(run.group(), not_person=listed - {word}) != people:
+                if person_names(run.group(), not_person=excluded - {word}) != people:
                     uses[word] += 1
     return uses
 

@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sinoqa.dates import MONTHS
+from sinoqa.dates import MONTHS, WEEKDAYS
 from sinoqa.errors import InvalidQuestion
 from sinoqa.schema import Answer
 from sinoqa.wordlists import NOT_PERSON, word_list
@@ -115,7 +115,7 @@ _UNITS = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|cent
 #: The same as a regular-expression alternation (also read by sinoqa.views.compare).
 MONTH_NAMES = "|".join(MONTHS)
 _MONTHS = rf"{MONTH_NAMES}|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"
-_WEEKDAYS = r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_WEEKDAYS = "|".join(WEEKDAYS)
 _YEAR_NUMBER = r"(?:1[89]|20)\d\d"
 _KIND_PATTERNS = {
     # A bare year is a date, not an answer to "how many"; digits inside names ("G20",
@@ -143,7 +143,9 @@ _KIND_PATTERNS = {
 }
 # Capitalised words that are not people's names, whatever follows them: places, bodies,
 # titles of things ("The United States", "South China Sea", "Foreign Ministry").
-_NOT_PERSON = word_list(NOT_PERSON)
+#: The calendar's names are never part of one either: derived, not listed.
+CALENDAR_WORDS = frozenset(word.casefold() for word in (*MONTHS, *WEEKDAYS))
+_NOT_PERSON = word_list(NOT_PERSON) | CALENDAR_WORDS
 _TITLE_WORDS = """
     president premier minister secretary senator sen rep representative governor gov
     chairman chairwoman chair general gen admiral adm ambassador envoy judge justice king
