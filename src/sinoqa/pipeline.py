@@ -162,7 +162,8 @@ class Pipeline:
         """Load everything the first question needs (the served corpus, the embedding model,
         the retrievers' and the answerer's lazy parts) by answering one nobody sees: a server
         does it while it starts, so its first user does not wait for it."""
-        self.ask("What is this about?")
+        # Extractive whatever the configured backend: warming must not ask an LLM anything.
+        self.ask("What is this about?", backend="extractive")
 
     def publishers(self) -> list[str]:
         return list(self.served().publishers)

@@ -165,3 +165,26 @@ def test_a_damaged_model_directory_is_a_clear_error(tmp_path: Path, broken: str)
     (model_dir / broken).write_text("not a model")
     with pytest.raises(EmbeddingModelError, match="cannot load embedding model"):
         load_embed_model(EmbeddingSettings(model=str(model_dir)))
+
+
+def test_weights_numpy_cannot_hold_fall_back_to_torch(tmp_path: Path) -> None:
+    """bfloat16 weights under a float32 config: numpy has no bfloat16, so a question's texts
+    are embedded by the torch encoder instead of failing."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    model_dir = model_copy_with_pooling(tmp_path, {"pooling_mode_mean_tokens": True})
+    weights = load_file(str(PACKAGED / "model.safetensors"))
+    (model_dir / "model.safetensors").unlink()
+    save_file(
+        {k: v.to(torch.bfloat16) for k, v in weights.items()}, model_dir / "model.safetensors"
+    )
+    settings = EmbeddingSettings(model=str(model_dir))
+    for_questions = load_embed_model(settings, short_texts=True)
+    for_chunks = load_embed_model(settings)
+    question = np.array(for_questions.get_query_embedding("Who met in Vienna?"))
+    assert question.shape == (384,)
+    assert (
+        np.abs(question - np.array(for_chunks.get_query_embedding("Who met in Vienna?"))).max()
+        < 1e-6
+    )

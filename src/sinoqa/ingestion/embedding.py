@@ -56,14 +56,12 @@ class BertEmbedding(BaseEmbedding):
         short_texts: bool = False,
     ) -> None:
         super().__init__(model_name=str(files.directory), embed_batch_size=embed_batch_size)
-        if short_texts and device == "cpu":
-            from sinoqa.ingestion.bert_numpy import NumpyBertEncoder
-
-            self._encoder = NumpyBertEncoder(files)
-        else:
+        encoder = _numpy_encoder(files) if short_texts and device == "cpu" else None
+        if encoder is None:
             from sinoqa.ingestion.bert_torch import TorchBertEncoder
 
-            self._encoder = TorchBertEncoder(files, device=device)
+            encoder = TorchBertEncoder(files, device=device)
+        self._encoder = encoder
 
     @classmethod
     def class_name(cls) -> str:
@@ -82,10 +80,22 @@ class BertEmbedding(BaseEmbedding):
         return self._encoder.encode(texts)
 
 
+def _numpy_encoder(files: BertModelFiles) -> Encoder | None:
+    """The numpy encoder, or None when numpy cannot hold the weights (bfloat16): torch then."""
+    from sinoqa.ingestion.bert_numpy import NumpyBertEncoder
+
+    try:
+        return NumpyBertEncoder(files)
+    except (TypeError, ValueError):
+        return None
+
+
 def load_embed_model(settings: EmbeddingSettings, *, short_texts: bool = False) -> BaseEmbedding:
     """The llama-index embedding for ``settings``; loaded on first use, then shared.
     ``short_texts``: for questions and candidate sentences, not chunks in batches (on the CPU,
     sinoqa's encoder then runs in numpy and torch is never imported)."""
+    # Only the numpy encoder tells short texts apart: elsewhere one model serves both.
+    short_texts = short_texts and settings.device == "cpu" and settings.runtime == "auto"
     key = (settings.model, settings.device, settings.batch_size, settings.runtime, short_texts)
     with _lock:
         if key not in _loaded:
