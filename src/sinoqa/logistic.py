@@ -86,12 +86,13 @@ class StoredModel(BaseModel):
 @dataclass(frozen=True)
 class Feature(Generic[Context]):
     """One column: its name, the group it was proposed in, whether the shipped model uses it,
-    and the function computing it for row ``i`` of a context."""
+    and the function computing it for row ``i`` of a context (None: its callers compute it
+    from what only they hold, such as vectors)."""
 
     name: str
     group: str
     adopted: bool
-    compute: Callable[[Context, int], float]
+    compute: Callable[[Context, int], float] | None
     description: str
 
 
@@ -118,6 +119,12 @@ class FeatureRegistry(Generic[Context]):
 
         return register
 
+    def column(self, name: str, group: str, description: str, *, adopted: bool = True) -> None:
+        """Name a column its callers compute (from sentence vectors, say) in its place."""
+        if name in self._features:
+            raise ValueError(f"{self.model}: feature {name!r} registered twice")
+        self._features[name] = Feature(name, group, adopted, None, description)
+
     def names(
         self, *, groups: Iterable[str] | None = None, adopted: bool | None = None
     ) -> tuple[str, ...]:
@@ -135,7 +142,9 @@ class FeatureRegistry(Generic[Context]):
     def matrix(self, context: Context, rows: int, names: Sequence[str]) -> np.ndarray:
         """One row per item of ``context`` (``rows`` of them), one column per name."""
         computes = [self._features[name].compute for name in names]
-        values = [[compute(context, i) for compute in computes] for i in range(rows)]
+        if None in computes:
+            raise ValueError(f"{self.model}: {names} include columns their callers compute")
+        values = [[compute(context, i) for compute in computes if compute] for i in range(rows)]
         return np.array(values, dtype=np.float64).reshape(rows, len(names))
 
 

@@ -52,10 +52,6 @@ class SentenceContext:
     #: count too, by ``follow_up_weight``.
     retrieval_query: str = ""
     follow_up_weight: float = 0.3
-    #: Cosines of each sentence's embedding with the question's, and with the question's
-    #: without its names; only once sentences are embedded.
-    dense: np.ndarray | None = None
-    masked_dense: np.ndarray | None = None
     _titles: dict[str, float] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -238,18 +234,17 @@ def reports_speech(c: SentenceContext, i: int) -> float:
     return float(c.asks_speech and bool(_REPORTS_SPEECH.search(c.quotes[i].text)))
 
 
-@feature("embedding")
-def dense(c: SentenceContext, i: int) -> float:
-    """Cosine of the sentence's and the question's embeddings."""
-    assert c.dense is not None, "embed the sentences first"
-    return float(c.dense[i])
-
-
-@feature("embedding", adopted=False)
-def masked_dense(c: SentenceContext, i: int) -> float:
-    """Cosine with the question's embedding, its names left out."""
-    assert c.masked_dense is not None, "embed the sentences and the masked question first"
-    return float(c.masked_dense[i])
+# Computed from the sentences' vectors by their callers (the answerer embeds only the
+# shortlist): named here for their order and groups.
+SENTENCE_REGISTRY.column(
+    "dense", "embedding", "Cosine of the sentence's and the question's embeddings."
+)
+SENTENCE_REGISTRY.column(
+    "masked_dense",
+    "embedding",
+    "Cosine with the question's embedding, its names left out.",
+    adopted=False,
+)
 
 
 #: The groups of features that need no embedding: the shortlist model reads only these.

@@ -70,6 +70,11 @@ class ArticleContext:
         return best
 
     @cached_property
+    def lowest_dense(self) -> float:
+        """What an article no dense passage found for stands at: the lowest found."""
+        return min(self.best_dense.values(), default=0.0)
+
+    @cached_property
     def best_bm25(self) -> dict[str, float]:
         """Each article's best BM25 score as a share of the question's best."""
         top = max((item.score or 0.0 for item in self.bm25), default=0.0)
@@ -99,7 +104,7 @@ def fused(c: ArticleContext, i: int) -> float:
 @feature("date_free")
 def dense(c: ArticleContext, i: int) -> float:
     """Its best passage's cosine similarity to the question (none: the lowest candidate's)."""
-    return c.best_dense.get(c.ids[i], min(c.best_dense.values(), default=0.0))
+    return c.best_dense.get(c.ids[i], c.lowest_dense)
 
 
 @feature("date_free")
