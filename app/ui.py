@@ -88,6 +88,8 @@ class FilterControls:
 
 @dataclass(frozen=True)
 class TimelineTab:
+    """A story's articles in publication order: a monthly chart and the dated list."""
+
     query: gr.Textbox
     go: gr.Button
     chart: gr.Plot
@@ -96,6 +98,8 @@ class TimelineTab:
 
 @dataclass(frozen=True)
 class CompareTab:
+    """One question put to several outlets, their answers side by side."""
+
     question: gr.Textbox
     outlets: gr.Dropdown
     go: gr.Button
@@ -104,6 +108,8 @@ class CompareTab:
 
 @dataclass(frozen=True)
 class CorpusTab:
+    """What is indexed, and the controls that add files and web pages to it."""
+
     upload: gr.File
     add: gr.Button
     url_box: gr.Textbox

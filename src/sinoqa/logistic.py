@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -148,33 +148,62 @@ class FeatureRegistry(Generic[Context]):
         return np.array(values, dtype=np.float64).reshape(rows, len(names))
 
 
-def save_models(
-    path: Path, models: Mapping[str, LogisticModel], extra: Mapping[str, object]
-) -> None:
-    """A weights file: each model by its role ("shortlist", "dated", ...) and ``extra``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {**{role: model.to_json() for role, model in models.items()}, **extra}
-    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+@dataclass(frozen=True, eq=False)
+class FittedModels:
+    """Models fitted together and saved in one weights file, each by its role, with the data
+    they were fitted on. A subclass declares its roles' columns, what it is and the command
+    that re-fits it (``class Ranker(FittedModels, roles=..., what=..., refit=...)``), and may
+    store more beside the models (its ``_extra`` and ``_from_extra`` hooks)."""
 
+    #: Each model's columns, by its role in the weights file.
+    roles: ClassVar[Mapping[str, Sequence[str]]]
+    #: What the file holds, as an error message names it ("sentence scorer").
+    what: ClassVar[str]
+    #: The command that fits it again.
+    refit: ClassVar[str]
 
-def load_models(
-    path: Path, expected: Mapping[str, Sequence[str]], what: str, refit: str
-) -> tuple[dict[str, LogisticModel], dict[str, Any]]:
-    """The models in a weights file, by role, each checked against the features ``expected``
-    for its role, and the file's other entries; :class:`ScorerError` naming ``what`` and the
-    ``refit`` command when the file is missing, damaged or fitted on other features."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        models = {role: LogisticModel.from_json(data[role]) for role in expected}
-    except (OSError, ValueError, KeyError, TypeError, ScorerError) as exc:
-        raise ScorerError(
-            f"cannot read the {what} {path}: {exc}", hint=f"re-fit it with `{refit}`"
-        ) from exc
-    for role, features in expected.items():
-        if models[role].features != tuple(features):
+    def __init_subclass__(
+        cls, *, roles: Mapping[str, Sequence[str]], what: str, refit: str, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.roles, cls.what, cls.refit = roles, what, refit
+
+    models: Mapping[str, LogisticModel]
+    trained_on: dict[str, Any]
+
+    def save(self, path: Path) -> None:
+        """The weights file: each model by its role, ``trained_on`` and the subclass's extra."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload: dict[str, object] = {role: m.to_json() for role, m in self.models.items()}
+        payload.update(trained_on=self.trained_on, **self._extra())
+        path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        """The models in ``path``, each checked against its role's columns; :class:`ScorerError`
+        naming the re-fit command when the file is missing, damaged or fitted on other
+        features."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            models = {role: LogisticModel.from_json(data[role]) for role in cls.roles}
+            extra = cls._from_extra(data)
+        except (OSError, ValueError, KeyError, TypeError, ScorerError) as exc:
             raise ScorerError(
-                f"the {what} {path} was fitted on other features",
-                hint=f"re-fit it with `{refit}`",
-            )
-    rest = {key: value for key, value in data.items() if key not in expected}
-    return models, rest
+                f"cannot read the {cls.what} {path}: {exc}", hint=f"re-fit it with `{cls.refit}`"
+            ) from exc
+        for role, features in cls.roles.items():
+            if models[role].features != tuple(features):
+                raise ScorerError(
+                    f"the {cls.what} {path} was fitted on other features",
+                    hint=f"re-fit it with `{cls.refit}`",
+                )
+        return cls(models, dict(data.get("trained_on", {})), **extra)
+
+    def _extra(self) -> dict[str, object]:
+        """What the subclass stores beside the models (JSON values, by key)."""
+        return {}
+
+    @classmethod
+    def _from_extra(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The subclass's own fields, read back from the file's ``data``."""
+        return {}

@@ -216,7 +216,6 @@ class Pipeline:
             retriever=retriever,
             answerer=answerer,
             embed_model=self.embed_model,
-            question=text,
             focus=focus,
             on_token=on_token,
             analysis=view.analyse(text),

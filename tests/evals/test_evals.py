@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,15 @@ QUESTIONS = [
         "tags": ["unanswerable"],
     },
 ]
+
+
+def sinoqa_eval(
+    questions: Path, corpus: Path, out: Path, *options: str | Path, **run: Any
+) -> subprocess.CompletedProcess[str]:
+    """`sinoqa eval` of ``questions`` over ``corpus``, writing its reports to ``out``."""
+    return run_sinoqa(
+        "eval", "--questions", questions, "--corpus", corpus, "--out", out, *options, **run
+    )
 
 
 def write_questions(path: Path, rows: list[dict[str, object]]) -> Path:
@@ -227,22 +237,10 @@ def test_eval_command_compares_configurations_and_writes_reports(
     passing.write_text("[thresholds]\nhit_at_5 = 0.5\n")
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    result = run_sinoqa(
-        "eval",
-        "--questions",
-        str(questions),
-        "--corpus",
-        str(corpus_dir),
-        "--compare",
-        "hybrid,bm25",
-        "--out",
-        str(out),
-        "--check",
-        "--thresholds",
-        str(passing),
-        cwd=tmp_path,
-        env={"TMPDIR": str(scratch)},
-    )
+    result = sinoqa_eval(
+        questions, corpus_dir, out, "--compare", "hybrid,bm25", "--check", "--thresholds",
+        passing, cwd=tmp_path, env={"TMPDIR": str(scratch)},
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "hybrid" in result.stdout and "bm25" in result.stdout
     data = json.loads((out / "results.json").read_text())
@@ -258,22 +256,10 @@ def test_eval_command_compares_configurations_and_writes_reports(
 
     failing = tmp_path / "fail.toml"
     failing.write_text("[thresholds]\nhit_at_5 = 1.01\n")
-    result = run_sinoqa(
-        "eval",
-        "--questions",
-        str(questions),
-        "--corpus",
-        str(corpus_dir),
-        "--index",
-        str(tmp_path / "idx"),
-        "--out",
-        str(out),
-        "--check",
-        "--thresholds",
-        str(failing),
-        "--baseline",
-        str(out / "results.json"),  # read before this run writes over it
-    )
+    result = sinoqa_eval(
+        questions, corpus_dir, out, "--index", tmp_path / "idx", "--check", "--thresholds",
+        failing, "--baseline", out / "results.json",  # read before this run writes over it
+    )  # fmt: skip
     assert result.returncode == 1
     assert "hit_at_5 = 1.000 is below the minimum 1.010" in result.stderr
     # The same answers from another index of the same corpus; bm25 was not run this time.
@@ -391,10 +377,7 @@ def test_questions_are_asked_undated_as_users_ask_or_as_of_their_day(
     def asked_both_ways(rows: list[dict[str, object]]) -> tuple[str, list[dict[str, Any]]]:
         questions = write_questions(tmp_path / "questions.jsonl", rows)
         index = tmp_path / "index"
-        result = run_sinoqa(
-            "eval", "--questions", questions, "--corpus", corpus_dir, "--index", index,
-            "--dates", "both", "--out", out,
-        )  # fmt: skip
+        result = sinoqa_eval(questions, corpus_dir, out, "--index", index, "--dates", "both")
         assert result.returncode == 0, result.stderr
         return result.stderr, json.loads((out / "results.json").read_text())["configurations"]
 

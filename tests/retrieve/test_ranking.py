@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pytest
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from sinoqa.dates import DATE_GRACE, published_after
-from sinoqa.errors import ScorerError
 from sinoqa.ingestion.index import open_index
 from sinoqa.logistic import LogisticModel
 from sinoqa.pipeline import Pipeline
@@ -20,6 +18,7 @@ from sinoqa.retrieve.ranking import (
     ARTICLE_FEATURES,
     DATE_FREE_FEATURES,
     DEFAULT_RANKER,
+    ArticleContext,
     ArticleRanker,
     article_features,
     load_ranker,
@@ -29,13 +28,17 @@ from sinoqa.settings import Settings
 from tests.conftest import RTQA_TRAIN
 
 
-def _passage(doc_id: str, rank: int, score: float, published: int | None) -> NodeWithScore:
-    metadata: dict[str, object] = {"doc_id": doc_id}
-    if published is not None:
-        metadata["published_min"] = metadata["published_max"] = published
-    return NodeWithScore(
-        node=TextNode(text=doc_id, id_=f"{doc_id}-{rank}", metadata=metadata), score=score
-    )
+def _fused(docs: str, scores: list[float], published: dict[str, int]) -> list[NodeWithScore]:
+    """Passages of the articles ``docs`` names, in this fused order, with these scores; each
+    article published on its day in ``published`` (an article not in it is undated)."""
+    fused = []
+    for rank, (doc_id, score) in enumerate(zip(docs.split(), scores, strict=True)):
+        metadata: dict[str, object] = {"doc_id": doc_id}
+        if doc_id in published:
+            metadata["published_min"] = metadata["published_max"] = published[doc_id]
+        node = TextNode(text=doc_id, id_=f"{doc_id}-{rank}", metadata=metadata)
+        fused.append(NodeWithScore(node=node, score=score))
+    return fused
 
 
 ARTICLE_COVERAGE = {"old": 0.2, "new": 0.6, "later": 0.1, "undated": 0.0, "a": 0.5, "b": 0.5}
@@ -43,8 +46,8 @@ ARTICLE_COVERAGE = {"old": 0.2, "new": 0.6, "later": 0.1, "undated": 0.0, "a": 0
 
 def test_the_shipped_ranker_loads_and_was_fitted_not_set() -> None:
     ranker = load_ranker(DEFAULT_RANKER)
-    assert ranker.undated.features == DATE_FREE_FEATURES
-    assert ranker.dated.features == ARTICLE_FEATURES
+    assert ranker.model(None).features == DATE_FREE_FEATURES
+    assert ranker.models["dated"].features == ARTICLE_FEATURES
     assert ranker.trained_on["questions"] > 200
     # Cross-validated on the fitting questions, each model ranks better than fusion alone.
     fused = ranker.trained_on["fused_order"]
@@ -52,35 +55,19 @@ def test_the_shipped_ranker_loads_and_was_fitted_not_set() -> None:
         assert ranker.trained_on[f"{model}_cross_validated"]["hit@1"] > fused["hit@1"]
     # What fitting found: rare words shared and a passage that fused well point to the
     # answer; an article from after the day asked does not hold it.
-    for model in (ranker.undated, ranker.dated):
+    for model in (ranker.model(None), ranker.models["dated"]):
         weights = dict(zip(model.features, model.weights, strict=True))
         assert weights["article_coverage"] > 0 and weights["fused"] > 0
-    assert dict(zip(ARTICLE_FEATURES, ranker.dated.weights, strict=True))["after"] < 0
-
-
-@pytest.mark.parametrize("model", ["undated", "dated"])
-def test_a_ranker_fitted_on_other_features_is_refused(tmp_path: Path, model: str) -> None:
-    data = json.loads(DEFAULT_RANKER.read_text())
-    data[model]["features"][0] = "something-else"
-    stale = tmp_path / "ranker.json"
-    stale.write_text(json.dumps(data))
-    with pytest.raises(ScorerError, match="make fit-ranker"):
-        load_ranker(stale)
-    with pytest.raises(ScorerError, match="cannot read"):
-        load_ranker(tmp_path / "missing.json")
+    assert dict(zip(ARTICLE_FEATURES, ranker.models["dated"].weights, strict=True))["after"] < 0
 
 
 def test_features_describe_each_candidate_article() -> None:
-    fused = [
-        _passage("old", 0, 1.0, 20200101),
-        _passage("new", 1, 0.8, 20230601),
-        _passage("old", 2, 0.5, 20200101),
-        _passage("later", 3, 0.4, 20231201),
-        _passage("undated", 4, 0.3, None),
-    ]
+    days = {"old": 20200101, "new": 20230601, "later": 20231201}
+    fused = _fused("old new old later undated", [1.0, 0.8, 0.5, 0.4, 0.3], days)
     dense, bm25 = fused[:2], [fused[1], fused[3]]
+    coverage = ARTICLE_COVERAGE.__getitem__
     articles, matrix = article_features(
-        fused, dense, bm25, ARTICLE_COVERAGE.__getitem__, as_of=dt.date(2023, 6, 11)
+        ArticleContext(fused, dense, bm25, coverage, as_of=dt.date(2023, 6, 11))
     )
     assert articles == ["old", "new", "later", "undated"]
     assert matrix.shape == (4, len(ARTICLE_FEATURES))
@@ -96,7 +83,7 @@ def test_features_describe_each_candidate_article() -> None:
     # An undated article is neither old nor new: it gets the median age of the others.
     assert column["age"][3] == pytest.approx(np.median(column["age"][:3]))
     # Asked without a day: the same date-free columns, and no others.
-    _, undated = article_features(fused, dense, bm25, ARTICLE_COVERAGE.__getitem__, as_of=None)
+    _, undated = article_features(ArticleContext(fused, dense, bm25, coverage, as_of=None))
     assert undated.tolist() == matrix[:, : len(DATE_FREE_FEATURES)].tolist()
 
 
@@ -110,12 +97,7 @@ def test_an_article_is_after_the_day_asked_only_when_it_certainly_is() -> None:
 
 
 def test_ranking_orders_articles_and_keeps_each_ones_passages_in_order() -> None:
-    fused = [
-        _passage("a", 0, 1.0, 20230101),
-        _passage("b", 1, 0.9, 20230101),
-        _passage("a", 2, 0.8, 20230101),
-        _passage("b", 3, 0.7, 20230101),
-    ]
+    fused = _fused("a b a b", [1.0, 0.9, 0.8, 0.7], {"a": 20230101, "b": 20230101})
 
     def trusting(feature: str, names: tuple[str, ...]) -> LogisticModel:
         weights = np.zeros(len(names))
@@ -123,14 +105,14 @@ def test_ranking_orders_articles_and_keeps_each_ones_passages_in_order() -> None
         return LogisticModel(names, weights, 0.0, np.zeros_like(weights), np.ones_like(weights))
 
     # Asked undated, this ranker trusts BM25 alone; asked on a day, fusion alone.
-    ranker = ArticleRanker(
-        trusting("bm25", DATE_FREE_FEATURES), trusting("fused", ARTICLE_FEATURES), {}
-    )
+    undated, dated = trusting("bm25", DATE_FREE_FEATURES), trusting("fused", ARTICLE_FEATURES)
+    ranker = ArticleRanker({"undated": undated, "dated": dated}, {})
     for as_of, order in (
         (None, ["b-1", "b-3", "a-0", "a-2"]),
         (dt.date(2023, 6, 1), ["a-0", "a-2", "b-1", "b-3"]),
     ):
-        ranked = ranker.rank(fused, fused, [fused[1]], ARTICLE_COVERAGE.__getitem__, as_of)
+        candidates = ArticleContext(fused, fused, [fused[1]], ARTICLE_COVERAGE.__getitem__, as_of)
+        ranked = ranker.rank(candidates)
         assert [item.node.node_id for item in ranked] == order
 
 
@@ -248,7 +230,7 @@ def test_questions_without_a_day_are_ranked_by_the_date_free_model(seeded: Setti
     question = QueryBundle("What did the United States and China agree to do?")
     fused, dense, bm25 = retriever.candidates(question)
     coverage = retriever.coverage(question.query_str)
-    by_model = load_ranker().rank(fused, dense, bm25, coverage, None)
+    by_model = load_ranker().rank(ArticleContext(fused, dense, bm25, coverage, None))
 
     def articles(ranked: list[NodeWithScore]) -> list[str]:
         return list(dict.fromkeys(str(item.node.metadata["doc_id"]) for item in ranked))

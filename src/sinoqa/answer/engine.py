@@ -23,10 +23,11 @@ class GroundedQueryEngine(CustomQueryEngine):
     retriever: BaseRetriever
     answerer: Answerer
     embed_model: BaseEmbedding  # embeds the question when retrieval did not
-    question: str = ""  # the user's own words when the query carries earlier turns
     focus: list[str] = Field(default_factory=list)  # articles the previous answer cited
     on_token: Callable[[str], None] | None = None  # generated text as it streams (LLM mode)
-    analysis: QuestionAnalysis | None = None  # the question as the pipeline read it
+    # The user's own question as the pipeline read it, when the query carries earlier turns
+    # too; without it the query is the question.
+    analysis: QuestionAnalysis | None = None
 
     def ask(self, query_str: str) -> tuple[Answer, bool]:
         """:meth:`query` (llama-index's callbacks and instrumentation apply), typed: the
@@ -42,7 +43,7 @@ class GroundedQueryEngine(CustomQueryEngine):
         bundle = QueryBundle(query_str=query_str)
         passages = self.retriever.retrieve(bundle)
         retrieved = time.perf_counter()
-        question = self.question or query_str
+        question = self.analysis.text if self.analysis is not None else query_str
         embedding = bundle.embedding if question == query_str else None
         if embedding is None:  # a follow-up, or BM25-only retrieval that embedded nothing
             embedding = self.embed_model.get_query_embedding(question)

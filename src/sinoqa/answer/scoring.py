@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,8 +28,7 @@ import numpy as np
 from sinoqa.answer.features import FULL_FEATURES, LEXICAL_FEATURES
 from sinoqa.answer.selection import CandidateSentence, Selection, adjacent
 from sinoqa.dates import published_in
-from sinoqa.errors import ScorerError
-from sinoqa.logistic import LogisticModel, load_models, save_models
+from sinoqa.logistic import FittedModels, LogisticModel
 from sinoqa.retrieve.question import QuestionAnalysis, names_source
 
 if TYPE_CHECKING:
@@ -37,38 +36,40 @@ if TYPE_CHECKING:
 
 #: The scorer that ships with sinoqa.
 DEFAULT_SCORER = Path(__file__).parents[1] / "fitting" / "weights" / "answer_scorer.json"
-#: Each model's columns, by its role in the weights file.
-SCORER_FEATURES = {"shortlist": LEXICAL_FEATURES, "full": FULL_FEATURES}
 
 
 @dataclass(frozen=True, eq=False)
-class SentenceScorer:
+class SentenceScorer(
+    FittedModels,
+    roles={"shortlist": LEXICAL_FEATURES, "full": FULL_FEATURES},
+    what="sentence scorer",
+    refit="make fit",
+):
     """The shortlist and full models, the selection fitted with them, and their data."""
 
-    shortlist: LogisticModel
-    full: LogisticModel
-    trained_on: dict[str, Any]
     selection: Selection
 
-    def save(self, path: Path) -> None:
-        extra = {"selection": dataclasses.asdict(self.selection), "trained_on": self.trained_on}
-        save_models(path, {"shortlist": self.shortlist, "full": self.full}, extra)
+    @property
+    def shortlist(self) -> LogisticModel:
+        return self.models["shortlist"]
+
+    @property
+    def full(self) -> LogisticModel:
+        return self.models["full"]
+
+    def _extra(self) -> dict[str, object]:
+        return {"selection": dataclasses.asdict(self.selection)}
+
+    @classmethod
+    def _from_extra(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {"selection": Selection(**data["selection"])}
 
 
 @lru_cache(maxsize=8)
 def load_scorer(path: Path = DEFAULT_SCORER) -> SentenceScorer:
     """The scorer in ``path``; a clear error when it is missing or was fitted on other
     features (re-fit it with ``make fit``)."""
-    models, rest = load_models(path, SCORER_FEATURES, "sentence scorer", "make fit")
-    try:
-        selection = Selection(**rest["selection"])
-    except (KeyError, TypeError) as exc:
-        raise ScorerError(
-            f"cannot read the sentence scorer {path}: {exc}", hint="re-fit it with `make fit`"
-        ) from exc
-    return SentenceScorer(
-        models["shortlist"], models["full"], dict(rest.get("trained_on", {})), selection
-    )
+    return SentenceScorer.load(path)
 
 
 def masked_question(question: QuestionAnalysis) -> str:

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from sinoqa.cli.common import CorpusOption, IndexOption, app, flag, settings_for, writable
 
+#: Both servers listen on this machine only unless told otherwise.
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="Address to listen on (default 127.0.0.1).")
+]
+
+
+def port_option(default: int) -> Any:
+    return typer.Option("--port", min=1, max=65535, help=f"Port (default {default}).")
+
 
 @app.command()
 def serve(
-    host: Annotated[
-        str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1).")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option("--port", min=1, max=65535, help="Port (default 7860).")
-    ] = None,
+    host: HostOption = None,
+    port: Annotated[int | None, port_option(7860)] = None,
     corpus: CorpusOption = None,
     index: IndexOption = None,
 ) -> None:
@@ -40,12 +45,8 @@ def mcp(
         bool,
         flag("--http", help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio."),
     ] = False,
-    host: Annotated[
-        str | None, typer.Option("--host", help="Address for --http (default 127.0.0.1).")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option("--port", min=1, max=65535, help="Port for --http (default 7861).")
-    ] = None,
+    host: HostOption = None,
+    port: Annotated[int | None, port_option(7861)] = None,
     allow_writes: Annotated[
         bool, flag("--allow-writes", help="Offer the add_urls tool (fetch pages into the corpus).")
     ] = False,

@@ -51,7 +51,7 @@ def question_rows(
 
     from sinoqa.dates import parse_day
     from sinoqa.pipeline import Pipeline
-    from sinoqa.retrieve.ranking import article_features
+    from sinoqa.retrieve.ranking import ArticleContext, article_features
 
     # The candidates as fusion leaves them: the ranker being fitted must not order them.
     unranked = settings.retrieval.model_copy(update={"article_ranker": False})
@@ -63,7 +63,7 @@ def question_rows(
         retriever = pipeline.retriever(as_of=as_of)
         fused, dense, bm25 = retriever.candidates(QueryBundle(question.question))
         coverage = retriever.coverage(question.question)
-        articles, matrix = article_features(fused, dense, bm25, coverage, as_of)
+        articles, matrix = article_features(ArticleContext(fused, dense, bm25, coverage, as_of))
         expected = set(question.expected_docs)
         if not articles or not expected.intersection(articles):
             continue  # nothing to learn where retrieval found no expected article
@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "dated_cross_validated": cross_validated(features, labels, args.c, ARTICLE_FEATURES),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    ArticleRanker(undated, dated, trained_on).save(args.out)
+    ArticleRanker({"undated": undated, "dated": dated}, trained_on).save(args.out)
     print(json.dumps(trained_on, indent=2))
     print(f"wrote {args.out}")
 

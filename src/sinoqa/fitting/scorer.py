@@ -201,7 +201,8 @@ def fit(
             "fact_recall": quality[split][0],
             "citation_precision": quality[split][1],
         }
-    return SentenceScorer(models.shortlist, models.full, {}, chosen), report
+    fitted = {"shortlist": models.shortlist, "full": models.full}
+    return SentenceScorer(fitted, {}, chosen), report
 
 
 def _top1(shortlisted: Sequence[Shortlisted], full: LogisticModel) -> dict[str, list[bool]]:
@@ -412,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         **report,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    SentenceScorer(scorer.shortlist, scorer.full, trained_on, scorer.selection).save(args.out)
+    SentenceScorer(scorer.models, trained_on, scorer.selection).save(args.out)
     print(json.dumps(trained_on, indent=2))
     print(f"wrote {args.out}")
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,33 @@ def _clean_str(value: object) -> str | None:
     return text or None
 
 
+def _document(
+    path: Path,
+    text: str,
+    fmt: str,
+    facts: Mapping[str, object],
+    published: str | None = None,
+    approx: bool = False,
+) -> Document:
+    """The Document read from ``path``: its text ``facts`` (title, author, publisher, url,
+    doc_id) stripped, blank ones left unset; its id from the file name unless it gives one."""
+    fact = {
+        key: _clean_str(facts.get(key)) for key in ("doc_id", "title", "author", "publisher", "url")
+    }
+    return Document(
+        doc_id=fact["doc_id"] or doc_id_from_path(path),
+        text=text,
+        source=str(path),
+        format=fmt,
+        title=fact["title"],
+        author=fact["author"],
+        publisher=fact["publisher"],
+        published=published,
+        published_approx=approx,
+        url=fact["url"],
+    )
+
+
 def _as_bool(value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -134,18 +161,8 @@ def read_markdown(path: Path, data: bytes) -> Document:
     if published is None and (from_url := date_from_url(url)):
         # Inferred, so marked approximate: a URL's date is usually, not always, the article's.
         published, approx = from_url, True
-    return Document(
-        doc_id=_clean_str(meta.get("doc_id")) or doc_id_from_path(path),
-        text=post.content,
-        source=str(path),
-        format="markdown" if path.suffix.lower() != ".txt" else "text",
-        title=_clean_str(meta.get("title")),
-        author=_clean_str(meta.get("author")),
-        publisher=_clean_str(meta.get("publisher")),
-        published=published,
-        published_approx=approx,
-        url=url,
-    )
+    fmt = "markdown" if path.suffix.lower() != ".txt" else "text"
+    return _document(path, post.content, fmt, meta, published, approx)
 
 
 def read_html(path: Path, data: bytes) -> Document:
@@ -159,16 +176,10 @@ def read_html(path: Path, data: bytes) -> Document:
     text = getattr(extracted, "text", None) if extracted is not None else None
     if not text or not text.strip():
         raise UnreadableFile("no article text found in the HTML")
-    return Document(
-        doc_id=doc_id_from_path(path),
-        text=text,
-        source=str(path),
-        format="html",
-        title=_clean_str(getattr(extracted, "title", None)),
-        author=_clean_str(getattr(extracted, "author", None)),
-        publisher=_clean_str(getattr(extracted, "sitename", None)),
-        published=normalize_published(getattr(extracted, "date", None)),
-        url=_clean_str(getattr(extracted, "url", None)),
+    facts = {key: getattr(extracted, key, None) for key in ("title", "author", "url")}
+    facts["publisher"] = getattr(extracted, "sitename", None)
+    return _document(
+        path, text, "html", facts, normalize_published(getattr(extracted, "date", None))
     )
 
 
@@ -199,14 +210,8 @@ def read_pdf(path: Path, data: bytes) -> Document:
     text = "\n\n".join(page.strip() for page in pages if page.strip())
     if not text:
         raise UnreadableFile("the PDF has no extractable text (scanned images?)")
-    return Document(
-        doc_id=doc_id_from_path(path),
-        text=text,
-        source=str(path),
-        format="pdf",
-        title=_clean_str(info.title) if info else None,
-        author=_clean_str(info.author) if info else None,
-    )
+    facts = {"title": info.title, "author": info.author} if info else {}
+    return _document(path, text, "pdf", facts)
 
 
 _READERS: dict[str, Callable[[Path, bytes], Document]] = {

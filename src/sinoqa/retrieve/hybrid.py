@@ -23,6 +23,7 @@ from sinoqa.dates import (
 )
 from sinoqa.ingestion.index import ChromaIndex
 from sinoqa.retrieve.filters import metadata_filters
+from sinoqa.retrieve.ranking import ArticleContext
 from sinoqa.retrieve.served_corpus import ServedCorpus
 from sinoqa.schema import Filters
 from sinoqa.settings import RetrievalSettings
@@ -35,14 +36,7 @@ class Ranker(Protocol):
     """Orders fused candidate passages by article (:class:`sinoqa.retrieve.ranking.ArticleRanker`
     is the fitted one); the composition root chooses it."""
 
-    def rank(
-        self,
-        fused: Sequence[NodeWithScore],
-        dense: Sequence[NodeWithScore],
-        bm25: Sequence[NodeWithScore],
-        coverage: Callable[[str], float],
-        as_of: dt.date | None,
-    ) -> list[NodeWithScore]: ...
+    def rank(self, candidates: ArticleContext) -> list[NodeWithScore]: ...
 
 
 def fuse(
@@ -199,7 +193,7 @@ class HybridRetriever(BaseRetriever):
         # See sinoqa.retrieve.ranking: with a day asked, ages count too.
         if self._ranker is not None and (self._as_of is not None or self._settings.rank_undated):
             coverage = self.coverage(query_bundle.query_str)
-            ranked = self._ranker.rank(ranked, dense, bm25, coverage, self._as_of)
+            ranked = self._ranker.rank(ArticleContext(ranked, dense, bm25, coverage, self._as_of))
         if self._as_of is not None:
             # Asked on that day, the answer cannot come from an article published later.
             # After ranking: the ranker's features compare each article with all candidates.

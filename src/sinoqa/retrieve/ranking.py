@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sinoqa.dates import published_after, published_day
-from sinoqa.logistic import FeatureRegistry, LogisticModel, load_models, save_models
+from sinoqa.logistic import FeatureRegistry, FittedModels, LogisticModel
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore
@@ -148,39 +148,28 @@ def age_gap(c: ArticleContext, i: int) -> float:
 ARTICLE_FEATURES = ARTICLE_REGISTRY.names()
 #: The features known without the day the question is asked: the undated model's columns.
 DATE_FREE_FEATURES = ARTICLE_REGISTRY.names(groups=["date_free"])
-#: Each model's columns, by its role in the weights file.
-RANKER_FEATURES = {"undated": DATE_FREE_FEATURES, "dated": ARTICLE_FEATURES}
 
 
 @dataclass(frozen=True, eq=False)
-class ArticleRanker:
+class ArticleRanker(
+    FittedModels,
+    roles={"undated": DATE_FREE_FEATURES, "dated": ARTICLE_FEATURES},
+    what="article ranker",
+    refit="make fit-ranker",
+):
     """The fitted models (without and with the day asked) and the data they were fitted on."""
 
-    undated: LogisticModel
-    dated: LogisticModel
-    trained_on: dict[str, Any]
-
-    def save(self, path: Path) -> None:
-        models = {"undated": self.undated, "dated": self.dated}
-        save_models(path, models, {"trained_on": self.trained_on})
-
     def model(self, as_of: dt.date | None) -> LogisticModel:
-        return self.undated if as_of is None else self.dated
+        return self.models["undated" if as_of is None else "dated"]
 
-    def rank(
-        self,
-        fused: Sequence[NodeWithScore],
-        dense: Sequence[NodeWithScore],
-        bm25: Sequence[NodeWithScore],
-        coverage: Callable[[str], float],
-        as_of: dt.date | None,
-    ) -> list[NodeWithScore]:
-        """``fused`` re-ordered: articles by the model for ``as_of`` (None: asked without a
-        day), each article's passages by fusion."""
-        articles, matrix = article_features(fused, dense, bm25, coverage, as_of)
+    def rank(self, candidates: ArticleContext) -> list[NodeWithScore]:
+        """The candidates' passages re-ordered: articles by the model for their day asked
+        (None: asked without a day), each article's passages by fusion."""
+        fused = candidates.fused
+        articles, matrix = article_features(candidates)
         if not articles:
             return list(fused)
-        score = dict(zip(articles, self.model(as_of).probability(matrix), strict=True))
+        score = dict(zip(articles, self.model(candidates.as_of).probability(matrix), strict=True))
         position = {id(item): rank for rank, item in enumerate(fused)}
         return sorted(fused, key=lambda item: (-score[_doc(item)], position[id(item)]))
 
@@ -189,22 +178,14 @@ class ArticleRanker:
 def load_ranker(path: Path = DEFAULT_RANKER) -> ArticleRanker:
     """The ranker in ``path``; a clear error when it is missing or was fitted on other
     features (re-fit it with ``make fit-ranker``)."""
-    models, rest = load_models(path, RANKER_FEATURES, "article ranker", "make fit-ranker")
-    return ArticleRanker(models["undated"], models["dated"], dict(rest.get("trained_on", {})))
+    return ArticleRanker.load(path)
 
 
-def article_features(
-    fused: Sequence[NodeWithScore],
-    dense: Sequence[NodeWithScore],
-    bm25: Sequence[NodeWithScore],
-    coverage: Callable[[str], float],
-    as_of: dt.date | None,
-) -> tuple[list[str], np.ndarray]:
+def article_features(candidates: ArticleContext) -> tuple[list[str], np.ndarray]:
     """The candidate articles (in fused order) and their :data:`ARTICLE_FEATURES` rows
     (without a day asked, only the :data:`DATE_FREE_FEATURES` columns)."""
-    context = ArticleContext(fused, dense, bm25, coverage, as_of)
-    names = DATE_FREE_FEATURES if as_of is None else ARTICLE_FEATURES
-    return context.ids, ARTICLE_REGISTRY.matrix(context, len(context.ids), names)
+    names = DATE_FREE_FEATURES if candidates.as_of is None else ARTICLE_FEATURES
+    return candidates.ids, ARTICLE_REGISTRY.matrix(candidates, len(candidates.ids), names)
 
 
 def _doc(item: NodeWithScore) -> str:
