@@ -12,11 +12,12 @@ import dataclasses
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
 from sinoqa.settings import AnswerSettings
-from sinoqa.wordlists import ANNOUNCING_NOUNS, word_list
+from sinoqa.wordlists import ANNOUNCING_NOUNS, words
 
 # A sentence opening like this refers back to the one before it: a pronoun, or a
 # demonstrative within its first words ("Given this mindset, ...", "Under such a deal").
@@ -45,7 +46,9 @@ def announces_pattern(nouns: Collection[str]) -> re.Pattern[str]:
     return re.compile(rf"(?:{'|'.join(branches)})[^.;:]{{0,40}}[.:]?[\"'”’)]*$", re.IGNORECASE)
 
 
-_ANNOUNCES = announces_pattern(word_list(ANNOUNCING_NOUNS))
+@lru_cache(maxsize=16)
+def _announcing(nouns: frozenset[str]) -> re.Pattern[str]:
+    return announces_pattern(nouns)
 
 
 def quotation_left_open(text: str) -> int:
@@ -220,7 +223,11 @@ def context_sentences(
         if _REFERS_BACK.match(quote.text) or quotation < 0:
             added += [q for q in quotes if q.followed_by(quote)]
         text = quote.text.rstrip(" \"'”’)")
-        if text.endswith("?") or _ANNOUNCES.search(quote.text) or quotation > 0:
+        if (
+            text.endswith("?")
+            or _announcing(words(ANNOUNCING_NOUNS)).search(quote.text)
+            or quotation > 0
+        ):
             added += [q for q in quotes if quote.followed_by(q)]
     return [q for q in dict.fromkeys(added) if q not in chosen]
 

@@ -1,10 +1,15 @@
 """Measure the word lists in ``sinoqa/data`` on the fitting sets (``make word-lists``).
 
-For each entry: how many times it changes a decision on the seed corpus and tuning questions,
-and on rtqa-train's articles (and questions). A capitalised-run word counts each run it keeps
-from being read as a person's name; an announcing noun, each sentence it makes announce a
-list. The counts are written back into the files; an entry that changes nothing on either
-set is removed (and named). The holdout and the validation sets are never read.
+An entry earns its place by the answers it makes right. For each list, entries are tried
+out one at a time, the least used first: every fitting question in whose own text or
+retrieved passages the entry changes a decision (a capitalised run read as a person or not,
+a sentence read as announcing a list or not) is answered again without it, asked undated as
+users ask, and scored as `sinoqa eval` scores it. An entry that wins no more answers than it
+loses is removed, and the next one is tried against the list without it, so that two entries
+that stand in for each other ("United" and "States") are not both kept for nothing, nor both
+dropped. The counts (decisions on the seed corpus and rtqa-train's articles, answers won and
+lost) are written back into the files. The fitting questions are the seed tuning questions and
+the article ranker's rtqa-train sample; the holdout and the validation sets are never read.
 """
 
 from __future__ import annotations
@@ -12,17 +17,36 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 
 from sinoqa.answer.selection import announces_pattern
-from sinoqa.evals.questions import SEED_TUNING_FILES
-from sinoqa.fitting.examples import ROOT
+from sinoqa.evals.metrics import score_question
+from sinoqa.evals.questions import SEED_TUNING_FILES, EvalQuestion, load_questions
+from sinoqa.fitting.examples import RANKER_SAMPLE_SEED, ROOT, prepare_index, sample_questions
 from sinoqa.ingestion.sentences import sentence_spans
-from sinoqa.retrieve.question import _CAPITALISED_RUN, CALENDAR_WORDS, person_names
-from sinoqa.wordlists import ANNOUNCING_NOUNS, NOT_PERSON, word_list
+from sinoqa.retrieve.question import CAPITALISED_RUN, person_names
+from sinoqa.schema import Answer
+from sinoqa.settings import Settings
+from sinoqa.wordlists import (
+    ANNOUNCING_NOUNS,
+    NOT_PERSON,
+    TITLE_WORDS,
+    WORD_LISTS,
+    Entry,
+    entries,
+    replaced,
+    word_list,
+)
+
+#: Per listed word, the decisions it changes in some texts, given the whole list.
+DecisionCounter = Callable[[str, Iterable[str], frozenset[str]], Counter[str]]
 
 
 def seed_texts(root: Path = ROOT) -> Iterator[str]:
@@ -30,73 +54,245 @@ def seed_texts(root: Path = ROOT) -> Iterator[str]:
     for path in sorted((root / "corpus").rglob("*.md")):
         yield path.read_text(encoding="utf-8")
     for name in SEED_TUNING_FILES:
-        yield from _questions(root / "evals" / name)
+        yield from (q.question for q in load_questions(root / "evals" / name))
 
 
 def rtqa_texts(directory: Path) -> Iterator[str]:
     """rtqa-train's articles, then its questions."""
     for path in sorted((directory / "corpus").glob("*.md")):
         yield path.read_text(encoding="utf-8")
-    yield from _questions(directory / "questions.jsonl")
+    with (directory / "questions.jsonl").open(encoding="utf-8") as lines:
+        yield from (str(json.loads(line)["question"]) for line in lines if line.strip())
 
 
-def _questions(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            if line.strip():
-                yield str(json.loads(line)["question"])
+def _run_words(run: str) -> set[str]:
+    return {re.sub(r"['’]s$", "", w).strip(".").casefold() for w in run.split()}
 
 
-def not_person_uses(texts: Iterable[str], listed: frozenset[str]) -> Counter[str]:
-    """Per listed word, the capitalised runs whose people change without it (the calendar's
-    names, derived rather than listed, stay excluded throughout)."""
+def person_uses(name: str, texts: Iterable[str], listed: frozenset[str]) -> Counter[str]:
+    """Per word of ``listed`` (the list ``name``: words never in a name, or titles), the
+    capitalised runs whose people change without it."""
     uses: Counter[str] = Counter()
-    excluded = listed | CALENDAR_WORDS
     for text in texts:
-        for run in _CAPITALISED_RUN.finditer(text):
-            words = {re.sub(r"['’]s$", "", w).strip(".").casefold() for w in run.group().split()}
-            present = words & listed
+        for run in CAPITALISED_RUN.finditer(text):
+            present = _run_words(run.group()) & listed
             if not present:
                 continue
-            people = person_names(run.group(), not_person=excluded)
+            with replaced(name, listed):
+                people = person_names(run.group())
             for word in present:
-                if person_names(run.group(), not_person=excluded - {word}) != people:
-                    uses[word] += 1
-    return uses
+                with replaced(name, listed - {word}):
+                    uses[word] += person_names(run.group()) != people
+    return +uses
 
 
-def announcing_uses(texts: Iterable[str], listed: frozenset[str]) -> Counter[str]:
-    """Per listed noun, the sentences that announce a list with it."""
+def announcing_uses(name: str, texts: Iterable[str], listed: frozenset[str]) -> Counter[str]:
+    """Per listed noun, the sentences that announce a list with it (and no other way)."""
     patterns = {noun: announces_pattern([noun]) for noun in listed}
     colon = announces_pattern([])  # a sentence ending in a colon announces without a noun
     uses: Counter[str] = Counter()
     for text in texts:
         for start, end in sentence_spans(text):
             sentence = text[start:end]
-            if colon.search(sentence):
-                continue
-            uses.update(noun for noun, pattern in patterns.items() if pattern.search(sentence))
+            if not colon.search(sentence):
+                uses.update(noun for noun, pattern in patterns.items() if pattern.search(sentence))
     return uses
 
 
-def rewrite(name: str, seed: Counter[str], rtqa: Counter[str]) -> list[str]:
+MEASURES: dict[str, DecisionCounter] = {
+    NOT_PERSON: person_uses,
+    TITLE_WORDS: person_uses,
+    ANNOUNCING_NOUNS: announcing_uses,
+}
+
+
+def answer_score(question: EvalQuestion, retrieved: Sequence[str], answer: Answer) -> float:
+    """How right an answer is, as `sinoqa eval` scores it: the share of the expected facts it
+    gives; for a question the corpus cannot answer, whether it refused."""
+    if not question.answerable:
+        return float(answer.refused)
+    recall = score_question(question, retrieved, answer).fact_recall
+    return float(not answer.refused) if recall is None else recall
+
+
+@dataclass
+class Asked:
+    """One fitting question as last answered: its score, the texts the lists read (itself
+    and its retrieved passages) and their words."""
+
+    question: EvalQuestion
+    score: float = 0.0
+    texts: list[str] = field(default_factory=list)
+    words: frozenset[str] = frozenset()
+
+    def update(self, score: float, texts: list[str]) -> None:
+        self.score, self.texts = score, texts
+        self.words = frozenset(re.findall(r"[\w'’-]+", " ".join(texts).casefold()))
+
+
+@dataclass
+class FittingSet:
+    """Fitting questions over their index, answered as the lists stand."""
+
+    name: str
+    settings: Settings
+    asked: list[Asked]
+
+    def answer(self, items: Sequence[Asked]) -> list[tuple[float, list[str]]]:
+        """Each question's score and texts (itself and its retrieved passages), answered now."""
+        from llama_index.core.schema import QueryBundle
+
+        from sinoqa.dates import parse_day
+        from sinoqa.pipeline import get_pipeline
+
+        pipe = get_pipeline(self.settings)
+        out = []
+        for item in items:
+            answer = pipe.ask(item.question.question)
+            day = parse_day(answer.as_of) if answer.as_of else None
+            passages = pipe.retriever(None, None, day).retrieve(QueryBundle(item.question.question))
+            texts = [item.question.question, *(p.node.get_content() for p in passages)]
+            docs = [str(p.node.metadata["doc_id"]) for p in passages]
+            out.append((answer_score(item.question, docs, answer), texts))
+        return out
+
+    def refresh(self, items: Sequence[Asked]) -> None:
+        for item, (score, texts) in zip(items, self.answer(items), strict=True):
+            item.update(score, texts)
+
+
+def person_change(name: str, text: str, listed: frozenset[str], removed: frozenset[str]) -> bool:
+    """Whether some capitalised run of ``text`` names other people without ``removed``."""
+    for run in CAPITALISED_RUN.finditer(text):
+        if _run_words(run.group()) & removed:
+            with replaced(name, listed):
+                people = person_names(run.group())
+            with replaced(name, listed - removed):
+                if person_names(run.group()) != people:
+                    return True
+    return False
+
+
+def announcing_change(
+    name: str, text: str, listed: frozenset[str], removed: frozenset[str]
+) -> bool:
+    """Whether some sentence of ``text`` announces a list with ``removed`` and not without."""
+    before, after = announces_pattern(listed), announces_pattern(listed - removed)
+    return any(
+        bool(before.search(text[start:end])) != bool(after.search(text[start:end]))
+        for start, end in sentence_spans(text)
+    )
+
+
+CHANGES: dict[str, Callable[[str, str, frozenset[str], frozenset[str]], bool]] = {
+    NOT_PERSON: person_change,
+    TITLE_WORDS: person_change,
+    ANNOUNCING_NOUNS: announcing_change,
+}
+
+
+@dataclass
+class Trial:
+    """What leaving some entries out of a list did: the answers won and lost by keeping them,
+    and the questions answered again without them."""
+
+    won: int = 0
+    lost: int = 0
+    answered: list[tuple[Asked, float, list[str]]] = field(default_factory=list)
+
+    def accept(self) -> None:
+        """The entries go: each question keeps its answer without them."""
+        for item, score, texts in self.answered:
+            item.update(score, texts)
+
+
+def try_removal(
+    name: str, removed: frozenset[str], listed: frozenset[str], sets: Sequence[FittingSet]
+) -> Trial:
+    """Every fitting question in whose texts leaving ``removed`` out of ``listed`` changes a
+    decision, answered again without them."""
+    change = CHANGES[name]
+    trial = Trial()
+    for fitting in sets:
+        affected = [
+            a
+            for a in fitting.asked
+            if a.words & removed and any(change(name, t, listed, removed) for t in a.texts)
+        ]
+        if not affected:
+            continue
+        with replaced(name, listed - removed):
+            answers = fitting.answer(affected)
+        for item, (score, texts) in zip(affected, answers, strict=True):
+            trial.won += item.score > score + 1e-9
+            trial.lost += item.score < score - 1e-9
+            trial.answered.append((item, score, texts))
+    return trial
+
+
+def measure_list(
+    name: str, sets: Sequence[FittingSet], log: Callable[[str], None], block: int = 32
+) -> dict[str, tuple[int, int]]:
+    """The entries of the list ``name`` that win answers, with the answers each won and lost.
+
+    Entries are tried in blocks, the least used when last measured first: a block whose
+    absence changes no answer goes whole; one that changes some is split in two and each
+    half tried again, down to single entries, which stay only when they win more answers
+    than they lose. Each try is against the list without the entries gone before it."""
+    listed = word_list(name)
+    last = {entry.word.casefold(): entry.decisions for entry in entries(name)}
+    order = sorted(listed, key=lambda w: (last.get(w, 0), w))
+    pending = [order[i : i + block] for i in range(0, len(order), block)]
+    kept: dict[str, tuple[int, int]] = {}
+    while pending:
+        group = pending.pop(0)
+        trial = try_removal(name, frozenset(group), listed, sets)
+        if len(group) > 1 and (trial.won or trial.lost):
+            pending[:0] = [group[: len(group) // 2], group[len(group) // 2 :]]
+        elif trial.won > trial.lost:
+            kept[group[0]] = (trial.won, trial.lost)
+            log(f"{name}: {group[0]} kept (won {trial.won}, lost {trial.lost})")
+        else:
+            listed -= set(group)
+            trial.accept()
+            log(f"{name}: removed {', '.join(group)} (won {trial.won}, lost {trial.lost})")
+    return kept
+
+
+def rewrite(name: str, kept: dict[str, Entry]) -> list[str]:
     """Write the fresh counts into the list's file, keeping its comments and order; the
-    entries that changed nothing, removed."""
+    removed entries, named."""
     path = Path(str(resources.files("sinoqa").joinpath("data", name)))
     lines, removed = [], []
     for line in path.read_text(encoding="utf-8").splitlines():
-        entry = line.split("#", 1)[0].split()
-        if not entry:
+        fields = line.split("#", 1)[0].split()
+        if not fields:
             lines.append(line)
-            continue
-        word = entry[0].casefold()
-        if seed[word] or rtqa[word]:
-            lines.append(f"{entry[0]} {seed[word]} {rtqa[word]}")
+        elif (entry := kept.get(fields[0].casefold())) is not None:
+            lines.append(f"{fields[0]} {entry.decisions} {entry.won} {entry.lost}")
         else:
-            removed.append(entry[0])
+            removed.append(fields[0])
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     word_list.cache_clear()
     return removed
+
+
+def fitting_sets(rtqa_train: Path, questions: int, work: Path) -> list[FittingSet]:
+    """The seed tuning questions over the seed corpus (indexed under ``work``) and the
+    article ranker's rtqa-train sample over its pools (built once under ``.fit/``)."""
+    seed_questions = [
+        q for name in SEED_TUNING_FILES for q in load_questions(ROOT / "evals" / name)
+    ]
+    seed = Settings().with_paths(corpus=ROOT / "corpus", index=work / "seed-index")
+    sample = sample_questions(rtqa_train, questions, seed=RANKER_SAMPLE_SEED)
+    rtqa = prepare_index(rtqa_train, sample, ROOT / ".fit" / "rtqa-train", Settings())
+    from sinoqa.pipeline import ingest
+
+    ingest(seed)
+    return [
+        FittingSet("seed", seed, [Asked(q) for q in seed_questions]),
+        FittingSet("rtqa-train", rtqa, [Asked(q) for q in sample]),
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,18 +300,25 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m sinoqa.fitting.words", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--rtqa-train", type=Path, default=ROOT.parent / "shared" / "rtqa-train")
+    parser.add_argument("--questions", type=int, default=300, help="rtqa-train questions")
     args = parser.parse_args(argv)
-    measures = {
-        NOT_PERSON: not_person_uses,
-        ANNOUNCING_NOUNS: announcing_uses,
-    }
-    for name, measure in measures.items():
-        listed = word_list(name)
-        seed = measure(seed_texts(), listed)
-        rtqa = measure(rtqa_texts(args.rtqa_train), listed)
-        removed = rewrite(name, seed, rtqa)
-        print(f"{name}: {len(listed) - len(removed)} entries kept", end="")
-        print(f"; removed (changed nothing): {', '.join(removed)}" if removed else "")
+    with tempfile.TemporaryDirectory(prefix="sinoqa-words-") as work, ExitStack() as lists:
+        sets = fitting_sets(args.rtqa_train, args.questions, Path(work))
+        for fitting in sets:
+            fitting.refresh(fitting.asked)
+        measured = {}
+        for name in WORD_LISTS:
+            measured[name] = measure_list(name, sets, print)
+            # The lists measured next are read with this one as it now stands.
+            lists.enter_context(replaced(name, measured[name]))
+        for name in WORD_LISTS:
+            counter = MEASURES[name]
+            listed = frozenset(measured[name])
+            texts = chain(seed_texts(), rtqa_texts(args.rtqa_train))
+            decisions = counter(name, texts, listed)
+            kept = {w: Entry(w, decisions[w], *measured[name][w]) for w in listed}
+            removed = rewrite(name, kept)
+            print(f"{name}: {len(kept)} entries kept; removed: {', '.join(removed) or 'none'}")
 
 
 if __name__ == "__main__":

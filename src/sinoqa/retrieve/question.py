@@ -16,7 +16,7 @@ from functools import lru_cache
 from sinoqa.dates import MONTHS, WEEKDAYS
 from sinoqa.errors import InvalidQuestion
 from sinoqa.schema import Answer
-from sinoqa.wordlists import NOT_PERSON, word_list
+from sinoqa.wordlists import NOT_PERSON, TITLE_WORDS, words
 
 _TEMPORAL = re.compile(
     r"\b(how (?:has|have|did|do|does)\b.*\b(?:chang|evolv|shift|develop|progress)\w*"
@@ -141,48 +141,43 @@ _KIND_PATTERNS = {
         r"|(?i:\b(?:spring|summer|autumn|winter)\b)"
     ),
 }
-# Capitalised words that are not people's names, whatever follows them: places, bodies,
-# titles of things ("The United States", "South China Sea", "Foreign Ministry").
-#: The calendar's names are never part of one either: derived, not listed.
+#: The calendar's names are never part of a person's name: derived, not listed.
 CALENDAR_WORDS = frozenset(word.casefold() for word in (*MONTHS, *WEEKDAYS))
-_NOT_PERSON = word_list(NOT_PERSON) | CALENDAR_WORDS
-_TITLE_WORDS = """
-    president premier minister secretary senator sen rep representative governor gov
-    chairman chairwoman chair general gen admiral adm ambassador envoy judge justice king
-    queen prince princess pope chancellor mayor speaker director commissioner mr mrs ms dr
-    sir dame lord lady coach ceo spokesperson spokesman spokeswoman counsellor councillor
-"""
-_TITLES = frozenset(_TITLE_WORDS.split())
-_CAPITALISED_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")
+CAPITALISED_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")
 
 
-def person_names(
-    text: str, known: Collection[str] = (), not_person: Collection[str] = _NOT_PERSON
-) -> set[str]:
+@lru_cache(maxsize=16)
+def _not_person(listed: frozenset[str]) -> frozenset[str]:
+    return listed | CALENDAR_WORDS
+
+
+def person_names(text: str, known: Collection[str] = ()) -> set[str]:
     """People named in ``text``: two or more capitalised words that are not a place or a body
     ("Li Shangfu", not "South China Sea"), a name after a title ("President Xi"), or one word
     that opens or closes a name in ``known`` (names found nearby: "Xi" of "Xi Jinping",
-    "Blinken" of "Antony Blinken"). ``not_person``: the words that are never part of one."""
-    excluded = frozenset(not_person)  # the same object when it is one already
+    "Blinken" of "Antony Blinken"). The words never part of one and the titles are word
+    lists (:mod:`sinoqa.wordlists`)."""
+    excluded = _not_person(words(NOT_PERSON))
+    titles = words(TITLE_WORDS)
     short = {form for name in known for form in _name_ends(name.casefold())}
-    leading = excluded | _TITLES
+    leading = excluded | titles
     short -= leading
     found: set[str] = set()
-    for run in _CAPITALISED_RUN.finditer(text):
-        words = [re.sub(r"['’]s$", "", w).strip(".") for w in run.group().split()]
-        if len(words) == 1 and words[0].casefold() in short:
-            found.add(words[0])
+    for run in CAPITALISED_RUN.finditer(text):
+        names = [re.sub(r"['’]s$", "", w).strip(".") for w in run.group().split()]
+        if len(names) == 1 and names[0].casefold() in short:
+            found.add(names[0])
             continue
-        titled = [i for i, w in enumerate(words) if w.casefold() in _TITLES]
+        titled = [i for i, w in enumerate(names) if w.casefold() in titles]
         if titled:  # "President Xi"; "the Prime Minister" alone names nobody
-            after = words[titled[-1] + 1 :]
+            after = names[titled[-1] + 1 :]
             if after and after[0].casefold() not in excluded:
                 found.add(" ".join(after))
             continue
-        while words and (words[0].casefold() in leading or _acronym(words[0])):
-            words = words[1:]
-        if len(words) >= 2 and not any(w.casefold() in excluded for w in words):
-            found.add(" ".join(words))
+        while names and (names[0].casefold() in leading or _acronym(names[0])):
+            names = names[1:]
+        if len(names) >= 2 and not any(w.casefold() in excluded for w in names):
+            found.add(" ".join(names))
     return found
 
 
