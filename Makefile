@@ -94,7 +94,7 @@ fit-cv: $(VENV)/.runtime-installed
 ## word-lists: re-measure the word lists in src/sinoqa/data on the fitting sets: each entry's
 ## decisions, and the answers it wins and loses on the seed tuning questions and the ranker's
 ## rtqa-train sample; an entry that wins no more than it loses is removed (indexes .fit/ as
-## fit-ranker does the first time, ~30 min; then ~20 min)
+## fit-ranker does the first time, ~30 min; then ~15 min)
 word-lists: $(VENV)/.runtime-installed
 	$(BIN)/python -m sinoqa.fitting.words --rtqa-train $(RTQA_TRAIN)
 

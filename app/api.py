@@ -1,7 +1,7 @@
 """A plain JSON API beside the chat: /api/v1/ask, /search, /timeline, /compare,
-/articles/{doc_id} and /status, with pydantic models and an OpenAPI document at
-/api/v1/openapi.json (docs at /api/v1/docs). For curl, requests and notebooks: no Gradio
-client protocol needed.
+/articles/{doc_id}, /watches (with Atom feeds) and /status, with pydantic models and an
+OpenAPI document at /api/v1/openapi.json (docs at /api/v1/docs). For curl, requests and
+notebooks: no Gradio client protocol needed.
 
 Errors are JSON with a message: 422 for a request the user must correct, 404 for an unknown
 article, 503 while the index is missing or unreachable; never a 500 for bad input.
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 from sinoqa_app.limits import MAX_QUESTION_CHARS
@@ -22,7 +22,16 @@ from sinoqa_app.limits import MAX_QUESTION_CHARS
 from sinoqa import __version__
 from sinoqa.errors import SinoqaError
 from sinoqa.pipeline import Pipeline
-from sinoqa.schema import Answer, ArticleText, Comparison, Filters, Source, Timeline
+from sinoqa.schema import (
+    Answer,
+    ArticleText,
+    Comparison,
+    Filters,
+    Source,
+    Timeline,
+    Watch,
+    WatchChange,
+)
 from sinoqa.settings import Settings
 
 #: Largest request body taken: a bound for what no question needs.
@@ -60,6 +69,20 @@ class TimelineRequest(_Request):
 class CompareRequest(_Request):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     publishers: tuple[str, ...] = Field(min_length=2, description="Two or more outlets.")
+
+
+class WatchRequest(_Request):
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS, description="The question to follow."
+    )
+    name: str | None = Field(None, description="What to call it (default: from the question).")
+
+
+class WatchSummary(BaseModel):
+    name: str
+    question: str
+    changes: int = Field(description="Changes recorded.")
+    unread: int = Field(description="Changes not yet shown.")
 
 
 class Status(BaseModel):
@@ -121,6 +144,8 @@ def build_api(pipe: Pipeline, settings: Settings) -> FastAPI:
             raise HTTPException(404, f"no indexed article has doc_id {doc_id!r}")
         return found
 
+    _watch_routes(api, pipe)
+
     @api.get("/status", response_model=Status, summary="What is indexed")
     def status() -> Status:
         view = pipe.served()
@@ -134,6 +159,53 @@ def build_api(pipe: Pipeline, settings: Settings) -> FastAPI:
         )
 
     return api
+
+
+def _watch_routes(api: FastAPI, pipe: Pipeline) -> None:
+    """Saved questions and what changed in their answers (`sinoqa watch`), with Atom feeds."""
+
+    def summary(watch: Watch) -> WatchSummary:
+        return WatchSummary(
+            name=watch.name,
+            question=watch.question,
+            changes=len(watch.changes),
+            unread=watch.unread,
+        )
+
+    def atom(request: Request, name: str | None) -> Response:
+        # The base URL carries the mount point (/api/v1): article links resolve from it.
+        feed = pipe.watches.feed(str(request.base_url).rstrip("/"), name)
+        return Response(feed, media_type="application/atom+xml")
+
+    @api.get("/watches", response_model=list[WatchSummary], summary="The watched questions")
+    def watches() -> list[WatchSummary]:
+        return [summary(w) for w in pipe.watches.watches()]
+
+    @api.post("/watches", response_model=Watch, summary="Watch a question")
+    def add_watch(body: WatchRequest) -> Watch:
+        """Answered now; asked again after every ingest that may change the answer."""
+        return pipe.watches.add(body.question, body.filters(), body.name)
+
+    @api.get("/watches/feed.atom", summary="Every watch's changes as an Atom feed")
+    def feed_all(request: Request) -> Response:
+        return atom(request, None)
+
+    @api.get("/watches/{name}", response_model=Watch, summary="A watch and its changes")
+    def watch(name: str, mark_read: bool = False) -> Watch:
+        return pipe.watches.show(name, mark_read=mark_read)
+
+    @api.get("/watches/{name}/feed.atom", summary="One watch's changes as an Atom feed")
+    def feed_one(request: Request, name: str) -> Response:
+        return atom(request, name)
+
+    @api.post("/watches/{name}/check", response_model=list[WatchChange], summary="Ask again now")
+    def check(name: str) -> list[WatchChange]:
+        return [change for _, change in pipe.watches.check([name])]
+
+    @api.delete("/watches/{name}", status_code=204, summary="Stop watching")
+    def remove(name: str) -> Response:
+        pipe.watches.remove(name)
+        return Response(status_code=204)
 
 
 def _login(settings: Settings) -> Any:

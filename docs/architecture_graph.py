@@ -22,6 +22,7 @@ STAGES = {
     "retrieve": "src/sinoqa/retrieve",
     "answer": "src/sinoqa/answer",
     "views": "src/sinoqa/views",
+    "watch": "src/sinoqa/watch",
     "pipeline": "src/sinoqa/pipeline.py · src/sinoqa/chat.py",
     "evals": "src/sinoqa/evals",
     "fitting": "src/sinoqa/fitting",

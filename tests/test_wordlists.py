@@ -26,13 +26,14 @@ from sinoqa.wordlists import (
 
 
 @pytest.mark.parametrize("name", WORD_LISTS)
-def test_every_entry_changed_something_and_wins_what_it_was_measured_on(name: str) -> None:
+def test_every_entry_changes_decisions_and_costs_no_answer(name: str) -> None:
     rows = entries(name)
     assert rows
     assert len({row.word for row in rows}) == len(rows)
     assert all(row.decisions > 0 for row in rows), "re-measure with `make word-lists`"
-    measured = [row for row in rows if row.won is not None and row.lost is not None]
-    assert all(row.won > row.lost for row in measured)  # type: ignore[operator]
+    assert all(row.won is not None and row.lost is not None for row in rows), "measure it"
+    # An entry that costs answers goes (`make word-lists`).
+    assert all(row.won >= row.lost for row in rows)  # type: ignore[operator]
 
 
 def test_the_measures_count_the_decisions_each_entry_changes() -> None:

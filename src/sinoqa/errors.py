@@ -104,6 +104,10 @@ class FetchError(InvalidInput):
 # --- the index: exit 1 (busy: 3), HTTP 503 -----------------------------------------------
 
 
+class InvalidWatch(InvalidInput):
+    """A watch name that is malformed, taken or unknown, or a watch without a question."""
+
+
 class IndexUnavailable(SinoqaError):
     """The index cannot be used; the message says why and what to do."""
 
@@ -116,6 +120,11 @@ class IndexFull(IndexUnavailable):
 
 class IndexNotFound(IndexUnavailable):
     """Nothing has been indexed yet with the current settings."""
+
+
+class WatchStoreUnavailable(IndexUnavailable):
+    """The file the watches are kept in cannot be read or written (a full disk, say); the
+    watches and changes kept before are not lost."""
 
 
 class IndexBusy(SinoqaError):

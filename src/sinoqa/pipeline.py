@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,9 +19,9 @@ from sinoqa.answer.notices import (
     unsupported_premise,
 )
 from sinoqa.errors import InvalidFilter, InvalidQuestion
-from sinoqa.ingestion import index
-from sinoqa.ingestion.add import AddReport, UploadReport, add, add_files
-from sinoqa.ingestion.build import ingest
+from sinoqa.ingestion import add as adding
+from sinoqa.ingestion import build, index
+from sinoqa.ingestion.add import AddReport, UploadReport
 from sinoqa.ingestion.records import IndexStatus, reachable
 from sinoqa.retrieve.question import normalize_question
 from sinoqa.retrieve.rerank import load_reranker
@@ -37,6 +38,7 @@ from sinoqa.schema import (
     Timeline,
 )
 from sinoqa.settings import RetrievalSettings, Settings
+from sinoqa.watch.book import checked_after
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from sinoqa.retrieve.ranking import ArticleRanker
     from sinoqa.retrieve.served_corpus import ServedCorpus
     from sinoqa.views.feedback import FeedbackLog
+    from sinoqa.watch.book import WatchBook
 
 
 __all__ = [
@@ -68,6 +71,12 @@ __all__ = [
     "status",
     "timeline_chart",
 ]
+
+
+# Every write of the corpus goes through these: the watches are checked after each.
+ingest = checked_after(build.ingest, lambda settings: get_pipeline(settings))
+add = checked_after(adding.add, lambda settings: get_pipeline(settings))
+add_files = checked_after(adding.add_files, lambda settings: get_pipeline(settings))
 
 
 def record_feedback(
@@ -143,6 +152,20 @@ class Pipeline:
 
         return load_embed_model(self.settings.embedding, short_texts=True)
 
+    @functools.cached_property
+    def watches(self) -> WatchBook:
+        """The watches kept for this index (:mod:`sinoqa.watch`)."""
+        from sinoqa.watch.book import WatchBook
+
+        return WatchBook(self)
+
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vectors of served chunks, by id (no embedding done)."""
+        self.served()
+        assert self._index is not None
+        with reachable(self.settings):
+            return self._index.chunk_vectors(chunk_ids)
+
     def served(self, *, fresh: bool = False) -> ServedCorpus:
         """The served corpus, reloaded once an ingest changed it (checked each second, or now)."""
         from sinoqa.retrieve.served_corpus import ServedCorpus
@@ -155,6 +178,8 @@ class Pipeline:
             if self._view is None or fresh or now - self._checked_at > 1.0:
                 self._checked_at = now
                 if self._view is None or self._index.version() != self._view.version:
+                    if self._view is not None:  # a rebuild makes new collections: reopen
+                        self._index = index.open_index(self.settings)
                     self._view = ServedCorpus.load(self._index)
             return self._view
 

@@ -339,3 +339,49 @@ class IngestReport:
     sentence_spans_stored: int = 0  # older chunks given their sentence spans (no re-embedding)
     seconds: float = 0.0
     notices: list[str] = field(default_factory=list)
+
+
+class NewArticle(_Frozen):
+    """An article an ingest brought that a watch's question may be about."""
+
+    doc_id: str
+    outlet: str | None = None
+    date: str | None = Field(None, description="Publication date (ISO, possibly partial).")
+    title: str | None = None
+    passage: str = Field("", description="Its passage closest to the watch's question.")
+
+
+class WatchChange(_Frozen):
+    """How a watch's answer moved after an ingest: recorded only when it moved."""
+
+    at: str = Field(description="When it was recorded (ISO 8601, UTC).")
+    new_articles: list[NewArticle] = Field(
+        default_factory=list, description="The new or changed articles that led to the check."
+    )
+    answer_before: str = ""
+    answer_after: str = ""
+    refused_before: bool = False
+    refused_after: bool = False
+    cited_before: list[str] = Field(default_factory=list, description="doc_ids cited before.")
+    cited_after: list[str] = Field(default_factory=list, description="doc_ids cited after.")
+    what_changed: list[str] = Field(
+        default_factory=list,
+        description="Sentences added and dropped, figures and names that differ, a refusal "
+        "turned into an answer or back, sources cited or no longer cited.",
+    )
+    read: bool = False
+
+
+class Watch(_Frozen):
+    """A saved question, asked again whenever an ingest brings articles it may be about."""
+
+    name: str
+    question: str
+    filters: Filters = Field(default_factory=Filters)
+    created: str = Field(description="When it was added (ISO 8601, UTC).")
+    answer: Answer | None = Field(None, description="The answer it gave last.")
+    changes: list[WatchChange] = Field(default_factory=list, description="Newest last.")
+
+    @property
+    def unread(self) -> int:
+        return sum(not change.read for change in self.changes)

@@ -330,6 +330,29 @@ class FeedbackSettings(_Stage):
     )
 
 
+class WatchSettings(_Stage):
+    path: Path | None = Field(
+        None,
+        description="SQLite file the watches and their changes are kept in; unset: "
+        "INDEX.watches.sqlite3 beside the index directory (so `ingest --rebuild` keeps them).",
+    )
+    min_similarity: float = Field(
+        0.45,
+        ge=-1.0,
+        le=1.0,
+        description="A new article is tested against a watch's question cheaply first: the "
+        "watch is asked again when one of the article's passages is at least this similar to "
+        "the question (cosine of their embeddings) ...",
+    )
+    min_coverage: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="... or the article holds at least this share of the question's "
+        "IDF-weighted terms.",
+    )
+
+
 class UISettings(_Stage):
     host: str = Field(
         "127.0.0.1", description="Address the chat UI binds to; 0.0.0.0 exposes it to the network."
@@ -377,6 +400,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    watch: WatchSettings = WatchSettings()
     ui: UISettings = UISettings()
     mcp: McpSettings = McpSettings()
 

@@ -12,12 +12,13 @@ from rich.markup import escape
 from sinoqa.cli import corpus  # isort: skip
 from sinoqa.cli import ask  # isort: skip
 from sinoqa.cli import views  # isort: skip
+from sinoqa.cli import watch  # isort: skip
 from sinoqa.cli import serve  # isort: skip
 from sinoqa.cli import evaluate  # isort: skip
 from sinoqa.cli.common import app, err_console
 from sinoqa.errors import SinoqaError
 
-__all__ = ["app", "ask", "corpus", "evaluate", "main", "serve", "views"]
+__all__ = ["app", "ask", "corpus", "evaluate", "main", "serve", "views", "watch"]
 
 
 def main() -> None:

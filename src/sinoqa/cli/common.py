@@ -161,6 +161,13 @@ ExistingIndexOption = Annotated[
 ]
 
 
+def command_group(name: str, help: str) -> typer.Typer:
+    """A group of subcommands (`sinoqa NAME ...`), registered on the app."""
+    group = typer.Typer(help=help, no_args_is_help=True)
+    app.add_typer(group, name=name)
+    return group
+
+
 def settings_for(corpus: Path | None, index: Path | None) -> Settings:
     return Settings().with_paths(corpus=corpus, index=index)
 

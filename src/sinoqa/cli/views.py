@@ -18,6 +18,7 @@ from sinoqa.cli.common import (
     IndexOption,
     PublisherOption,
     app,
+    command_group,
     console,
     err_console,
     flag,
@@ -26,11 +27,10 @@ from sinoqa.cli.common import (
 )
 from sinoqa.schema import Filters, published_label
 
-feedback_app = typer.Typer(
-    help="The 👍 / 👎 given in the chat: list it, or export it as eval question drafts.",
-    no_args_is_help=True,
+feedback_app = command_group(
+    "feedback",
+    "The 👍 / 👎 given in the chat: list it, or export it as eval question drafts.",
 )
-app.add_typer(feedback_app, name="feedback")
 
 
 @feedback_app.command("list")

@@ -1,15 +1,14 @@
 """Measure the word lists in ``sinoqa/data`` on the fitting sets (``make word-lists``).
 
-An entry earns its place by the answers it makes right. For each list, entries are tried
-out one at a time, the least used first: every fitting question in whose own text or
-retrieved passages the entry changes a decision (a capitalised run read as a person or not,
-a sentence read as announcing a list or not) is answered again without it, asked undated as
-users ask, and scored as `sinoqa eval` scores it. An entry that wins no more answers than it
-loses is removed, and the next one is tried against the list without it, so that two entries
-that stand in for each other ("United" and "States") are not both kept for nothing, nor both
-dropped. The counts (decisions on the seed corpus and rtqa-train's articles, answers won and
-lost) are written back into the files. The fitting questions are the seed tuning questions and
-the article ranker's rtqa-train sample; the holdout and the validation sets are never read.
+Each entry is measured twice. Decisions: the capitalised runs whose people change without it,
+or the sentences that announce a list with it, on the seed corpus and tuning questions and on
+rtqa-train's articles. Answers: entries are left out for a while in blocks, least used first
+(:func:`measure_list`), and every fitting question in whose own text or retrieved passages
+that changes a decision is answered again, asked undated as users ask, and scored as `sinoqa
+eval` scores it. An entry that loses more answers than it wins goes, and so does one that
+changes no decision; the counts are written back into the files. The fitting questions are
+the seed tuning questions and the article ranker's rtqa-train sample; the holdout and the
+validation sets are never read.
 """
 
 from __future__ import annotations
@@ -233,12 +232,13 @@ def try_removal(
 def measure_list(
     name: str, sets: Sequence[FittingSet], log: Callable[[str], None], block: int = 32
 ) -> dict[str, tuple[int, int]]:
-    """The entries of the list ``name`` that win answers, with the answers each won and lost.
+    """The entries of the list ``name`` that stay, with the answers each won and lost.
 
     Entries are tried in blocks, the least used when last measured first: a block whose
-    absence changes no answer goes whole; one that changes some is split in two and each
-    half tried again, down to single entries, which stay only when they win more answers
-    than they lose. Each try is against the list without the entries gone before it."""
+    absence changes no answer's score stays whole (won and lost 0: the score cannot see what
+    it does); one that changes some is split in two and each half tried again, down to
+    single entries, and an entry goes when it loses more answers than it wins. Each try is
+    against the list without the entries gone before it."""
     listed = word_list(name)
     last = {entry.word.casefold(): entry.decisions for entry in entries(name)}
     order = sorted(listed, key=lambda w: (last.get(w, 0), w))
@@ -249,13 +249,13 @@ def measure_list(
         trial = try_removal(name, frozenset(group), listed, sets)
         if len(group) > 1 and (trial.won or trial.lost):
             pending[:0] = [group[: len(group) // 2], group[len(group) // 2 :]]
-        elif trial.won > trial.lost:
-            kept[group[0]] = (trial.won, trial.lost)
-            log(f"{name}: {group[0]} kept (won {trial.won}, lost {trial.lost})")
-        else:
+        elif trial.lost > trial.won:
             listed -= set(group)
             trial.accept()
-            log(f"{name}: removed {', '.join(group)} (won {trial.won}, lost {trial.lost})")
+            log(f"{name}: {group[0]} removed (won {trial.won}, lost {trial.lost})")
+        else:
+            kept.update(dict.fromkeys(group, (trial.won, trial.lost)))
+            log(f"{name}: kept {', '.join(group)} (won {trial.won}, lost {trial.lost})")
     return kept
 
 
@@ -316,7 +316,8 @@ def main(argv: list[str] | None = None) -> None:
             listed = frozenset(measured[name])
             texts = chain(seed_texts(), rtqa_texts(args.rtqa_train))
             decisions = counter(name, texts, listed)
-            kept = {w: Entry(w, decisions[w], *measured[name][w]) for w in listed}
+            # An entry that changes no decision does nothing at all: it goes too.
+            kept = {w: Entry(w, decisions[w], *measured[name][w]) for w in listed if decisions[w]}
             removed = rewrite(name, kept)
             print(f"{name}: {len(kept)} entries kept; removed: {', '.join(removed) or 'none'}")
 

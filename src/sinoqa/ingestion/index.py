@@ -219,6 +219,19 @@ class ChromaIndex:
                 vectors[str(meta["embed_hash"])] = [float(x) for x in vector]
         return vectors
 
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vectors of these chunks, by chunk id (those missing left out)."""
+        if not chunk_ids:
+            return {}
+        result = self.chunks.get(ids=list(chunk_ids), include=["embeddings"])
+        embeddings = result["embeddings"]
+        if embeddings is None:
+            return {}
+        return {
+            chunk_id: [float(x) for x in vector]
+            for chunk_id, vector in zip(result["ids"], embeddings, strict=True)
+        }
+
     def live_nodes(self, records: Iterable[DocRecord] | None = None) -> list[TextNode]:
         """Every served chunk as a llama-index node (text, metadata, offsets)."""
         from llama_index.core.schema import TextNode
