@@ -76,6 +76,7 @@ class WatchRequest(_Request):
         min_length=1, max_length=MAX_QUESTION_CHARS, description="The question to follow."
     )
     name: str | None = Field(None, description="What to call it (default: from the question).")
+    webhook: str | None = Field(None, description="An http(s) URL each change is POSTed to.")
 
 
 class WatchSummary(BaseModel):
@@ -184,7 +185,7 @@ def _watch_routes(api: FastAPI, pipe: Pipeline) -> None:
     @api.post("/watches", response_model=Watch, summary="Watch a question")
     def add_watch(body: WatchRequest) -> Watch:
         """Answered now; asked again after every ingest that may change the answer."""
-        return pipe.watches.add(body.question, body.filters(), body.name)
+        return pipe.watches.add(body.question, body.filters(), body.name, body.webhook)
 
     @api.get("/watches/feed.atom", summary="Every watch's changes as an Atom feed")
     def feed_all(request: Request) -> Response:

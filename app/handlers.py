@@ -17,6 +17,7 @@ from sinoqa_app.render import (
     answer_markdown,
     bibliography_bibtex,
     bibliography_csl,
+    comparison_html,
     conversation_markdown,
     escape_markdown,
     sources_html,
@@ -26,7 +27,7 @@ from sinoqa_app.render import (
 from sinoqa import pipeline
 from sinoqa.errors import SinoqaError
 from sinoqa.pipeline import Pipeline
-from sinoqa.schema import Answer, Filters, Timeline, published_label
+from sinoqa.schema import Answer, Comparison, Filters, Timeline, published_label
 from sinoqa.settings import Settings
 
 
@@ -168,20 +169,35 @@ class Handlers:
             )
         return "kept"
 
-    def prepare_views(self, answer: dict[str, Any] | None) -> tuple[Any, ...]:
-        """Fill in the Timeline or Compare outlets tab for a question that asks how something
-        developed or names several outlets (the answer's notice offers them); the chat stays
-        in view."""
+    def prepare_views(
+        self,
+        answer: dict[str, Any] | None,
+        publishers: list[str] | None = None,
+        date_from: str = "",
+        date_to: str = "",
+    ) -> tuple[Any, ...]:
+        """Draw the Timeline or Compare outlets tab for a question that asks how something
+        developed or names several outlets (the answer's notice offers them): the story or
+        the comparison is there when the tab is opened; the chat stays in view."""
         # A follow-up's views are those of the query it was answered as ("How has that
         # changed?" after a question about one meeting).
         views = self.pipe.suggested_views(str(answer["retrieval_query"])) if answer else None
-        timeline: tuple[Any, ...] = (gr.skip(),)
-        compare: tuple[Any, ...] = (gr.skip(), gr.skip())
+        timeline: tuple[Any, ...] = (gr.skip(),) * 3
+        compare: tuple[Any, ...] = (gr.skip(),) * 3
         if views and views.timeline_query:
-            timeline = (views.timeline_query,)
+            try:
+                drawn = self.show_timeline(views.timeline_query, publishers, date_from, date_to)
+                timeline = (views.timeline_query, *drawn)
+            except gr.Error:  # a filter the tab will name when it is used
+                timeline = (views.timeline_query, gr.skip(), gr.skip())
         if views and views.compare_outlets:
             outlets = gr.Dropdown(choices=self.pipe.publishers(), value=views.compare_outlets)
-            compare = (views.question, outlets)
+            try:
+                found = self.compare_api(views.question, list(views.compare_outlets))
+                shown = comparison_html(Comparison.model_validate(found))
+            except gr.Error:
+                shown = gr.skip()
+            compare = (views.question, outlets, shown)
         return (*timeline, *compare)
 
     def compare_api(self, question: str, publishers: list[str]) -> dict[str, Any]:

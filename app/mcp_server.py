@@ -32,7 +32,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sinoqa import __version__
 from sinoqa.errors import SetupError, SinoqaError
 from sinoqa.pipeline import AddReport, Pipeline, add
-from sinoqa.schema import Answer, Article, ArticleText, Comparison, Filters, Source, Timeline
+from sinoqa.schema import (
+    Answer,
+    Article,
+    ArticleText,
+    Comparison,
+    Filters,
+    Source,
+    Timeline,
+    Watch,
+)
 from sinoqa.settings import Settings
 
 INSTRUCTIONS = (
@@ -122,6 +131,7 @@ def build_server(pipe: Pipeline, settings: Settings) -> MCPServer:
             handler.setLevel(logging.WARNING)
     _answer_tools(server, pipe)
     _article_tools(server, pipe)
+    _watch_tools(server, pipe)
     if settings.mcp.allow_writes:
         _write_tools(server, pipe, settings)
     _resources(server, pipe)
@@ -218,6 +228,68 @@ def _article_tools(server: MCPServer, pipe: Pipeline) -> None:
                 "sinoqa://articles or find one with search_passages"
             )
         return found
+
+
+class WatchSummary(BaseModel):
+    name: str
+    question: str
+    changes: int = Field(description="Changes recorded.")
+    unread: int = Field(description="Changes not yet shown to a person.")
+
+
+class WatchList(BaseModel):
+    watches: list[WatchSummary]
+
+
+def _watch_tools(server: MCPServer, pipe: Pipeline) -> None:
+    """Saved questions and what changed in their answers as new articles arrived."""
+
+    @server.tool(
+        description="Watch a question: it is answered now and asked again whenever new "
+        "articles may change the answer; each change is recorded (watch_changes). Returns "
+        "the watch with its first answer.",
+        annotations=ToolAnnotations(readOnlyHint=False, openWorldHint=False),
+    )
+    def watch_add(
+        question: Text,
+        name: Annotated[
+            str | None, Field(description="What to call it (default: from the question).")
+        ] = None,
+        publishers: Outlets = [],  # noqa: B006
+        date_from: DateFrom = None,
+        date_to: DateTo = None,
+    ) -> Watch:
+        with _as_tool_errors():
+            filters = Filters(publishers=publishers, date_from=date_from, date_to=date_to)
+            return pipe.watches.add(question, filters, name)
+
+    @server.tool(
+        description="The watched questions, with how many changes each recorded and how "
+        "many no person has seen yet.",
+        annotations=_READ,
+    )
+    def watch_list() -> WatchList:
+        with _as_tool_errors():
+            watches = pipe.watches.watches()
+        return WatchList(
+            watches=[
+                WatchSummary(
+                    name=w.name, question=w.question, changes=len(w.changes), unread=w.unread
+                )
+                for w in watches
+            ]
+        )
+
+    @server.tool(
+        description="A watch and every recorded change of its answer, oldest first: when, "
+        "the new articles that led to it (doc_id, outlet, date, title, passage), the answer "
+        "before and after, the sources cited before and after, and what_changed (sentences "
+        "added and dropped, figures and people now or no longer given)." + _CITE,
+        annotations=_READ,
+    )
+    def watch_changes(name: Annotated[str, Field(min_length=1, max_length=64)]) -> Watch:
+        with _as_tool_errors():
+            return pipe.watches.show(name)
 
 
 def _write_tools(server: MCPServer, pipe: Pipeline, settings: Settings) -> None:

@@ -10,10 +10,12 @@ from typing import Any
 import gradio as gr
 from sinoqa_app.api import build_api
 from sinoqa_app.handlers import Handlers, corpus_rows
+from sinoqa_app.refresh import FeedRefresh, feed_refresh
 from sinoqa_app.render import (
     comparison_html,
     sources_html,
 )
+from sinoqa_app.watch_tab import build_watch_tab, wire_watch_tab
 
 from sinoqa import pipeline
 from sinoqa.errors import SinoqaError
@@ -66,6 +68,7 @@ class ChatTab:
     comment: gr.Textbox
     thumbs_up: gr.Button
     thumbs_down: gr.Button
+    watch: gr.Button
     feedback_status: gr.Markdown
     clear: gr.Button
     download: gr.DownloadButton
@@ -118,8 +121,9 @@ class CorpusTab:
     table: gr.Dataframe
 
 
-def build_app(settings: Settings | None = None) -> gr.Blocks:
-    """The chat UI over the index described by ``settings`` (which must exist)."""
+def build_app(settings: Settings | None = None, refresh: FeedRefresh | None = None) -> gr.Blocks:
+    """The chat UI over the index described by ``settings`` (which must exist); with
+    ``refresh``, the Corpus tab says what the last scheduled feed refresh did."""
     settings = settings or Settings()
     pipe = pipeline.get_pipeline(settings)
     pipe.served()  # fail now, with "run sinoqa ingest", rather than on the first question
@@ -141,10 +145,15 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 compare = _compare_tab(pipe.publishers())
             with gr.Tab("Corpus", id="corpus-tab"):
                 corpus = _corpus_tab(settings)
+                if refresh is not None:
+                    gr.Markdown(refresh.status, every=30, elem_id="feed-refresh")
+            watches = build_watch_tab(pipe)
         last_answer = gr.JSON(visible=False)
         _wire_chat(handlers, chat, filters, state, last_answer, timeline, compare)
         _wire_corpus(handlers, corpus, filters, compare)
         _wire_views(handlers, timeline, compare, filters)
+        chosen = [filters.publishers, filters.date_from, filters.date_to]
+        wire_watch_tab(demo, pipe, watches, chat.watch, chat.feedback_status, state, chosen)
     return demo
 
 
@@ -173,6 +182,9 @@ def _chat_tab(settings: Settings) -> ChatTab:
                 thumbs_down = gr.Button(
                     "👎 Not helpful", scale=0, min_width=130, elem_id="thumbs-down"
                 )
+                watch = gr.Button(
+                    "Watch this question", scale=0, min_width=170, elem_id="watch-question"
+                )
             feedback_status = gr.Markdown(elem_id="feedback-status")
             with gr.Row():
                 clear = gr.Button("New conversation")
@@ -182,7 +194,7 @@ def _chat_tab(settings: Settings) -> ChatTab:
         with gr.Column(scale=2):
             sources = gr.HTML(sources_html(None, 0), elem_id="sources")
     return ChatTab(
-        chatbot, question, send, comment, thumbs_up, thumbs_down, feedback_status,
+        chatbot, question, send, comment, thumbs_up, thumbs_down, watch, feedback_status,
         clear, download, download_bib, download_csl, sources,
     )  # fmt: skip
 
@@ -278,8 +290,15 @@ def _wire_chat(
         api_name="chat",
     ).success(  # not after an error: the hidden answer may be the previous one
         handlers.prepare_views,
-        inputs=last_answer,
-        outputs=[timeline.query, compare.question, compare.outlets],
+        inputs=[last_answer, filters.publishers, filters.date_from, filters.date_to],
+        outputs=[
+            timeline.query,
+            timeline.listing,
+            timeline.chart,
+            compare.question,
+            compare.outlets,
+            compare.result,
+        ],
         api_visibility="private",
     )
     chat.clear.click(
@@ -355,7 +374,8 @@ def _warm(pipe: pipeline.Pipeline) -> None:
 def launch(settings: Settings | None = None, **overrides: Any) -> gr.Blocks:
     """Serve the UI as the settings say: 127.0.0.1 unless told otherwise; login if configured."""
     settings = settings or Settings()
-    demo = build_app(settings)
+    refresh = feed_refresh(settings)
+    demo = build_app(settings, refresh)
     ui = settings.ui
     auth = (ui.username, ui.password) if ui.username and ui.password else None
     options: dict[str, Any] = {
@@ -374,6 +394,8 @@ def launch(settings: Settings | None = None, **overrides: Any) -> gr.Blocks:
     demo.queue(default_concurrency_limit=4).launch(prevent_thread_lock=True, **options)
     # The JSON API beside the chat, on the same server (its docs: /api/v1/docs).
     demo.app.mount("/api/v1", build_api(pipeline.get_pipeline(settings), settings))
+    if refresh is not None:
+        refresh.start()
     if blocking:
         demo.block_thread()
     return demo

@@ -128,6 +128,7 @@ def test_bad_watches_get_one_line_errors_and_lose_nothing(settings: Settings) ->
         (["add", QUESTION, "--name", "kept"], "a watch named 'kept' exists"),
         (["add", "   "], "a watch needs a question"),
         (["add", QUESTION, "--publisher", "Nobody Times"], "no indexed article is from"),
+        (["add", QUESTION, "--webhook", "http://127.0.0.1:9/hook"], "loopback, private"),
         (["show", "missing"], "no watch named 'missing'"),
         (["remove", "missing"], "no watch named 'missing'"),
         (["check", "missing"], "no watch named 'missing'"),
@@ -262,3 +263,93 @@ def test_the_api_serves_watches_and_their_atom_feeds(settings: Settings) -> None
         assert api.post("/watches/envoys/check").json() == []  # nothing new: no change
         assert api.delete("/watches/envoys").status_code == 204
         assert api.get("/watches").json() == []
+
+
+class _Hook:
+    """A webhook receiver on 127.0.0.1 that keeps what it is sent."""
+
+    def __init__(self, status: int = 204) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((dict(self.headers), body))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.slow
+def test_a_webhook_receives_each_change_signed(settings: Settings) -> None:
+    import hashlib
+    import hmac
+
+    local = settings.model_copy(
+        update={
+            "fetch": settings.fetch.model_copy(update={"allow_private": True}),
+            "watch": settings.watch.model_copy(update={"webhook_secret": "s3cret"}),
+        }
+    )
+    pipeline.ingest(local)
+    hook = _Hook()
+    try:
+        pipeline.get_pipeline(local).watches.add(QUESTION, name="envoys", webhook=hook.url)
+        _add_article(local, "weather", UNRELATED)
+        assert hook.received == []  # no change, no post
+        _add_article(local, "bangkok", BANGKOK)
+        [(headers, body)] = hook.received
+    finally:
+        hook.close()
+    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["X-Sinoqa-Signature"] == expected
+    assert headers["X-Sinoqa-Event"] == "watch.change"
+    sent = json.loads(body)
+    assert sent["watch"] == "envoys" and sent["question"] == QUESTION
+    assert sent["change"]["new_articles"][0]["doc_id"] == "bangkok"
+
+
+def test_webhooks_obey_the_fetch_rules_and_failures_are_retried_then_logged(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sinoqa.errors import FetchError
+    from sinoqa.watch.webhook import check_webhook, deliver
+
+    with pytest.raises(FetchError, match="loopback, private or link-local"):
+        check_webhook("http://127.0.0.1:9/hook", settings)
+    with pytest.raises(FetchError, match="only http and https"):
+        check_webhook("ftp://example.com/hook", settings)
+    local = settings.model_copy(
+        update={"fetch": settings.fetch.model_copy(update={"allow_private": True})}
+    )
+    waits: list[float] = []
+    failing = _Hook(status=503)
+    try:
+        with caplog.at_level(logging.WARNING, logger="sinoqa.watch"):
+            assert not deliver(failing.url, b"{}", local, sleep=waits.append)
+    finally:
+        failing.close()
+    assert len(failing.received) == 3 and waits == [1.0, 2.0]  # three tries, backing off
+    assert "not delivered: HTTP 503" in caplog.text
+    refused = _Hook(status=400)
+    try:
+        assert not deliver(refused.url, b"{}", local, sleep=waits.append)
+    finally:
+        refused.close()
+    assert len(refused.received) == 1  # a receiver that refuses is not asked again
+    gone = _Hook()
+    gone.close()  # nothing listens there any more
+    assert not deliver(gone.url, b"{}", local, sleep=lambda _: None)

@@ -379,6 +379,7 @@ class Watch(_Frozen):
     question: str
     filters: Filters = Field(default_factory=Filters)
     created: str = Field(description="When it was added (ISO 8601, UTC).")
+    webhook: str | None = Field(None, description="Where each change is POSTed as JSON.")
     answer: Answer | None = Field(None, description="The answer it gave last.")
     changes: list[WatchChange] = Field(default_factory=list, description="Newest last.")
 

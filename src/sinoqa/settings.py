@@ -7,6 +7,7 @@ override ``corpus.dir``/``index.dir`` for one run.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -351,6 +352,17 @@ class WatchSettings(_Stage):
         description="... or the article holds at least this share of the question's "
         "IDF-weighted terms.",
     )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Key for the X-Sinoqa-Signature header (HMAC-SHA256 of the body) on each "
+        "webhook post; unset: posts are not signed.",
+    )
+    webhook_attempts: int = Field(
+        3, ge=1, le=10, description="Tries per webhook post (waiting 1, 2, 4, ... s between)."
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="Seconds a webhook receiver has to answer a post."
+    )
 
 
 class UISettings(_Stage):
@@ -366,6 +378,37 @@ class UISettings(_Stage):
         pattern=r"^[A-Za-z0-9_-]+$",
         description="Folder under the corpus directory where uploads are stored.",
     )
+    refresh_every: str | None = Field(
+        None,
+        description="Re-read the feeds added before this often while the server runs "
+        "(`sinoqa serve --refresh-every`): 90s, 30m, 2h or 1d; unset: never.",
+    )
+
+    @field_validator("refresh_every")
+    @classmethod
+    def _a_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            duration_seconds(value)
+        return value
+
+    @property
+    def refresh_seconds(self) -> float | None:
+        return duration_seconds(self.refresh_every) if self.refresh_every else None
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> float:
+    """ "30m" as 1800.0; a ValueError for what is not a positive number and unit (s, m, h, d),
+    of at least a minute."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text.lower())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration: write 90s, 30m, 2h or 1d")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 60:
+        raise ValueError(f"{text!r} is too often: refresh at most once a minute")
+    return seconds
 
 
 class McpSettings(_Stage):

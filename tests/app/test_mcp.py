@@ -29,7 +29,16 @@ from tests.ingestion.test_web import site  # noqa: F401 - a news site on 127.0.0
 from tests.servers import free_port, serving
 
 QUESTION = "Where did Wang Yi meet Jake Sullivan in September?"
-READ_TOOLS = {"search_passages", "ask", "timeline", "compare", "get_article"}
+READ_TOOLS = {
+    "search_passages",
+    "ask",
+    "timeline",
+    "compare",
+    "get_article",
+    "watch_add",
+    "watch_list",
+    "watch_changes",
+}
 T = TypeVar("T")
 
 
@@ -296,3 +305,37 @@ def test_ctrl_c_stops_the_stdio_server(seeded: Settings) -> None:
     finally:
         server.kill()
         server.wait()
+
+
+def test_watch_tools_follow_a_question_through_an_ingest(settings: Settings) -> None:
+    from tests.test_watch import BANGKOK
+    from tests.test_watch import QUESTION as WATCHED
+
+    pipeline.ingest(settings)
+    server = build_server(pipeline.Pipeline(settings), settings)
+
+    async def add(client: Client) -> tuple[Any, Any, Any]:
+        added = await client.call_tool("watch_add", {"question": WATCHED, "name": "envoys"})
+        taken = await client.call_tool("watch_add", {"question": WATCHED, "name": "envoys"})
+        missing = await client.call_tool("watch_changes", {"name": "nobody"})
+        return added.structured_content, taken, missing
+
+    added, taken, missing = _run(add, server)
+    assert added["name"] == "envoys" and "Malta" in added["answer"]["answer"]
+    assert taken.is_error and "exists" in taken.content[0].text
+    assert missing.is_error and "no watch named 'nobody'" in missing.content[0].text
+    (settings.corpus.dir / "bangkok.md").write_text(BANGKOK, encoding="utf-8")
+    pipeline.ingest(settings)
+
+    async def read(client: Client) -> tuple[Any, Any]:
+        listed = await client.call_tool("watch_list", {})
+        changes = await client.call_tool("watch_changes", {"name": "envoys"})
+        return listed.structured_content, changes.structured_content
+
+    listed, watch = _run(read, server)
+    assert listed == {
+        "watches": [{"name": "envoys", "question": WATCHED, "changes": 1, "unread": 1}]
+    }
+    [change] = watch["changes"]
+    assert change["new_articles"][0]["doc_id"] == "bangkok"
+    assert any("Bangkok" in item for item in change["what_changed"])

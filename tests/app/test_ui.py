@@ -453,6 +453,9 @@ def test_browser_chat_fills_in_the_view_a_question_asks_for(page: Any) -> None:
     expect(timeline_query).to_have_value(
         re.compile("talks between US and Chinese officials"), timeout=30_000
     )
+    # ... and drawn: the story's months and chart, without pressing Show timeline.
+    expect(page.locator("#timeline")).to_contain_text("2021-02", timeout=30_000)
+    expect(page.locator("#timeline-chart img")).to_be_visible(timeout=30_000)
 
     page.get_by_role("tab", name="Chat").click()
     page.locator("#question textarea").fill(
@@ -469,6 +472,7 @@ def test_browser_chat_fills_in_the_view_a_question_asks_for(page: Any) -> None:
     )
     outlets = page.locator("#compare-outlets").inner_text()
     assert "Financial Times" in outlets and "E-International Relations" in outlets
+    expect(page.locator("#comparison")).to_contain_text("Financial Times", timeout=30_000)
 
 
 def test_timeline_endpoint_returns_the_cli_json(served: tuple[str, Settings]) -> None:

@@ -203,6 +203,18 @@ def settings_command() -> None:
 
 
 @app.command()
+def refresh(
+    index: WritableIndexOption = None,
+    corpus: CorpusOption = None,
+    as_json: Annotated[bool, flag("--json", help="Print the report as JSON.")] = False,
+    no_wait: NoWaitOption = False,
+) -> None:
+    """Re-read every feed added before and add its new articles (the watches are checked
+    after). For cron or a systemd timer; the same as `sinoqa add --refresh`."""
+    add(refresh=True, corpus=corpus, index=index, as_json=as_json, no_wait=no_wait)
+
+
+@app.command()
 def status(
     corpus: CorpusOption = None,
     index: IndexOption = None,

@@ -22,6 +22,14 @@ def port_option(default: int) -> Any:
 def serve(
     host: HostOption = None,
     port: Annotated[int | None, port_option(7860)] = None,
+    refresh_every: Annotated[
+        str | None,
+        typer.Option(
+            "--refresh-every",
+            help="Re-read the feeds added before this often: 30m, 2h, 1d "
+            "(default: SINOQA_UI__REFRESH_EVERY, else never).",
+        ),
+    ] = None,
     corpus: CorpusOption = None,
     index: IndexOption = None,
 ) -> None:
@@ -33,9 +41,11 @@ def serve(
     from sinoqa_app import launch
 
     settings = settings_for(corpus, index)
-    update = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    if update:
-        settings = settings.model_copy(update={"ui": settings.ui.model_copy(update=update)})
+    given = (("host", host), ("port", port), ("refresh_every", refresh_every))
+    update = {k: v for k, v in given if v is not None}
+    if update:  # validated as the settings validate them
+        ui = type(settings.ui).model_validate({**settings.ui.model_dump(), **update})
+        settings = settings.model_copy(update={"ui": ui})
     launch(settings)
 
 
@@ -55,12 +65,12 @@ def mcp(
 ) -> None:
     """Serve the corpus to assistants and agents over the Model Context Protocol.
 
-    Tools: search_passages, ask, timeline, compare, get_article (and add_urls with
-    --allow-writes, under the same rules as `sinoqa add`); resources: sinoqa://articles and
-    sinoqa://article/{doc_id}. Over stdio by default, as desktop assistants start it. With
-    --http it listens on 127.0.0.1 unless --host says otherwise; set SINOQA_MCP__TOKEN to
-    require `Authorization: Bearer <token>`, or SINOQA_UI__USERNAME and SINOQA_UI__PASSWORD
-    for a login. Needs `sinoqa ingest` first.
+    Tools: search_passages, ask, timeline, compare, get_article, watch_add, watch_list,
+    watch_changes (and add_urls with --allow-writes, under the same rules as `sinoqa add`);
+    resources: sinoqa://articles and sinoqa://article/{doc_id}. Over stdio by default, as
+    desktop assistants start it. With --http it listens on 127.0.0.1 unless --host says
+    otherwise; set SINOQA_MCP__TOKEN to require `Authorization: Bearer <token>`, or
+    SINOQA_UI__USERNAME and SINOQA_UI__PASSWORD for a login. Needs `sinoqa ingest` first.
     """
     from sinoqa_app.mcp_server import serve_http, serve_stdio
 

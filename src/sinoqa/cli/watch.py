@@ -14,7 +14,7 @@ from sinoqa.cli.common import (
     CorpusOption,
     DateFromOption,
     DateToOption,
-    IndexOption,
+    ExistingIndexOption,
     PublisherOption,
     command_group,
     console,
@@ -42,15 +42,23 @@ def watch_add(
     publisher: PublisherOption = None,
     date_from: DateFromOption = None,
     date_to: DateToOption = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook",
+            help="POST each change as JSON to this http(s) URL (signed with "
+            "SINOQA_WATCH__WEBHOOK_SECRET when set).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     corpus: CorpusOption = None,
-    index: IndexOption = None,
+    index: ExistingIndexOption = None,
 ) -> None:
     """Watch a question: it is answered now, and asked again after every ingest, `sinoqa
     add` or upload that brings articles it may be about; a change is recorded only when the
     answer moved. The filters are those of `sinoqa ask`."""
     filters = Filters(publishers=publisher, date_from=date_from, date_to=date_to)
-    watch = _book(corpus, index).add(question, filters, name)
+    watch = _book(corpus, index).add(question, filters, name, webhook)
     if as_json:
         print(json.dumps(_summary(watch), indent=2))
         return
@@ -61,7 +69,7 @@ def watch_add(
 
 @watch_app.command("list")
 def watch_list(
-    as_json: JsonOption = False, corpus: CorpusOption = None, index: IndexOption = None
+    as_json: JsonOption = False, corpus: CorpusOption = None, index: ExistingIndexOption = None
 ) -> None:
     """List the watches, with how many changes each recorded and how many are unread."""
     watches = _book(corpus, index).watches()
@@ -83,7 +91,7 @@ def watch_show(
     name: NameArgument,
     as_json: JsonOption = False,
     corpus: CorpusOption = None,
-    index: IndexOption = None,
+    index: ExistingIndexOption = None,
 ) -> None:
     """Show a watch and every change of its answer, newest last (marks them read)."""
     watch = _book(corpus, index).show(name, mark_read=True)
@@ -99,7 +107,7 @@ def watch_show(
 
 @watch_app.command("remove")
 def watch_remove(
-    name: NameArgument, corpus: CorpusOption = None, index: IndexOption = None
+    name: NameArgument, corpus: CorpusOption = None, index: ExistingIndexOption = None
 ) -> None:
     """Stop watching a question; its recorded changes go with it."""
     _book(corpus, index).remove(name)
@@ -113,7 +121,7 @@ def watch_check(
     ] = None,
     as_json: JsonOption = False,
     corpus: CorpusOption = None,
-    index: IndexOption = None,
+    index: ExistingIndexOption = None,
 ) -> None:
     """Ask watched questions again now, whatever arrived, and record what changed."""
     changes = _book(corpus, index).check(names or [])

@@ -23,6 +23,7 @@ from sinoqa.schema import Answer, Filters, NewArticle, Watch, WatchChange
 from sinoqa.settings import Settings
 from sinoqa.watch.changes import change_record
 from sinoqa.watch.store import WatchStore, name_for, now, store_path
+from sinoqa.watch.webhook import check_webhook, deliver, payload
 
 if TYPE_CHECKING:
     from sinoqa.retrieve.served_corpus import ServedCorpus
@@ -62,19 +63,27 @@ class WatchBook:
         self.corpus = corpus
         self.store = WatchStore(store_path(corpus.settings))
 
-    def add(self, question: str, filters: Filters | None = None, name: str | None = None) -> Watch:
+    def add(
+        self,
+        question: str,
+        filters: Filters | None = None,
+        name: str | None = None,
+        webhook: str | None = None,
+    ) -> Watch:
         """Watch ``question`` (with ``filters``): asked now, its answer kept to compare later
-        answers with."""
+        answers with; each change POSTed to ``webhook`` when given."""
         text = " ".join(question.split())
         if not text:
             raise InvalidWatch("a watch needs a question", hint='sinoqa watch add "QUESTION"')
         taken = self.store.names()
         name = name or name_for(text, taken)
         self.store.check_name(name, taken)  # before asking: a bad name costs no answer
+        if webhook is not None:
+            webhook = check_webhook(webhook, self.corpus.settings)
         filters = filters or Filters()
         answer = self.corpus.ask(text, filters)  # a bad filter or question fails here, unsaved
         vector = self.corpus.embed_model.get_query_embedding(text)
-        watch = self.store.add(name, text, filters, vector)
+        watch = self.store.add(name, text, filters, vector, webhook)
         self.store.answered(name, answer)
         return watch.model_copy(update={"answer": answer})
 
@@ -152,7 +161,13 @@ class WatchBook:
         ]
         change = change_record(watch.answer, after, _distinct(new), now())
         self.store.answered(watch.name, after, change)
-        return (watch.name, change) if change is not None else None
+        if change is None:
+            return None
+        if watch.webhook:
+            deliver(
+                watch.webhook, payload(watch.name, watch.question, change), self.corpus.settings
+            )
+        return watch.name, change
 
     def _arrivals(self, view: ServedCorpus, doc_ids: Sequence[str]) -> list[_Arrival]:
         wanted = {d: view.records[d] for d in dict.fromkeys(doc_ids) if d in view.records}

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS watches (
     filters TEXT NOT NULL,
     created TEXT NOT NULL,
     answer TEXT,
-    vector TEXT
+    vector TEXT,
+    webhook TEXT
 );
 CREATE TABLE IF NOT EXISTS changes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -86,6 +87,9 @@ class WatchStore:
             if write:
                 connection.execute("PRAGMA journal_mode = WAL")
             connection.executescript(_SCHEMA)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(watches)")}
+            if "webhook" not in columns:  # a file from 0.13.0, before webhooks
+                connection.execute("ALTER TABLE watches ADD COLUMN webhook TEXT")
             with connection:
                 yield connection
         except sqlite3.Error as exc:
@@ -112,18 +116,34 @@ class WatchStore:
         if name in (self.names() if taken is None else taken):
             raise InvalidWatch(f"a watch named {name!r} exists", hint="choose another --name")
 
-    def add(self, name: str, question: str, filters: Filters, vector: Sequence[float]) -> Watch:
+    def add(
+        self,
+        name: str,
+        question: str,
+        filters: Filters,
+        vector: Sequence[float],
+        webhook: str | None = None,
+    ) -> Watch:
         """A new watch; :class:`InvalidWatch` for a malformed or taken name."""
         created = now()
         with self._connect(write=True) as db:
             taken = [row[0] for row in db.execute("SELECT name FROM watches")]
             self.check_name(name, taken)
             db.execute(
-                "INSERT INTO watches (name, question, filters, created, vector) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (name, question, filters.model_dump_json(), created, json.dumps(list(vector))),
+                "INSERT INTO watches (name, question, filters, created, vector, webhook) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    question,
+                    filters.model_dump_json(),
+                    created,
+                    json.dumps(list(vector)),
+                    webhook,
+                ),
             )
-        return Watch(name=name, question=question, filters=filters, created=created)
+        return Watch(
+            name=name, question=question, filters=filters, created=created, webhook=webhook
+        )
 
     def names(self) -> list[str]:
         with self._connect(write=False) as db:
@@ -133,7 +153,8 @@ class WatchStore:
         """Every watch with its changes, by name."""
         with self._connect(write=False) as db:
             rows = db.execute(
-                "SELECT name, question, filters, created, answer FROM watches ORDER BY name"
+                "SELECT name, question, filters, created, answer, webhook FROM watches "
+                "ORDER BY name"
             ).fetchall()
             changes: dict[str, list[WatchChange]] = {}
             for watch, record, read in db.execute(
@@ -149,8 +170,9 @@ class WatchStore:
                 created=created,
                 answer=Answer.model_validate_json(answer) if answer else None,
                 changes=changes.get(name, []),
+                webhook=webhook,
             )
-            for name, question, filters, created, answer in rows
+            for name, question, filters, created, answer, webhook in rows
         ]
 
     def get(self, name: str) -> Watch:
