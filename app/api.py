@@ -31,6 +31,7 @@ from sinoqa.schema import (
     Timeline,
     Watch,
     WatchChange,
+    WatchSummary,
 )
 from sinoqa.settings import Settings
 
@@ -77,13 +78,6 @@ class WatchRequest(_Request):
     )
     name: str | None = Field(None, description="What to call it (default: from the question).")
     webhook: str | None = Field(None, description="An http(s) URL each change is POSTed to.")
-
-
-class WatchSummary(BaseModel):
-    name: str
-    question: str
-    changes: int = Field(description="Changes recorded.")
-    unread: int = Field(description="Changes not yet shown.")
 
 
 class Status(BaseModel):
@@ -165,14 +159,6 @@ def build_api(pipe: Pipeline, settings: Settings) -> FastAPI:
 def _watch_routes(api: FastAPI, pipe: Pipeline) -> None:
     """Saved questions and what changed in their answers (`sinoqa watch`), with Atom feeds."""
 
-    def summary(watch: Watch) -> WatchSummary:
-        return WatchSummary(
-            name=watch.name,
-            question=watch.question,
-            changes=len(watch.changes),
-            unread=watch.unread,
-        )
-
     def atom(request: Request, name: str | None) -> Response:
         # The base URL carries the mount point (/api/v1): article links resolve from it.
         feed = pipe.watches.feed(str(request.base_url).rstrip("/"), name)
@@ -180,7 +166,7 @@ def _watch_routes(api: FastAPI, pipe: Pipeline) -> None:
 
     @api.get("/watches", response_model=list[WatchSummary], summary="The watched questions")
     def watches() -> list[WatchSummary]:
-        return [summary(w) for w in pipe.watches.watches()]
+        return [w.summary() for w in pipe.watches.watches()]
 
     @api.post("/watches", response_model=Watch, summary="Watch a question")
     def add_watch(body: WatchRequest) -> Watch:

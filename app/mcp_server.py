@@ -8,16 +8,9 @@ with a sentence saying what to change.
 
 from __future__ import annotations
 
-import base64
-import ipaddress
 import logging
-import os
-import secrets
-import signal
-import socket
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout, suppress
+from contextlib import contextmanager
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
@@ -26,8 +19,6 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 from rich.logging import RichHandler
 from sinoqa_app.limits import MAX_QUESTION_CHARS
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sinoqa import __version__
 from sinoqa.errors import SetupError, SinoqaError
@@ -41,6 +32,7 @@ from sinoqa.schema import (
     Source,
     Timeline,
     Watch,
+    WatchSummary,
 )
 from sinoqa.settings import Settings
 
@@ -230,13 +222,6 @@ def _article_tools(server: MCPServer, pipe: Pipeline) -> None:
         return found
 
 
-class WatchSummary(BaseModel):
-    name: str
-    question: str
-    changes: int = Field(description="Changes recorded.")
-    unread: int = Field(description="Changes not yet shown to a person.")
-
-
 class WatchList(BaseModel):
     watches: list[WatchSummary]
 
@@ -271,14 +256,7 @@ def _watch_tools(server: MCPServer, pipe: Pipeline) -> None:
     def watch_list() -> WatchList:
         with _as_tool_errors():
             watches = pipe.watches.watches()
-        return WatchList(
-            watches=[
-                WatchSummary(
-                    name=w.name, question=w.question, changes=len(w.changes), unread=w.unread
-                )
-                for w in watches
-            ]
-        )
+        return WatchList(watches=[w.summary() for w in watches])
 
     @server.tool(
         description="A watch and every recorded change of its answer, oldest first: when, "
@@ -345,122 +323,6 @@ def _as_resource_errors() -> Iterator[None]:
         yield
     except SinoqaError as exc:
         raise ResourceError(str(exc)) from None
-
-
-class RequireLogin:
-    """ASGI middleware: with a token set, ``Authorization: Bearer <token>``; with the UI's
-    username and password set, HTTP Basic with them. Either is enough when both are set."""
-
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        token = settings.mcp.token
-        self.token = token.get_secret_value().encode() if token is not None else None
-        ui = settings.ui
-        login = f"{ui.username}:{ui.password}" if ui.username and ui.password else None
-        self.basic = login.encode() if login else None
-
-    @property
-    def required(self) -> bool:
-        return bool(self.token or self.basic)
-
-    def allows(self, authorization: bytes) -> bool:
-        # Bytes throughout: a header is bytes on the wire, a token may hold any character.
-        scheme, _, given = authorization.partition(b" ")
-        given = given.strip()
-        if scheme.lower() == b"bearer" and self.token:
-            return secrets.compare_digest(given, self.token)
-        if scheme.lower() == b"basic" and self.basic:
-            try:
-                decoded = base64.b64decode(given, validate=True)
-            except ValueError:
-                return False
-            return secrets.compare_digest(decoded, self.basic)
-        return False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan" or not self.required:
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        if scope["type"] == "http" and self.allows(headers.get(b"authorization", b"")):
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] != "http":  # a websocket, say: nothing here speaks it
-            return
-        message = (
-            "log in: send Authorization: Bearer <token> (SINOQA_MCP__TOKEN)"
-            if self.token
-            else "log in with the UI's username and password (HTTP Basic)"
-        )
-        challenge = "Bearer" if self.token else 'Basic realm="sinoqa"'
-        refusal = JSONResponse(
-            {"error": message}, status_code=401, headers={"WWW-Authenticate": challenge}
-        )
-        await refusal(scope, receive, send)
-
-
-def _opened(settings: Settings) -> Pipeline:
-    """The pipeline with its index open and its embedding model loaded: a missing index stops
-    the server before it starts (the CLI says which command to run)."""
-    pipe = Pipeline(settings)
-    pipe.served()
-    pipe.embed_model  # noqa: B018 - loaded now, not on the first question
-    return pipe
-
-
-def serve_stdio(settings: Settings) -> None:
-    """Serve over this process's stdin and stdout until the client closes them."""
-    import anyio
-
-    with redirect_stdout(sys.stderr):  # stdout is the protocol's, from the first byte
-        pipe = _opened(settings)
-    server = build_server(pipe, settings)
-    # The SDK reads stdin in a thread no signal can interrupt: Ctrl-C ends the process here
-    # (a read-only server has nothing to save; an ingest survives being stopped).
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
-    anyio.run(server.run_stdio_async)
-
-
-def serve_http(settings: Settings) -> None:
-    """Serve streamable HTTP at http://HOST:PORT/mcp until interrupted."""
-    import anyio
-    import uvicorn
-
-    host, port = settings.mcp.host, settings.mcp.port
-    shown = f"[{host}]" if ":" in host else host
-    # Bind first: a port in use is an OSError the CLI reports in one line.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"cannot listen on {shown}:{port}: {exc.strerror}") from None
-    try:
-        server = build_server(_opened(settings), settings)
-    except BaseException:
-        sock.close()
-        raise
-    app = RequireLogin(server.streamable_http_app(host=host), settings)
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
-    print(f"sinoqa MCP server at http://{shown}:{port}/mcp", flush=True)
-    if not app.required and not _loopback(host):
-        print(
-            f"warning: {host} is reachable from other machines and no login is set: anyone "
-            "who can reach it can use the corpus (set SINOQA_MCP__TOKEN)",
-            file=sys.stderr,
-            flush=True,
-        )
-    with suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has closed the connections
-        anyio.run(uvicorn.Server(config).serve, [sock])
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def tools_table(settings: Settings | None = None) -> str:

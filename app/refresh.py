@@ -18,7 +18,7 @@ from sinoqa import pipeline
 from sinoqa.errors import IndexBusy, SinoqaError
 from sinoqa.settings import Settings
 
-log = logging.getLogger("sinoqa.refresh")
+log = logging.getLogger(__name__)
 
 
 class FeedRefresh:
@@ -46,7 +46,9 @@ class FeedRefresh:
                 f"{at}: {len(report.feeds)} feed(s) re-read, {len(report.added)} article(s) "
                 f"added, {len(report.rejected)} rejected."
             )
-            pipeline.get_pipeline(self.settings).served(fresh=True)
+            if report.rejected:  # a feed or page that failed says why
+                url, reason = report.rejected[0]
+                line += f" First: {url}: {reason}"
         with self._lock:
             self.last = line
         return line

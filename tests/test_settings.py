@@ -46,7 +46,7 @@ def test_with_paths_overrides_only_the_given_paths() -> None:
 
 def test_the_configuration_doc_is_generated_from_the_schema() -> None:
     """docs/configuration.md lists every setting as the code defines it (`make docs`)."""
-    from sinoqa.settings import settings_table
+    from sinoqa.cli.reference import settings_table
     from tests.conftest import REPO
 
     text = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")

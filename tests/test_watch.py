@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from sinoqa import pipeline
 from sinoqa.errors import WatchStoreUnavailable
@@ -301,7 +302,7 @@ def test_a_webhook_receives_each_change_signed(settings: Settings) -> None:
     local = settings.model_copy(
         update={
             "fetch": settings.fetch.model_copy(update={"allow_private": True}),
-            "watch": settings.watch.model_copy(update={"webhook_secret": "s3cret"}),
+            "watch": settings.watch.model_copy(update={"webhook_secret": SecretStr("s3cret")}),
         }
     )
     pipeline.ingest(local)

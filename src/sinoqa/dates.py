@@ -154,3 +154,18 @@ MONTHS = (
 )
 #: Weekday names, Monday first.
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> float:
+    """ "30m" as 1800.0; a ValueError for what is not a positive number and unit (s, m, h, d),
+    of at least a minute."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text.lower())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration: write 90s, 30m, 2h or 1d")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 60:
+        raise ValueError(f"{text!r} is too often: refresh at most once a minute")
+    return seconds

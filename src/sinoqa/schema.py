@@ -386,3 +386,20 @@ class Watch(_Frozen):
     @property
     def unread(self) -> int:
         return sum(not change.read for change in self.changes)
+
+    def summary(self) -> WatchSummary:
+        return WatchSummary(
+            name=self.name,
+            question=self.question,
+            changes=len(self.changes),
+            unread=self.unread,
+        )
+
+
+class WatchSummary(_Frozen):
+    """A watch in a list: its question and how many changes it recorded and has unread."""
+
+    name: str
+    question: str
+    changes: int = Field(description="Changes recorded.")
+    unread: int = Field(description="Changes not yet shown to a person.")

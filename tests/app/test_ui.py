@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -37,14 +38,18 @@ officials expect cargo volume at the Hainan ports to double.
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settings]]:
-    root = tmp_path_factory.mktemp("ui")
+    with chat_server(tmp_path_factory.mktemp("ui"), max_upload_bytes=50_000) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def chat_server(root: Path, **ui: Any) -> Iterator[tuple[str, Settings]]:
+    """The chat app over a fresh copy of the seed corpus under ``root``, served on a free
+    127.0.0.1 port with these UI settings: its address and settings."""
     shutil.copytree(CORPUS, root / "corpus")
     settings = Settings().with_paths(corpus=root / "corpus", index=root / "index")
-    settings = settings.model_copy(
-        update={
-            "ui": settings.ui.model_copy(update={"port": free_port(), "max_upload_bytes": 50_000})
-        }
-    )
+    ui_settings = settings.ui.model_copy(update={"port": free_port(), **ui})
+    settings = settings.model_copy(update={"ui": ui_settings})
     pipeline.ingest(settings)
     demo = launch(settings, prevent_thread_lock=True, quiet=True)
     try:

@@ -3,35 +3,23 @@ see the unread change an ingest records, read it."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sinoqa_app import launch
 from sinoqa_app.watch_tab import changes_html, listing_html, tab_label
 
 from sinoqa import pipeline
 from sinoqa.settings import Settings
-from tests.app.test_ui import browser  # noqa: F401 - the Chromium fixture
-from tests.conftest import CORPUS, free_port
+from tests.app.test_ui import browser, chat_server  # noqa: F401 - the Chromium fixture
 from tests.test_watch import BANGKOK, QUESTION
 
 
 @pytest.fixture
 def watched(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
-    shutil.copytree(CORPUS, tmp_path / "corpus")
-    settings = Settings().with_paths(corpus=tmp_path / "corpus", index=tmp_path / "index")
-    settings = settings.model_copy(
-        update={"ui": settings.ui.model_copy(update={"port": free_port()})}
-    )
-    pipeline.ingest(settings)
-    demo = launch(settings, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{settings.ui.port}/", settings
-    finally:
-        demo.close()
+    with chat_server(tmp_path) as served:
+        yield served
 
 
 @pytest.mark.slow

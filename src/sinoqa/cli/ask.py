@@ -12,16 +12,14 @@ from rich.markup import escape
 from sinoqa import pipeline
 from sinoqa.cli.common import (
     CorpusOption,
-    DateFromOption,
-    DateToOption,
     IndexOption,
-    PublisherOption,
     app,
     console,
     filter_option,
     flag,
     settings_for,
     text_lines,
+    with_filters,
 )
 from sinoqa.errors import InvalidQuestion
 from sinoqa.schema import Answer, Filters, Source, published_label
@@ -29,6 +27,7 @@ from sinoqa.settings import Settings
 
 
 @app.command()
+@with_filters
 def ask(
     question: Annotated[str | None, typer.Argument(help="The question to answer.")] = None,
     questions: Annotated[
@@ -45,9 +44,6 @@ def ask(
         int | None,
         typer.Option("--top-k", min=1, max=50, help="Passages to consider (default 6)."),
     ] = None,
-    publisher: PublisherOption = None,
-    date_from: DateFromOption = None,
-    date_to: DateToOption = None,
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -67,6 +63,7 @@ def ask(
     ] = None,
     corpus: CorpusOption = None,
     index: IndexOption = None,
+    filters: Filters = Filters(),  # noqa: B008 - immutable; given by @with_filters
 ) -> None:
     """Answer a question from the indexed articles, citing every sentence.
 
@@ -85,7 +82,7 @@ def ask(
         )
         settings = Settings.model_validate(settings.model_dump())  # reject unknown backends
     pipe = pipeline.get_pipeline(settings)
-    filters = Filters(publishers=publisher, date_from=date_from, date_to=date_to, as_of=as_of)
+    filters = Filters.model_validate({**filters.model_dump(), "as_of": as_of})
     if questions is not None:
         if question is not None:
             raise typer.BadParameter("give either a QUESTION or --questions FILE, not both")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import tempfile
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -129,6 +132,50 @@ DateToOption = Annotated[
         "--to", callback=filter_option, help="Only articles published on or before YYYY[-MM[-DD]]."
     ),
 ]
+#: The options every command over the corpus takes to narrow it, in the order --help shows.
+_FILTER_OPTIONS = {
+    "publisher": PublisherOption,
+    "date_from": DateFromOption,
+    "date_to": DateToOption,
+}
+
+
+def with_filters(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the --publisher, --from and --to options; it receives them as one
+    ``filters: Filters`` (the parameter it declares for them, last), checked once."""
+    # The command's annotations are strings (postponed evaluation): typer reads them from
+    # the new signature, so they are resolved here, Annotated options and all.
+    hints = typing.get_type_hints(command, include_extras=True)
+    signature = inspect.signature(command)
+    kept = [
+        p.replace(annotation=hints.get(name, p.annotation))
+        for name, p in signature.parameters.items()
+        if name != "filters"
+    ]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=option)
+        for name, option in _FILTER_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def run(
+        *args: Any,
+        publisher: list[str] | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        filters = Filters(publishers=publisher, date_from=date_from, date_to=date_to)
+        command(*args, filters=filters, **kwargs)
+
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*kept, *added], return_annotation=None
+    )
+    hints.pop("filters", None)
+    run.__annotations__ = {**hints, **_FILTER_OPTIONS}
+    return run
+
+
 IndexOption = Annotated[
     Path | None,
     typer.Option(

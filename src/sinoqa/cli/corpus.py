@@ -197,7 +197,7 @@ def settings_command() -> None:
 
     `make docs` writes this table to docs/configuration.md.
     """
-    from sinoqa.settings import settings_table
+    from sinoqa.cli.reference import settings_table
 
     print(settings_table(), end="")
 

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import typer.main
+from pydantic import BaseModel
 
 from sinoqa.cli.common import app
+from sinoqa.settings import Settings
 
 CLI_DOC = Path(__file__).resolve().parents[3] / "docs" / "cli.md"
 
@@ -89,3 +91,23 @@ def _plain(docstring: str) -> str:
 def update_cli_doc(path: Path = CLI_DOC) -> None:
     """Write docs/cli.md (`make docs`)."""
     path.write_text(cli_reference(), encoding="utf-8")
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table (variable, default, meaning), from the schema itself:
+    docs/configuration.md is written from this, so it cannot drift from the code."""
+
+    def shown(value: object) -> str:
+        if value is None:
+            return "unset"
+        return f"`{value}`"
+
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for stage, stage_field in Settings.model_fields.items():
+        model = stage_field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        for name, field in model.model_fields.items():
+            variable = f"SINOQA_{stage.upper()}__{name.upper()}"
+            meaning = " ".join((field.description or "").split()).replace("|", "\\|")
+            lines.append(f"| `{variable}` | {shown(field.default)} | {meaning} |")
+    return "\n".join(lines) + "\n"

@@ -72,7 +72,7 @@ def mcp(
     otherwise; set SINOQA_MCP__TOKEN to require `Authorization: Bearer <token>`, or
     SINOQA_UI__USERNAME and SINOQA_UI__PASSWORD for a login. Needs `sinoqa ingest` first.
     """
-    from sinoqa_app.mcp_server import serve_http, serve_stdio
+    from sinoqa_app.mcp_transport import serve_http, serve_stdio
 
     settings = settings_for(corpus, index)
     update: dict[str, object] = {k: v for k, v in (("host", host), ("port", port)) if v}

@@ -16,13 +16,13 @@ from sinoqa.cli.common import (
     DateToOption,
     ExistingIndexOption,
     IndexOption,
-    PublisherOption,
     app,
     command_group,
     console,
     err_console,
     flag,
     settings_for,
+    with_filters,
     writable,
 )
 from sinoqa.schema import Filters, published_label
@@ -122,12 +122,10 @@ def compare(
 
 
 @app.command()
+@with_filters
 def timeline(
     query: Annotated[str, typer.Argument(help="What the story is about, in words.")],
     as_json: Annotated[bool, flag("--json", help="Print the Timeline as JSON.")] = False,
-    publisher: PublisherOption = None,
-    date_from: DateFromOption = None,
-    date_to: DateToOption = None,
     chart: Annotated[
         Path | None,
         typer.Option(
@@ -139,6 +137,7 @@ def timeline(
     ] = None,
     corpus: CorpusOption = None,
     index: IndexOption = None,
+    filters: Filters = Filters(),  # noqa: B008 - immutable; given by @with_filters
 ) -> None:
     """How a story developed: the articles on QUERY in publication order, grouped by month.
 
@@ -146,9 +145,7 @@ def timeline(
     date (marked approx. when inferred) and title; then the number of articles per month.
     """
     pipe = pipeline.get_pipeline(settings_for(corpus, index))
-    result = pipe.timeline(
-        query, Filters(publishers=publisher, date_from=date_from, date_to=date_to)
-    )
+    result = pipe.timeline(query, filters)
     if chart is not None:
         pipeline.save_timeline_chart(result, chart)
     if as_json:

@@ -12,14 +12,12 @@ from rich.markup import escape
 from sinoqa import pipeline
 from sinoqa.cli.common import (
     CorpusOption,
-    DateFromOption,
-    DateToOption,
     ExistingIndexOption,
-    PublisherOption,
     command_group,
     console,
     flag,
     settings_for,
+    with_filters,
 )
 from sinoqa.schema import Filters, Watch, WatchChange
 
@@ -33,15 +31,13 @@ NameArgument = Annotated[str, typer.Argument(help="The watch's name (`sinoqa wat
 
 
 @watch_app.command("add")
+@with_filters
 def watch_add(
     question: Annotated[str, typer.Argument(help="The question to follow, in quotes.")],
     name: Annotated[
         str | None,
         typer.Option("--name", help="What to call it (default: made from the question)."),
     ] = None,
-    publisher: PublisherOption = None,
-    date_from: DateFromOption = None,
-    date_to: DateToOption = None,
     webhook: Annotated[
         str | None,
         typer.Option(
@@ -53,14 +49,14 @@ def watch_add(
     as_json: JsonOption = False,
     corpus: CorpusOption = None,
     index: ExistingIndexOption = None,
+    filters: Filters = Filters(),  # noqa: B008 - immutable; given by @with_filters
 ) -> None:
     """Watch a question: it is answered now, and asked again after every ingest, `sinoqa
     add` or upload that brings articles it may be about; a change is recorded only when the
     answer moved. The filters are those of `sinoqa ask`."""
-    filters = Filters(publishers=publisher, date_from=date_from, date_to=date_to)
     watch = _book(corpus, index).add(question, filters, name, webhook)
     if as_json:
-        print(json.dumps(_summary(watch), indent=2))
+        print(watch.summary().model_dump_json(indent=2))
         return
     console.print(f"Watching [bold]{escape(watch.name)}[/bold]: {escape(watch.question)}")
     if watch.answer is not None:
@@ -74,7 +70,7 @@ def watch_list(
     """List the watches, with how many changes each recorded and how many are unread."""
     watches = _book(corpus, index).watches()
     if as_json:
-        print(json.dumps([_summary(w) for w in watches], indent=2))
+        print(json.dumps([w.summary().model_dump() for w in watches], indent=2))
         return
     if not watches:
         console.print('No watches. Add one: sinoqa watch add "QUESTION"')
@@ -137,15 +133,6 @@ def watch_check(
 
 def _book(corpus: Any, index: Any) -> Any:
     return pipeline.get_pipeline(settings_for(corpus, index)).watches
-
-
-def _summary(watch: Watch) -> dict[str, Any]:
-    return {
-        "name": watch.name,
-        "question": watch.question,
-        "changes": len(watch.changes),
-        "unread": watch.unread,
-    }
 
 
 def _change(change: WatchChange) -> dict[str, Any]:
