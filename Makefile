@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run ask test test-fast lint browser docs fit fit-cv fit-ranker word-lists eval-record eval-fit eval-rtqa bench bench-scale bench-startup load clean-index
+.PHONY: run ask test test-fast lint browser docs fit fit-cv fit-ranker word-lists fit-watch eval-watch eval-record eval-fit eval-rtqa bench bench-scale bench-startup load clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -102,6 +102,18 @@ word-lists: $(VENV)/.runtime-installed
 ## .fit/ the first time, ~20 min; then ~2 min)
 fit-ranker: $(VENV)/.runtime-installed
 	$(BIN)/python -m sinoqa.fitting.ranker --rtqa-train $(RTQA_TRAIN)
+
+## fit-watch: fit the watches' cheap test (its two thresholds) on a replay of rtqa-train,
+## January to June 2025, week by week (~15 min); writes docs/results/watches/fit/rtqa-train.json
+fit-watch: $(VENV)/.runtime-installed
+	$(BIN)/python -m sinoqa.fitting.watch --rtqa-train $(RTQA_TRAIN)
+
+## eval-watch: replay rtqa-dev week by week with a watch per question: alert recall and
+## precision, false alerts, check and ingest times at 0, 50 and 500 watches (~45 min);
+## writes docs/results/watches/rtqa-dev.json and its table in docs/evaluation.md
+eval-watch: $(VENV)/.runtime-installed
+	$(BIN)/python -m sinoqa.evals.replay --rtqa $(RTQA) \
+	  --timing-questions $(RTQA_TRAIN)/questions.jsonl
 
 ## eval-record: the seed and rtqa-dev eval runs docs/evaluation.md shows, recorded, every
 ## candidate default asked undated and dated (~40 min)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,15 @@ def test_the_evaluation_doc_shows_the_recorded_results() -> None:
     assert shown == results_table(records), "docs/evaluation.md is stale: run `make docs`"
     for record in records.values():
         assert record["command"].startswith("sinoqa eval")
+
+
+def test_the_watch_thresholds_are_the_fitted_pair() -> None:
+    """`make fit-watch` chose them on rtqa-train; docs/evaluation.md says how."""
+    from sinoqa.evals.records import WATCH_FIT
+
+    chosen = json.loads(WATCH_FIT.read_text(encoding="utf-8"))["chosen"]
+    watch = Settings().watch
+    assert (watch.min_similarity, watch.min_coverage) == (
+        chosen["min_similarity"],
+        chosen["min_coverage"],
+    )

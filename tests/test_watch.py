@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -163,15 +164,16 @@ def test_a_failing_watch_is_logged_and_never_fails_the_ingest(
 ) -> None:
     pipeline.ingest(settings)
     book = pipeline.get_pipeline(settings).watches
-    book.add(QUESTION, Filters(publishers=["E-International Relations"]), "by-outlet")
-    # The outlet's only article leaves the corpus: the watch's filter no longer resolves.
-    for path in settings.corpus.dir.glob("eir-*.md"):
-        path.unlink()
+    book.add(QUESTION, name="by-outlet")
+    # The watches file edited by hand: its question can no longer be asked.
+    with sqlite3.connect(book.store.path) as db:
+        db.execute("UPDATE watches SET question = ' ' WHERE name = 'by-outlet'")
     (settings.corpus.dir / "bangkok.md").write_text(BANGKOK, encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="sinoqa.watch"):
         report = pipeline.ingest(settings)
     assert report.added == ["bangkok"]
     assert "watch by-outlet not checked" in caplog.text
+    assert report.watches is not None and report.watches.failed == ["by-outlet"]
     assert book.show("by-outlet").changes == []
 
 

@@ -33,4 +33,4 @@ __all__ = [
     "ingest",
     "status",
 ]
-__version__ = "0.13.0"
+__version__ = "0.14.0"

@@ -18,11 +18,11 @@ from sinoqa.answer.notices import (
     suggested_views,
     unsupported_premise,
 )
-from sinoqa.errors import InvalidFilter, InvalidQuestion
+from sinoqa.errors import IndexUnavailable, InvalidFilter, InvalidQuestion
 from sinoqa.ingestion import add as adding
 from sinoqa.ingestion import build, index
 from sinoqa.ingestion.add import AddReport, UploadReport
-from sinoqa.ingestion.records import IndexStatus, reachable
+from sinoqa.ingestion.records import IndexStatus, StoredChunks, reachable
 from sinoqa.retrieve.question import normalize_question
 from sinoqa.retrieve.rerank import load_reranker
 from sinoqa.schema import (
@@ -159,12 +159,20 @@ class Pipeline:
 
         return WatchBook(self)
 
-    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, list[float]]:
-        """The stored vectors of served chunks, by id (no embedding done)."""
-        self.served()
-        assert self._index is not None
+    def stored_chunks(self, doc_ids: Sequence[str]) -> list[StoredChunks]:
+        """These articles with their chunks as stored (texts, vectors), read by id: the
+        served corpus is not loaded for them."""
         with reachable(self.settings):
-            return self._index.chunk_vectors(chunk_ids)
+            return index.open_index(self.settings).stored_chunks(doc_ids)
+
+    def content_hashes(self) -> dict[str, str]:
+        """Each indexed article's content hash, by doc_id (none before a first ingest)."""
+        try:
+            with reachable(self.settings):
+                records = index.open_index(self.settings).records()
+        except IndexUnavailable:
+            return {}
+        return {doc_id: record.content_hash for doc_id, record in records.items()}
 
     def served(self, *, fresh: bool = False) -> ServedCorpus:
         """The served corpus, reloaded once an ingest changed it (checked each second, or now)."""

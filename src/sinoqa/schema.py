@@ -339,6 +339,19 @@ class IngestReport:
     sentence_spans_stored: int = 0  # older chunks given their sentence spans (no re-embedding)
     seconds: float = 0.0
     notices: list[str] = field(default_factory=list)
+    watches: WatchCheck | None = None  # the watches checked after it, when there are any
+
+
+@dataclass
+class WatchCheck:
+    """What checking the watches after one write of the corpus did."""
+
+    arrivals: int = 0  # articles the write added or changed
+    tested: int = 0  # watches given the cheap test
+    test_seconds: float = 0.0  # the cheap test, every watch together
+    asked: dict[str, float] = field(default_factory=dict)  # watch -> seconds asking it again
+    changed: list[str] = field(default_factory=list)  # watches whose answer moved
+    failed: list[str] = field(default_factory=list)  # watches not checked (logged)
 
 
 class NewArticle(_Frozen):

@@ -347,14 +347,14 @@ class WatchSettings(_Stage):
         "INDEX.watches.sqlite3 beside the index directory (so `ingest --rebuild` keeps them).",
     )
     min_similarity: float = Field(
-        0.45,
+        0.57,
         ge=-1.0,
         le=1.0,
         description="A watch is asked again when a new article has a passage this similar to "
-        "its question (cosine of their embeddings), or ...",
+        "its question (cosine of their embeddings), or ... (fitted: `make fit-watch`)",
     )
     min_coverage: float = Field(
-        0.6, ge=0.0, le=1.0, description="... this share of its IDF-weighted terms."
+        0.8, ge=0.0, le=1.0, description="... this share of its IDF-weighted terms."
     )
     webhook_secret: SecretStr | None = Field(
         None,

@@ -28,7 +28,7 @@ from sinoqa.cli.common import (
     wide,
     writable,
 )
-from sinoqa.schema import IngestReport, published_label
+from sinoqa.schema import IngestReport, WatchCheck, published_label
 
 
 @app.command()
@@ -153,8 +153,23 @@ def add(
             + (f"; {len(report.feeds)} feed(s) read" if report.feeds else "")
             + "."
         )
+    _say_watches(report.watches)
     if failed:
         raise typer.Exit(1)
+
+
+def _say_watches(check: WatchCheck | None) -> None:
+    """One line on the watches checked after a write, when any are kept."""
+    if check is None or not check.tested:
+        return
+    changed = ", ".join(check.changed)
+    console.print(
+        f"Watches: {check.tested} tested against {check.arrivals} new or changed articles, "
+        f"{len(check.asked)} asked again, {len(check.changed)} changed"
+        + (f" ({escape(changed)}; `sinoqa watch show NAME`)" if changed else "")
+        + (f", {len(check.failed)} not checked (see the log)" if check.failed else "")
+        + "."
+    )
 
 
 def _print_ingest_report(report: IngestReport) -> None:
@@ -189,6 +204,7 @@ def _print_ingest_report(report: IngestReport) -> None:
         )
         + f". {report.seconds:.1f} s."
     )
+    _say_watches(report.watches)
 
 
 @app.command("settings")

@@ -11,7 +11,7 @@ from pathlib import Path
 from sinoqa.errors import IndexNotFound
 from sinoqa.ingestion.build import ingest
 from sinoqa.ingestion.index import index_status
-from sinoqa.schema import ProgressCallback
+from sinoqa.schema import ProgressCallback, WatchCheck
 from sinoqa.settings import Settings
 
 
@@ -22,6 +22,7 @@ class UploadReport:
     added: list[str] = field(default_factory=list)  # doc_ids now searchable
     updated: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
+    watches: WatchCheck | None = None  # the watches checked after it, when there are any
 
 
 def add_files(
@@ -77,6 +78,7 @@ class AddReport:
     known: list[tuple[str, str]] = field(default_factory=list)  # (URL, doc_id) added before
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (URL, reason)
     feeds: list[str] = field(default_factory=list)  # feeds read
+    watches: WatchCheck | None = None  # the watches checked after it, when there are any
 
 
 def _add_pages(

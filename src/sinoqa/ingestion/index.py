@@ -30,6 +30,7 @@ from sinoqa.ingestion.records import (
     SCHEMA_VERSION,
     DocRecord,
     IndexStatus,
+    StoredChunks,
     describe_location,
     fingerprint,
     out_of_space_message,
@@ -219,18 +220,42 @@ class ChromaIndex:
                 vectors[str(meta["embed_hash"])] = [float(x) for x in vector]
         return vectors
 
-    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, list[float]]:
-        """The stored vectors of these chunks, by chunk id (those missing left out)."""
-        if not chunk_ids:
-            return {}
-        result = self.chunks.get(ids=list(chunk_ids), include=["embeddings"])
-        embeddings = result["embeddings"]
-        if embeddings is None:
-            return {}
-        return {
-            chunk_id: [float(x) for x in vector]
-            for chunk_id, vector in zip(result["ids"], embeddings, strict=True)
-        }
+    def stored_chunks(self, doc_ids: Sequence[str]) -> list[StoredChunks]:
+        """These articles' records with their chunks as stored (texts, metadata, vectors),
+        read by id: nothing else of the index is read (those not indexed left out)."""
+        import numpy as np
+
+        if not doc_ids:
+            return []
+        result = self.docs.get(ids=list(dict.fromkeys(doc_ids)), include=["metadatas"])
+        records = [
+            DocRecord.from_chroma(doc_id, dict(meta or {}))
+            for doc_id, meta in zip(result["ids"], result["metadatas"] or [], strict=True)
+        ]
+        wanted = [chunk_id for record in records for chunk_id in record.chunk_ids]
+        found: dict[str, tuple[str, dict[str, Any], Any]] = {}
+        for start in range(0, len(wanted), _ID_PAGE):
+            page = self.chunks.get(
+                ids=wanted[start : start + _ID_PAGE],
+                include=["documents", "metadatas", "embeddings"],
+            )
+            columns = zip(
+                page["ids"],
+                page["documents"] or [],
+                page["metadatas"] or [],
+                page["embeddings"] if page["embeddings"] is not None else [],
+                strict=True,
+            )
+            for chunk_id, text, meta, vector in columns:
+                found[chunk_id] = (text, dict(meta or {}), vector)
+        stored = []
+        for record in records:
+            rows = [found[c] for c in record.chunk_ids if c in found]
+            if rows:
+                vectors = np.array([vector for _, _, vector in rows], dtype=np.float32)
+                texts = [text for text, _, _ in rows]
+                stored.append(StoredChunks(record, texts, rows[0][1], vectors))
+        return stored
 
     def live_nodes(self, records: Iterable[DocRecord] | None = None) -> list[TextNode]:
         """Every served chunk as a llama-index node (text, metadata, offsets)."""

@@ -9,8 +9,10 @@ import json
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from sinoqa.errors import IndexFull, IndexUnavailable
@@ -41,6 +43,16 @@ class DocRecord(Article):
             source=str(meta.get("source", "")),
             ingested_at=str(meta.get("ingested_at", "")),
         )
+
+
+@dataclass(frozen=True)
+class StoredChunks:
+    """One article's record and its chunks as the index stores them."""
+
+    record: DocRecord
+    texts: list[str]
+    metadata: dict[str, Any]  # its first chunk's: the article's facts, for filters
+    vectors: np.ndarray  # one row per chunk, as embedded
 
 
 class IndexStatus(BaseModel):

@@ -2,27 +2,32 @@
 
 After an ingest, each new or changed article is first tested cheaply against every watch's
 question: the similarity of its best passage to the question (their embeddings, the
-passages' read back from the index, not embedded again) and the share of the question's
-IDF-weighted terms the article holds. Only a watch an article passes is asked again, and a
-change is recorded only when the answer a reader would see moved (:mod:`.changes`).
+passages' read back from the index by id, not embedded again) and the share of the
+question's IDF-weighted terms the article holds (the weights kept from the watch's last
+answer). The test reads only the new articles, never the whole served corpus; only a watch an
+article passes is asked again, once the write is done and its lock released, and a change is
+recorded only when the answer a reader would see moved (:mod:`.changes`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import numpy as np
 
-from sinoqa.errors import IndexUnavailable, InvalidWatch, SinoqaError
+from sinoqa.errors import InvalidWatch, SinoqaError
+from sinoqa.ingestion.records import StoredChunks
 from sinoqa.retrieve.filters import matches
-from sinoqa.schema import Answer, Filters, NewArticle, Watch, WatchChange
+from sinoqa.retrieve.lexicon import Lexicon
+from sinoqa.schema import Answer, Filters, NewArticle, Watch, WatchChange, WatchCheck
 from sinoqa.settings import Settings
 from sinoqa.watch.changes import change_record
-from sinoqa.watch.store import WatchStore, name_for, now, store_path
+from sinoqa.watch.store import Probe, WatchStore, name_for, now, store_path
 from sinoqa.watch.webhook import check_webhook, deliver, payload
 
 if TYPE_CHECKING:
@@ -40,7 +45,11 @@ class WatchedCorpus(Protocol):
 
     def served(self, *, fresh: bool = False) -> ServedCorpus: ...
 
-    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, list[float]]: ...
+    def resolve(self, filters: Filters | None) -> Filters: ...
+
+    def stored_chunks(self, doc_ids: Sequence[str]) -> list[StoredChunks]: ...
+
+    def content_hashes(self) -> dict[str, str]: ...
 
     @property
     def embed_model(self) -> Any: ...
@@ -54,6 +63,7 @@ class _Arrival:
     metadata: dict[str, Any]  # a chunk's, for the watch's filters
     passages: list[str]
     vectors: np.ndarray  # one unit row per passage
+    terms: frozenset[str]  # its stemmed terms, in any passage
 
 
 class WatchBook:
@@ -80,11 +90,12 @@ class WatchBook:
         self.store.check_name(name, taken)  # before asking: a bad name costs no answer
         if webhook is not None:
             webhook = check_webhook(webhook, self.corpus.settings)
-        filters = filters or Filters()
+        # Outlets as the index names them: the test after an ingest matches them directly.
+        filters = self.corpus.resolve(filters)
         answer = self.corpus.ask(text, filters)  # a bad filter or question fails here, unsaved
         vector = self.corpus.embed_model.get_query_embedding(text)
         watch = self.store.add(name, text, filters, vector, webhook)
-        self.store.answered(name, answer)
+        self.store.answered(name, answer, terms=self._weights(text))
         return watch.model_copy(update={"answer": answer})
 
     def watches(self) -> list[Watch]:
@@ -117,36 +128,39 @@ class WatchBook:
         chosen = [w for w in watches if not names or w.name in names]
         return [found for w in chosen if (found := self._ask_again(w, [])) is not None]
 
-    def held(self, *, fresh: bool = False) -> dict[str, str]:
-        """The served articles' content hashes, by doc_id (none before a first ingest)."""
-        try:
-            view = self.corpus.served(fresh=fresh)
-        except IndexUnavailable:
-            return {}
-        return {doc_id: record.content_hash for doc_id, record in view.records.items()}
+    def held(self) -> dict[str, str] | None:
+        """The indexed articles' content hashes, by doc_id; None when no watch is kept (then
+        nothing needs comparing)."""
+        if not self.store.path.exists() or not self.store.names():
+            return None
+        return self.corpus.content_hashes()
 
-    def after_ingest(self, doc_ids: Sequence[str]) -> list[tuple[str, WatchChange]]:
+    def after_ingest(self, doc_ids: Sequence[str]) -> WatchCheck:
         """Check every watch against the articles an ingest added or changed; a watch that
         fails is logged and skipped, never the ingest's failure."""
+        check = WatchCheck(arrivals=len(set(doc_ids)))
         if not doc_ids or not self.store.path.exists():
-            return []
-        watches = self.store.watches()
-        if not watches:
-            return []
-        view = self.corpus.served(fresh=True)
-        arrivals = self._arrivals(view, doc_ids)
-        vectors = self.store.vectors()
-        changes = []
-        for watch in watches:
+            return check
+        started = time.perf_counter()
+        probes = self.store.probes()
+        arrivals = self._arrivals(doc_ids) if probes else []
+        passed = self._passed(probes, arrivals)
+        check.tested, check.test_seconds = len(probes), time.perf_counter() - started
+        if not passed:
+            return check
+        self.corpus.served(fresh=True)  # the answers must see what the write brought
+        # Whole watches (their answers and changes) are read only for those asked again.
+        watches = {w.name: w for w in self.store.watches()}
+        for name, articles in passed.items():
+            started = time.perf_counter()
             try:
-                passed = self._passed(view, watch, vectors.get(watch.name), arrivals)
-                found = self._ask_again(watch, passed) if passed else None
+                if self._ask_again(watches[name], articles) is not None:
+                    check.changed.append(name)
             except SinoqaError as exc:
-                log.warning("watch %s not checked: %s", watch.name, exc)
-                continue
-            if found is not None:
-                changes.append(found)
-        return changes
+                log.warning("watch %s not checked: %s", name, exc)
+                check.failed.append(name)
+            check.asked[name] = time.perf_counter() - started
+        return check
 
     def _ask_again(
         self, watch: Watch, arrivals: Sequence[NewArticle]
@@ -160,7 +174,7 @@ class WatchBook:
             if c.doc_id not in cited_before
         ]
         change = change_record(watch.answer, after, _distinct(new), now())
-        self.store.answered(watch.name, after, change)
+        self.store.answered(watch.name, after, change, self._weights(watch.question))
         if change is None:
             return None
         if watch.webhook:
@@ -169,56 +183,102 @@ class WatchBook:
             )
         return watch.name, change
 
-    def _arrivals(self, view: ServedCorpus, doc_ids: Sequence[str]) -> list[_Arrival]:
-        wanted = {d: view.records[d] for d in dict.fromkeys(doc_ids) if d in view.records}
-        chunk_ids = [c for record in wanted.values() for c in record.chunk_ids]
-        vectors = self.corpus.chunk_vectors(chunk_ids)
-        nodes = {n.node_id: n for n in view.nodes if n.node_id in vectors}
+    def _weights(self, question: str) -> dict[str, float]:
+        """The question's terms and their IDF weights in the corpus as now served."""
+        view = self.corpus.served()
+        unique, weights, _ = view.lexicon.query_weights(
+            view.lexicon.terms(view.analyse(question).content)
+        )
+        return dict(zip(unique, weights, strict=True))
+
+    def _arrivals(self, doc_ids: Sequence[str]) -> list[_Arrival]:
+        words = Lexicon()  # its tokenising and stemming only
         arrivals = []
-        for doc_id, record in wanted.items():
-            ids = [c for c in record.chunk_ids if c in nodes]
-            if not ids:
-                continue
-            matrix = np.array([vectors[c] for c in ids], dtype=np.float32)
-            matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        for stored in self.corpus.stored_chunks(doc_ids):
+            matrix = stored.vectors / np.maximum(
+                np.linalg.norm(stored.vectors, axis=1, keepdims=True), 1e-12
+            )
+            record = stored.record
             article = NewArticle(
-                doc_id=doc_id,
+                doc_id=record.doc_id,
                 outlet=record.publisher,
                 date=record.published,
                 title=record.title,
             )
-            texts = [nodes[c].get_content() for c in ids]
-            arrivals.append(_Arrival(article, dict(nodes[ids[0]].metadata), texts, matrix))
+            terms = frozenset(t for text in stored.texts for t in words.terms(text))
+            arrivals.append(_Arrival(article, stored.metadata, stored.texts, matrix, terms))
         return arrivals
 
+    def scores(self, doc_ids: Sequence[str]) -> list[ProbeScore]:
+        """The cheap test's scores of every watch against each of these indexed articles,
+        those outside a watch's filters left out: what its thresholds are fitted on."""
+        probes = self.store.probes()
+        arrivals = self._arrivals(doc_ids) if probes else []
+        tested = _Tested(probes, arrivals)
+        return [
+            ProbeScore(probe.name, arrival.article.doc_id, *tested.scores(row, column))
+            for row, probe in enumerate(probes)
+            for column, arrival in enumerate(arrivals)
+            if matches(probe.filters, arrival.metadata)
+        ]
+
     def _passed(
-        self,
-        view: ServedCorpus,
-        watch: Watch,
-        vector: Sequence[float] | None,
-        arrivals: Sequence[_Arrival],
-    ) -> list[NewArticle]:
-        """The arrivals within the watch's filters that pass the cheap test, each with its
-        passage most like the question."""
+        self, probes: Sequence[Probe], arrivals: Sequence[_Arrival]
+    ) -> dict[str, list[NewArticle]]:
+        """By watch, the arrivals within its filters that pass the cheap test, each with its
+        passage most like the question (watches no arrival passes left out)."""
         settings = self.corpus.settings.watch
-        outlets = view.resolve_publishers(watch.filters.publishers)
-        scope = watch.filters.model_copy(update={"publishers": tuple(outlets)})
-        query = np.asarray(vector or [], dtype=np.float32)
-        query /= max(float(np.linalg.norm(query)), 1e-12)
-        terms = view.lexicon.terms(view.analyse(watch.question).content)
-        coverage = view.articles.coverage(view.lexicon, terms)
-        passed = []
-        for arrival in arrivals:
-            if not matches(scope, arrival.metadata):
-                continue
-            similar = arrival.vectors @ query if len(query) else np.zeros(len(arrival.passages))
-            best = int(np.argmax(similar))
-            if similar[best] >= settings.min_similarity or (
-                coverage(arrival.article.doc_id) >= settings.min_coverage
-            ):
-                passage = arrival.passages[best]
-                passed.append(arrival.article.model_copy(update={"passage": passage}))
+        tested = _Tested(probes, arrivals)
+        passed: dict[str, list[NewArticle]] = {}
+        for row, probe in enumerate(probes):
+            for column, arrival in enumerate(arrivals):
+                similarity, coverage = tested.scores(row, column)
+                if (
+                    similarity >= settings.min_similarity or coverage >= settings.min_coverage
+                ) and matches(probe.filters, arrival.metadata):
+                    passage = arrival.passages[tested.closest(row, column)]
+                    article = arrival.article.model_copy(update={"passage": passage})
+                    passed.setdefault(probe.name, []).append(article)
         return passed
+
+
+@dataclass(frozen=True)
+class ProbeScore:
+    """One watch against one new article: the cheap test's two scores."""
+
+    watch: str
+    doc_id: str
+    similarity: float  # cosine of the question and the article's closest passage
+    coverage: float  # share of the question's IDF-weighted terms the article holds
+
+
+class _Tested:
+    """Every watch's question against every new passage, in one matrix product."""
+
+    def __init__(self, probes: Sequence[Probe], arrivals: Sequence[_Arrival]) -> None:
+        self.probes, self.arrivals = probes, arrivals
+        width = arrivals[0].vectors.shape[1] if arrivals else 0
+        passages = np.concatenate([a.vectors for a in arrivals]) if arrivals else np.zeros((0, 0))
+        self.starts = np.cumsum([0] + [len(a.passages) for a in arrivals])
+        # A question kept without a vector of this width (another model) tests by terms alone.
+        queries = np.array(
+            [p.vector if len(p.vector) == width else np.zeros(width) for p in probes],
+            dtype=np.float32,
+        ).reshape(len(probes), width)
+        queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        self.similar = queries @ passages.T
+
+    def scores(self, row: int, column: int) -> tuple[float, float]:
+        start, end = self.starts[column], self.starts[column + 1]
+        terms = self.probes[row].terms
+        total = sum(terms.values())
+        held = self.arrivals[column].terms
+        coverage = sum(w for t, w in terms.items() if t in held) / total if total else 0.0
+        return float(self.similar[row, start:end].max()), coverage
+
+    def closest(self, row: int, column: int) -> int:
+        start, end = self.starts[column], self.starts[column + 1]
+        return int(np.argmax(self.similar[row, start:end]))
 
 
 def _distinct(articles: Sequence[NewArticle]) -> list[NewArticle]:
@@ -239,11 +299,14 @@ def checked_after(write: Write, pipeline_for: Callable[[Settings], WatchedCorpus
     def run(*args: Any, **kwargs: Any) -> Any:
         settings = (args[0] if args else kwargs.get("settings")) or Settings()
         book = WatchBook(pipeline_for(settings))
-        held = book.held() if book.store.path.exists() and book.store.names() else None
+        held = book.held()
         report = write(*args, **kwargs)
         if held is not None:
             try:
-                book.after_ingest([d for d, h in book.held(fresh=True).items() if held.get(d) != h])
+                now_held = book.corpus.content_hashes()
+                report.watches = book.after_ingest(
+                    [d for d, h in now_held.items() if held.get(d) != h]
+                )
             except Exception:  # the write succeeded; nothing may undo that
                 log.exception("watches not checked after an ingest")
         return report

@@ -14,7 +14,10 @@ import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from sinoqa.errors import InvalidWatch, WatchStoreUnavailable
 from sinoqa.schema import Answer, Filters, Watch, WatchChange
@@ -31,7 +34,8 @@ CREATE TABLE IF NOT EXISTS watches (
     created TEXT NOT NULL,
     answer TEXT,
     vector TEXT,
-    webhook TEXT
+    webhook TEXT,
+    terms TEXT
 );
 CREATE TABLE IF NOT EXISTS changes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -65,6 +69,16 @@ def name_for(question: str, taken: Sequence[str]) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class Probe:
+    """A watch as the cheap test after an ingest sees it."""
+
+    name: str
+    filters: Filters  # outlets as the index names them
+    vector: np.ndarray  # the question's embedding (empty: none kept)
+    terms: dict[str, float]  # the question's stemmed terms and their IDF weights
+
+
 class WatchStore:
     """The watches of one index and the changes recorded for them."""
 
@@ -88,8 +102,9 @@ class WatchStore:
                 connection.execute("PRAGMA journal_mode = WAL")
             connection.executescript(_SCHEMA)
             columns = {row[1] for row in connection.execute("PRAGMA table_info(watches)")}
-            if "webhook" not in columns:  # a file from 0.13.0, before webhooks
-                connection.execute("ALTER TABLE watches ADD COLUMN webhook TEXT")
+            for added in ("webhook", "terms"):  # files from before these columns
+                if added not in columns:
+                    connection.execute(f"ALTER TABLE watches ADD COLUMN {added} TEXT")
             with connection:
                 yield connection
         except sqlite3.Error as exc:
@@ -182,22 +197,42 @@ class WatchStore:
                 return watch
         raise InvalidWatch(f"no watch named {name!r}", hint="`sinoqa watch list` names them")
 
-    def vectors(self) -> dict[str, list[float]]:
-        """Each watch's question embedding, by name."""
+    def probes(self) -> list[Probe]:
+        """What the cheap test needs of each watch, without its answers and changes."""
         with self._connect(write=False) as db:
-            rows = db.execute("SELECT name, vector FROM watches").fetchall()
-        return {name: json.loads(vector) for name, vector in rows if vector}
+            rows = db.execute("SELECT name, filters, vector, terms FROM watches ORDER BY name")
+            return [
+                Probe(
+                    name=name,
+                    filters=Filters.model_validate_json(filters),
+                    vector=np.asarray(json.loads(vector) if vector else [], dtype=np.float32),
+                    terms=dict(json.loads(terms)) if terms else {},
+                )
+                for name, filters, vector, terms in rows
+            ]
 
     def remove(self, name: str) -> None:
         with self._connect(write=True) as db:
             if not db.execute("DELETE FROM watches WHERE name = ?", (name,)).rowcount:
                 raise InvalidWatch(f"no watch named {name!r}", hint="`sinoqa watch list`")
 
-    def answered(self, name: str, answer: Answer, change: WatchChange | None = None) -> None:
-        """Keep ``answer`` as the watch's last, with the change it made (one transaction)."""
+    def answered(
+        self,
+        name: str,
+        answer: Answer,
+        change: WatchChange | None = None,
+        terms: dict[str, float] | None = None,
+    ) -> None:
+        """Keep ``answer`` as the watch's last, with the change it made and the question's
+        term weights as the corpus now gives them (one transaction)."""
         with self._connect(write=True) as db:
             updated = db.execute(
-                "UPDATE watches SET answer = ? WHERE name = ?", (answer.model_dump_json(), name)
+                "UPDATE watches SET answer = ?, terms = coalesce(?, terms) WHERE name = ?",
+                (
+                    answer.model_dump_json(),
+                    json.dumps(sorted(terms.items())) if terms else None,
+                    name,
+                ),
             ).rowcount
             if updated and change is not None:
                 db.execute(
