@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run ask test test-fast lint browser docs fit fit-cv fit-ranker word-lists fit-watch eval-watch eval-record eval-fit eval-rtqa bench bench-scale bench-startup load clean-index
+.PHONY: run ask test test-fast lint browser docs fit fit-cv fit-ranker word-lists fit-watch fit-copies eval-watch eval-record eval-fit eval-rtqa bench bench-scale bench-startup load clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -107,6 +107,12 @@ fit-ranker: $(VENV)/.runtime-installed
 ## January to June 2025, week by week (~15 min); writes docs/results/watches/fit/rtqa-train.json
 fit-watch: $(VENV)/.runtime-installed
 	$(BIN)/python -m sinoqa.fitting.watch --rtqa-train $(RTQA_TRAIN)
+
+## fit-copies: calibrate copy detection on the labelled pairs in evals/copies/pairs.jsonl
+## (drawn by `python -m sinoqa.fitting.copies sample`, labelled by reading; ~1 min);
+## writes docs/results/copies/calibration.json
+fit-copies: $(VENV)/.runtime-installed
+	$(BIN)/python -m sinoqa.fitting.copies fit --rtqa $(RTQA) --rtqa $(RTQA_TRAIN)
 
 ## eval-watch: replay rtqa-dev week by week with a watch per question: alert recall and
 ## precision, false alerts, check and ingest times at 0, 50 and 500 watches (~45 min);

@@ -96,9 +96,30 @@ def source_card(source: Source, anchor: str, label: str) -> str:
         f'<span class="outlet">{byline}</span> · '
         f'<span class="date">{html.escape(source.published or "undated")}</span>{approx}</div>'
         f'<div class="source-title">{title_html}</div>{unsafe_url}'
-        f'<blockquote class="passage">{passage}</blockquote>'
+        f'<blockquote class="passage">{passage}</blockquote>{_copies_line(source)}'
         f'<div class="doc-id">{html.escape(source.doc_id)} · {html.escape(source.chunk_id)}</div>'
         f"</div>"
+    )
+
+
+def _copies_line(source: Source) -> str:
+    """Who else carried the text, and the earliest copy in the corpus (never "first
+    reported": the corpus cannot know that)."""
+    if not source.copies:
+        return ""
+    carried = ", ".join(
+        f"{html.escape(c.outlet or 'Unknown outlet')} ({html.escape(c.date or 'undated')})"
+        for c in source.copies
+    )
+    earliest = next((c for c in source.copies if c.doc_id == source.earliest_doc_id), None)
+    first = (
+        f"{html.escape(earliest.outlet or 'Unknown outlet')}, "
+        f"{html.escape(earliest.date or 'undated')}"
+        if earliest is not None
+        else "this article"
+    )
+    return (
+        f'<div class="copies">Also carried by: {carried}. Earliest in this corpus: {first}.</div>'
     )
 
 
@@ -246,7 +267,9 @@ def timeline_markdown(timeline: Timeline) -> str:
         title = escape_markdown(entry.title)
         link = safe_url(entry.url)
         title = f"[{title}]({link.replace('(', '%28').replace(')', '%29')})" if link else title
-        lines.append(f"- **{date}**, {outlet}: {title}  \n  “{escape_markdown(entry.quote)}”")
+        also = ", ".join(c.outlet or "Unknown outlet" for c in entry.copies)
+        also = f" (also carried by {escape_markdown(also)})" if also else ""
+        lines.append(f"- **{date}**, {outlet}{also}: {title}  \n  “{escape_markdown(entry.quote)}”")
     return "\n".join(lines).strip() + "\n"
 
 
@@ -262,7 +285,13 @@ def comparison_html(comparison: Comparison) -> str:
                 f"{html.escape(c.title)}</li>"
                 for c in column.citations
             )
-            body = f"<p>{html.escape(column.answer)}</p><ul>{cited}</ul>"
+            shared = (
+                "<p class='copies'>Printed the same text as "
+                f"{html.escape(', '.join(column.same_text_as))}.</p>"
+                if column.same_text_as
+                else ""
+            )
+            body = f"<p>{html.escape(column.answer)}</p><ul>{cited}</ul>{shared}"
         columns.append(
             f"<div class='outlet-column'><h4>{html.escape(column.publisher)}</h4>{body}</div>"
         )

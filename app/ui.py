@@ -42,6 +42,7 @@ CSS = """
 .passage { margin: 6px 0; font-size: 0.92em; }
 .passage mark { background: #fff3a3; color: #000; }
 .doc-id { font-size: 0.75em; color: var(--body-text-color-subdued); }
+.copies { font-size: 0.85em; margin: 0.3em 0; }
 .nearest { margin-top: 6px; }
 .nearest-note { font-size: 0.9em; }
 """

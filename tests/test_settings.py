@@ -113,3 +113,12 @@ def test_the_watch_thresholds_are_the_fitted_pair() -> None:
         chosen["min_similarity"],
         chosen["min_coverage"],
     )
+
+
+def test_the_copy_threshold_is_the_calibrated_one() -> None:
+    """`make fit-copies` chose it on the labelled pairs in evals/copies/."""
+    from sinoqa.fitting.copies import RECORD
+
+    chosen = json.loads(RECORD.read_text(encoding="utf-8"))["chosen"]
+    assert Settings().corpus.min_copy_jaccard == chosen["min_jaccard"]
+    assert chosen["precision"] >= 0.95 and chosen["recall"] >= 0.90

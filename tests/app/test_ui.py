@@ -43,10 +43,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Sett
 
 
 @contextlib.contextmanager
-def chat_server(root: Path, **ui: Any) -> Iterator[tuple[str, Settings]]:
-    """The chat app over a fresh copy of the seed corpus under ``root``, served on a free
-    127.0.0.1 port with these UI settings: its address and settings."""
+def chat_server(
+    root: Path, extra: dict[str, str] | None = None, **ui: Any
+) -> Iterator[tuple[str, Settings]]:
+    """The chat app over a fresh copy of the seed corpus (and ``extra`` articles, by doc_id)
+    under ``root``, served on a free 127.0.0.1 port with these UI settings: its address and
+    settings."""
     shutil.copytree(CORPUS, root / "corpus")
+    for doc_id, text in (extra or {}).items():
+        (root / "corpus" / f"{doc_id}.md").write_text(text, encoding="utf-8")
     settings = Settings().with_paths(corpus=root / "corpus", index=root / "index")
     ui_settings = settings.ui.model_copy(update={"port": free_port(), **ui})
     settings = settings.model_copy(update={"ui": ui_settings})
@@ -388,6 +393,28 @@ def test_browser_question_answer_and_source_card(page: Any, tmp_path: Path) -> N
     assert any(text.startswith("In addition") for text in marked)
     page.screenshot(path=str(tmp_path / "answer.png"), full_page=True)
     assert (tmp_path / "answer.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_browser_a_source_card_names_the_other_carriers_of_its_text(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.ingestion.test_copies import QUESTION, copies_of
+
+    with chat_server(tmp_path_factory.mktemp("copies"), copies_of(CORPUS)) as (url, _):
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("#question textarea").fill(QUESTION)
+        page.locator("#ask").click()
+        page.locator("#sources .copies").first.wait_for(timeout=60_000)
+        cards = page.locator("#sources .source-card").all_inner_texts()
+    card = next(c for c in cards if "Also carried by" in c)
+    assert "Financial Times" in card and "2023-08-04" in card
+    assert (
+        "Also carried by: Daily Courier (2023-08-12), Harbour Times (2023-08-15), "
+        "Evening Post (2023-08-20). Earliest in this corpus: this article." in card
+    )
+    assert not any(o in c for c in cards for o in ("Courier ·", "Harbour Times ·"))
 
 
 def test_browser_timeline_lists_articles_by_month(page: Any, tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def test_timeline_command_prints_json_and_draws_the_chart(seeded: Settings, tmp_
     result = json.loads(done.stdout)
     assert result["query"] == STORY and set(result) == {"query", "entries", "coverage"}
     assert set(result["entries"][0]) == {
-        "date", "date_approx", "doc_id", "publisher", "title", "url", "chunk_id", "quote"
+        "date", "date_approx", "doc_id", "publisher", "title", "url", "chunk_id", "quote", "copies"
     }  # fmt: skip
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5_000
     text = run_sinoqa("timeline", STORY, *args)

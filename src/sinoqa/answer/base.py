@@ -3,6 +3,7 @@ citations in order of first use. Subclasses fill :meth:`Answerer._compose`."""
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,11 +12,12 @@ from functools import cached_property
 from llama_index.core.schema import NodeWithScore
 
 from sinoqa.answer.selection import CandidateSentence
+from sinoqa.retrieve.hybrid import COPIES_KEY, EARLIEST_KEY
 from sinoqa.retrieve.question import (
     QuestionAnalysis,
     analyse,
 )
-from sinoqa.schema import Answer, AnswerSentence, Article, Citation, Source
+from sinoqa.schema import Answer, AnswerSentence, Article, Citation, Copy, Source
 from sinoqa.settings import AnswerSettings
 
 REFUSAL = "The indexed articles don't answer this."
@@ -35,13 +37,16 @@ NOT_A_QUESTION_NOTICE = (
 
 def to_source(item: NodeWithScore) -> Source:
     meta = item.node.metadata
+    article = Article.from_metadata(meta)
     return Source(
-        **Article.from_metadata(meta).model_dump(),
+        **article.model_dump(),
         chunk_id=item.node.node_id,
         passage=item.node.get_content(),
         start_char=int(meta["start_char"]),
         end_char=int(meta["end_char"]),
         score=float(item.score or 0.0),
+        copies=[Copy(**c) for c in json.loads(meta.get(COPIES_KEY, "[]"))],
+        earliest_doc_id=meta.get(EARLIEST_KEY, article.doc_id),
     )
 
 

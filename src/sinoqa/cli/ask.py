@@ -143,5 +143,14 @@ def _print_source(label: str, source: Source, excerpt: str) -> None:
     )
     if source.url:
         console.print(f"    {escape(source.url)}", highlight=False)
+    if source.copies:
+        carried = ", ".join(
+            f"{c.outlet or 'unknown outlet'} ({c.date or 'undated'})" for c in source.copies
+        )
+        console.print(
+            f"    also carried by: {escape(carried)}; earliest in this corpus: "
+            f"{escape(source.earliest_doc_id or source.doc_id)}",
+            highlight=False,
+        )
     excerpt = " ".join(excerpt.split())  # a passage's blank lines would break the indent
     console.print(f"    \u201c{escape(excerpt)}\u201d", highlight=False, style="dim")

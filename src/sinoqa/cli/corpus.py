@@ -236,7 +236,8 @@ def status(
     index: IndexOption = None,
     as_json: Annotated[bool, flag("--json", help="Print the status as JSON.")] = False,
 ) -> None:
-    """Show what is indexed: articles, chunks, model and the time of the last ingest."""
+    """Show what is indexed: articles, copy groups (`copy_groups`, `copied_articles`), chunks,
+    model and the time of the last ingest."""
     state = pipeline.status(settings_for(corpus, index))
     if as_json:
         print(state.model_dump_json(indent=2))
@@ -246,8 +247,14 @@ def status(
         f"model {state.model}; chunks of {state.chunk_size} tokens, overlap "
         f"{state.chunk_overlap}; cleaning v{state.cleaning_version}"
     )
+    copies = (
+        f" ({state.copied_articles} in {state.copy_groups} groups carrying one text)"
+        if state.copy_groups
+        else ""
+    )
     console.print(
-        f"{state.documents} articles, {state.chunks} chunks; last ingest {state.last_ingest or '-'}"
+        f"{state.documents} articles{copies}, {state.chunks} chunks; "
+        f"last ingest {state.last_ingest or '-'}"
     )
     table = Table("published", "publisher", "title", "chunks")
     table.add_column("doc_id", no_wrap=True)

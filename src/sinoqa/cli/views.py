@@ -161,9 +161,11 @@ def timeline(
             month = period
             console.print(f"\n[bold]{escape(period)}[/bold]")
         date = published_label(entry.date, entry.date_approx)
+        also = ", ".join(c.outlet or "unknown outlet" for c in entry.copies)
         console.print(
-            f"  {escape(date)}  {escape(entry.publisher or 'Unknown outlet')}: "
-            f"{escape(entry.title)}\n    “{escape(entry.quote)}”"
+            f"  {escape(date)}  {escape(entry.publisher or 'Unknown outlet')}"
+            + (f" (also carried by {escape(also)})" if also else "")
+            + f": {escape(entry.title)}\n    “{escape(entry.quote)}”"
         )
     console.print(
         "\nArticles per month: "

@@ -101,12 +101,13 @@ def watch_tables(directory: Path = WATCH_RESULTS) -> str:
             + [record["thresholds"]["min_similarity"], record["thresholds"]["min_coverage"]]
         )
         for timing in record.get("timings", []):
-            timings.append([name, *timing.values()])
+            timings.append([name, *(_in_ms(k, v) for k, v in timing.items())])
     header = ["record", "measured", "set", "watches", "weeks", *alerts, "min sim", "min cov"]
     lines = markdown_table(header, rows)
     if timings:
         first = next(iter(replays.values()))["timings"][0]
-        lines += ["", *markdown_table(["record", *first], timings)]
+        header = [k.replace("check_seconds", "check_ms") for k in first]
+        lines += ["", *markdown_table(["record", *header], timings)]
     if WATCH_FIT.is_file():
         fit = json.loads(WATCH_FIT.read_text("utf-8"))
         chosen = fit["chosen"]
@@ -119,6 +120,13 @@ def watch_tables(directory: Path = WATCH_RESULTS) -> str:
             "again per watch per week.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _in_ms(key: str, value: Any) -> Any:
+    """A check time (seconds per watch) in milliseconds: they are fractions of one."""
+    if key.startswith("check_seconds") and value is not None:
+        return f"{value * 1000:.2f}"
+    return value
 
 
 def update_evaluation_doc(path: Path = RESULTS_DIR.parent / "evaluation.md") -> None:

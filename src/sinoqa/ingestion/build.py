@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sinoqa.errors import CorpusNotFound, IndexBusy, IndexUnavailable
 from sinoqa.ingestion import index as index_module
 from sinoqa.ingestion.chunking import PreparedDocument, make_splitter, prepare_document
+from sinoqa.ingestion.copies import Member, regroup_copies
 from sinoqa.ingestion.corpus import Document, read_corpus
 from sinoqa.ingestion.embedding import load_embed_model, token_counter
 from sinoqa.ingestion.index import ChromaIndex
@@ -183,9 +184,16 @@ def _ingest(
         index.remove(records[doc_id])
         report.removed.append(doc_id)
 
-    if changed:
-        _embed_and_commit(settings, index, changed, records, report, progress)
+    committed = _embed_and_commit(settings, index, changed, records, report, progress)
     report.sentence_spans_stored = index.store_sentence_spans()
+    arrived = {
+        p.document.doc_id: (
+            Member(p.document.doc_id, p.document.published, p.signature),
+            p.cleaned_text,
+        )
+        for p in committed
+    }
+    regroup_copies(index, records, arrived, report.removed, settings.corpus.min_copy_jaccard)
     index.mark_ingested()
     report.chunks_total = len(index.live_chunk_ids())
     report.seconds = time.perf_counter() - started
@@ -215,15 +223,20 @@ def _embed_and_commit(
     records: dict[str, DocRecord],
     report: IngestReport,
     progress: ProgressCallback | None,
-) -> None:
-    """Prepare, embed and commit articles in groups, so work is saved as it goes."""
+) -> list[PreparedDocument]:
+    """Prepare, embed and commit articles in groups, so work is saved as it goes; those
+    committed."""
     from llama_index.core.schema import MetadataMode
+
+    if not documents:
+        return []
 
     embed_model = load_embed_model(settings.embedding)
     splitter = make_splitter(settings.chunking, token_counter(embed_model))
     if progress:
         progress(0, len(documents))
     group: list[PreparedDocument] = []
+    committed: list[PreparedDocument] = []
     pending: list[TextNode] = []
     # Chunks per commit: enough to sort by length (less padding), few enough to save often
     # (256 at the default batch size).
@@ -254,6 +267,7 @@ def _embed_and_commit(
                 node.embedding = vector
         pending_ids = {n.node_id for n in pending}
         index.commit([(ready, records.get(ready.document.doc_id)) for ready in group])
+        committed.extend(group)
         for ready in group:
             doc_id = ready.document.doc_id
             previous = records.get(doc_id)
@@ -264,3 +278,4 @@ def _embed_and_commit(
         group, pending = [], []
         if progress:
             progress(position, len(documents))
+    return committed

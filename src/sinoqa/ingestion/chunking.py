@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sinoqa.ingestion.clean import clean_text
@@ -31,6 +32,13 @@ class PreparedDocument:
     document: Document
     cleaned_text: str
     nodes: list[TextNode]
+
+    @cached_property
+    def signature(self) -> str:
+        """The MinHash signature its copies are found by (:mod:`.copies`)."""
+        from sinoqa.ingestion.copies import shingles, signature
+
+        return signature(shingles(self.cleaned_text))
 
 
 def make_splitter(

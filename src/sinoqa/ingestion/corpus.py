@@ -66,8 +66,10 @@ class Document:
 
     @property
     def text_hash(self) -> str:
-        """Identifies the article's text alone, to spot the same article under two names."""
-        normalized = " ".join(self.text.split())
+        """Identifies the article's text as one outlet ran it, to spot the same article under
+        two names; the same text from another outlet is a copy, kept and grouped with it
+        (:mod:`sinoqa.ingestion.copies`)."""
+        normalized = " ".join(self.text.split()) + "\0" + (self.publisher or "")
         return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
 
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
 _ID_PAGE = 5000  # ids fetched per Chroma call when scanning a whole collection
+_Row = tuple[str, str, dict[str, Any], Any]  # a stored chunk: id, text, metadata, vector
 
 
 def _ingest_command(settings: Settings) -> str:
@@ -206,55 +207,44 @@ class ChromaIndex:
         documents = result["documents"] or []
         return documents[0] if documents else None
 
+    def _stored(self, chunk_ids: Sequence[str], vectors: bool = False) -> Iterator[_Row]:
+        """(id, text, metadata, vector or None) of each of these chunks that exists, read
+        ``_ID_PAGE`` at a time."""
+        include: list[Any] = ["documents", "metadatas", *(["embeddings"] if vectors else [])]
+        ids = list(chunk_ids)
+        for start in range(0, len(ids), _ID_PAGE):
+            page = self.chunks.get(ids=ids[start : start + _ID_PAGE], include=include)
+            found = page["embeddings"] if page["embeddings"] is not None else []
+            embedded = found if vectors else [None] * len(page["ids"])
+            columns = (page["ids"], page["documents"] or [], page["metadatas"] or [], embedded)
+            for chunk_id, text, meta, vector in zip(*columns, strict=True):
+                yield chunk_id, text, dict(meta or {}), vector
+
     def embeddings_by_hash(self, chunk_ids: Sequence[str]) -> dict[str, list[float]]:
         """Vectors of existing chunks keyed by the hash of the text they were computed from."""
-        if not chunk_ids:
-            return {}
-        result = self.chunks.get(ids=list(chunk_ids), include=["metadatas", "embeddings"])
-        embeddings = result["embeddings"]
-        if embeddings is None:
-            return {}
-        vectors: dict[str, list[float]] = {}
-        for meta, vector in zip(result["metadatas"] or [], embeddings, strict=True):
-            if meta and meta.get("embed_hash"):
-                vectors[str(meta["embed_hash"])] = [float(x) for x in vector]
-        return vectors
+        return {
+            str(meta["embed_hash"]): [float(x) for x in vector]
+            for _, _, meta, vector in self._stored(chunk_ids, vectors=True)
+            if meta.get("embed_hash")
+        }
 
     def stored_chunks(self, doc_ids: Sequence[str]) -> list[StoredChunks]:
         """These articles' records with their chunks as stored (texts, metadata, vectors),
         read by id: nothing else of the index is read (those not indexed left out)."""
         import numpy as np
 
-        if not doc_ids:
-            return []
         result = self.docs.get(ids=list(dict.fromkeys(doc_ids)), include=["metadatas"])
         records = [
             DocRecord.from_chroma(doc_id, dict(meta or {}))
             for doc_id, meta in zip(result["ids"], result["metadatas"] or [], strict=True)
         ]
         wanted = [chunk_id for record in records for chunk_id in record.chunk_ids]
-        found: dict[str, tuple[str, dict[str, Any], Any]] = {}
-        for start in range(0, len(wanted), _ID_PAGE):
-            page = self.chunks.get(
-                ids=wanted[start : start + _ID_PAGE],
-                include=["documents", "metadatas", "embeddings"],
-            )
-            columns = zip(
-                page["ids"],
-                page["documents"] or [],
-                page["metadatas"] or [],
-                page["embeddings"] if page["embeddings"] is not None else [],
-                strict=True,
-            )
-            for chunk_id, text, meta, vector in columns:
-                found[chunk_id] = (text, dict(meta or {}), vector)
+        found = {row[0]: row for row in self._stored(wanted, vectors=True)}
         stored = []
         for record in records:
-            rows = [found[c] for c in record.chunk_ids if c in found]
-            if rows:
-                vectors = np.array([vector for _, _, vector in rows], dtype=np.float32)
-                texts = [text for text, _, _ in rows]
-                stored.append(StoredChunks(record, texts, rows[0][1], vectors))
+            if rows := [found[c] for c in record.chunk_ids if c in found]:
+                vectors = np.array([row[3] for row in rows], dtype=np.float32)
+                stored.append(StoredChunks(record, [row[1] for row in rows], rows[0][2], vectors))
         return stored
 
     def live_nodes(self, records: Iterable[DocRecord] | None = None) -> list[TextNode]:
@@ -262,16 +252,11 @@ class ChromaIndex:
         from llama_index.core.schema import TextNode
         from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
-        live = sorted(self.live_chunk_ids(records))
-        nodes: list[TextNode] = []
-        for start in range(0, len(live), _ID_PAGE):
-            page = self.chunks.get(
-                ids=live[start : start + _ID_PAGE], include=["documents", "metadatas"]
-            )
-            for text, meta in zip(page["documents"] or [], page["metadatas"] or [], strict=True):
-                node = metadata_dict_to_node(dict(meta or {}), text=text)
-                if isinstance(node, TextNode):
-                    nodes.append(node)
+        nodes = [
+            node
+            for _, text, meta, _ in self._stored(sorted(self.live_chunk_ids(records)))
+            if isinstance(node := metadata_dict_to_node(meta, text=text), TextNode)
+        ]
         nodes.sort(key=lambda n: (n.metadata["doc_id"], n.metadata["start_char"]))
         return nodes
 
@@ -317,6 +302,7 @@ class ChromaIndex:
                 "chunk_ids": json.dumps(new_ids),
                 "chunk_count": len(new_ids),
                 "ingested_at": _now(),
+                "minhash": prepared.signature,
             }
             ids.append(document.doc_id)
             vectors.append(mean.tolist())
@@ -328,6 +314,13 @@ class ChromaIndex:
             self.docs.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)
         if stale:
             self.chunks.delete(ids=sorted(stale))
+
+    def update_records(self, fields: Mapping[str, Mapping[str, Any]]) -> None:
+        """Merge these fields into these articles' records (doc_id -> fields)."""
+        ids = sorted(fields)
+        for start in range(0, len(ids), _ID_PAGE):
+            page = ids[start : start + _ID_PAGE]
+            self.docs.update(ids=page, metadatas=[dict(fields[d]) for d in page])
 
     def remove(self, record: DocRecord) -> None:
         """Stop serving an article, then delete its chunks."""

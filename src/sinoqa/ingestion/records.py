@@ -7,13 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from sinoqa.errors import IndexFull, IndexUnavailable
 from sinoqa.ingestion.clean import CLEANING_VERSION
@@ -32,6 +33,10 @@ class DocRecord(Article):
     chunk_ids: tuple[str, ...]
     source: str
     ingested_at: str
+    minhash: str | None = Field(None, exclude=True)  # its text's MinHash (:mod:`.copies`)
+    copy_group: str | None = Field(
+        None, description="The earliest indexed article carrying its text (itself: no copy)."
+    )
 
     @classmethod
     def from_chroma(cls, doc_id: str, meta: Mapping[str, Any]) -> DocRecord:
@@ -42,6 +47,8 @@ class DocRecord(Article):
             chunk_ids=tuple(json.loads(str(meta["chunk_ids"]))),
             source=str(meta.get("source", "")),
             ingested_at=str(meta.get("ingested_at", "")),
+            minhash=meta.get("minhash"),
+            copy_group=meta.get("copy_group"),
         )
 
 
@@ -71,6 +78,22 @@ class IndexStatus(BaseModel):
     last_ingest: str | None
     records: list[DocRecord]
     other_collections: list[str]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def copy_groups(self) -> int:
+        """Groups of two or more articles carrying one text."""
+        return len(self._copied())
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def copied_articles(self) -> int:
+        """Articles in those groups."""
+        return sum(self._copied().values())
+
+    def _copied(self) -> dict[str, int]:
+        sizes = Counter(r.copy_group for r in self.records if r.copy_group)
+        return {group: n for group, n in sizes.items() if n > 1}
 
 
 def fingerprint(settings: Settings) -> str:

@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from llama_index.core.retrievers import BaseRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 
 from sinoqa.dates import (
     DATE_GRACE,
     published_after,
     published_in,
 )
+from sinoqa.ingestion.copies import shingles
 from sinoqa.ingestion.index import ChromaIndex
-from sinoqa.retrieve.filters import metadata_filters
+from sinoqa.retrieve.filters import matches, metadata_filters
 from sinoqa.retrieve.ranking import ArticleContext
 from sinoqa.retrieve.served_corpus import ServedCorpus
 from sinoqa.schema import Filters
@@ -100,6 +102,71 @@ def cap_per_document(ranked: Sequence[NodeWithScore], cap: int, top_k: int) -> l
         if len(kept) == top_k:
             break
     return kept
+
+
+def one_copy_each(
+    ranked: Sequence[NodeWithScore], view: ServedCorpus, allowed: Callable[[str], bool]
+) -> list[NodeWithScore]:
+    """The ranking with one article per copy group, so that a text several outlets carried
+    is one source: the group's earliest copy that ``allowed`` lets through stands for it when
+    it holds the best-ranked copy's passage (the citation goes where the text appeared
+    first), else the best-ranked copy; other copies' passages become that article's same
+    passage, or go."""
+    kept: list[NodeWithScore] = []
+    taken: set[str] = set()
+    standing: dict[tuple[str, ...], str] = {}  # group -> the article that stands for it
+    for item in ranked:
+        doc_id = str(item.node.metadata.get("doc_id"))
+        group = view.copies.get(doc_id)
+        node: BaseNode | None = item.node
+        if group is not None:
+            if group not in standing:
+                earliest = next((d for d in group if allowed(d)), doc_id)
+                found = _same_passage(view, earliest, item.node) if earliest != doc_id else node
+                standing[group] = earliest if found is not None else doc_id
+            if standing[group] != doc_id:
+                node = _same_passage(view, standing[group], item.node)
+        if node is not None and node.node_id not in taken:
+            taken.add(node.node_id)
+            if group is not None:
+                node = _with_copies(node, group, view)
+            kept.append(NodeWithScore(node=node, score=item.score))
+    return kept
+
+
+#: Chunk metadata one_copy_each adds: the other copies (JSON) and the earliest one.
+COPIES_KEY, EARLIEST_KEY = "copies", "earliest_doc_id"
+
+
+def _with_copies(node: BaseNode, group: tuple[str, ...], view: ServedCorpus) -> BaseNode:
+    """A copy of ``node`` saying which other articles carry its text (the served node is
+    shared, so it is not changed)."""
+    doc_id = node.metadata.get("doc_id")
+    others = [
+        {"doc_id": d, "outlet": view.records[d].publisher, "date": view.records[d].published}
+        for d in group
+        if d != doc_id
+    ]
+    copied = copy.copy(node)
+    copied.metadata = {**node.metadata, COPIES_KEY: json.dumps(others), EARLIEST_KEY: group[0]}
+    hidden = [COPIES_KEY, EARLIEST_KEY]
+    copied.excluded_embed_metadata_keys = [*node.excluded_embed_metadata_keys, *hidden]
+    copied.excluded_llm_metadata_keys = [*node.excluded_llm_metadata_keys, *hidden]
+    return copied
+
+
+def _same_passage(view: ServedCorpus, doc_id: str, node: BaseNode) -> BaseNode | None:
+    """``doc_id``'s chunk holding most of ``node``'s text (copies are chunked apart where
+    a headline or a paragraph differs), if one holds at least half of it."""
+    wanted = shingles(node.get_content())
+    if not wanted:
+        return None
+    best, held = None, 0.5
+    for chunk in view.chunks_by_doc.get(doc_id, []):
+        share = len(wanted & shingles(chunk.get_content())) / len(wanted)
+        if share >= held:
+            best, held = chunk, share
+    return best
 
 
 class HybridRetriever(BaseRetriever):
@@ -204,7 +271,16 @@ class HybridRetriever(BaseRetriever):
             ]
         if self._reranker is not None:
             ranked = self._reranker(ranked[: self._settings.candidates], query_bundle)
-        return ranked
+        return one_copy_each(ranked, self._view, self._allowed) if self._view.copies else ranked
+
+    def _allowed(self, doc_id: str) -> bool:
+        """Whether the filters and the day asked let this article be cited."""
+        record = self._view.records.get(doc_id)
+        if record is None:
+            return False
+        meta = record.metadata()
+        late = self._as_of is not None and published_after(meta, self._as_of, DATE_GRACE)
+        return matches(self._filters, meta) and not late
 
     def _dense(self, query_bundle: QueryBundle, filters: Filters) -> list[NodeWithScore]:
         from llama_index.core.vector_stores.types import VectorStoreQuery

@@ -54,6 +54,30 @@ class ServedCorpus:
         return max((day for b in bounds if b and (day := day_of(b[1]))), default=None)
 
     @cached_property
+    def copies(self) -> dict[str, tuple[str, ...]]:
+        """Each article that shares its text with others: the group's members, earliest
+        first (:mod:`sinoqa.ingestion.copies`)."""
+        groups: dict[str, list[str]] = {}
+        for doc_id, record in self.records.items():
+            groups.setdefault(record.copy_group or doc_id, []).append(doc_id)
+        found: dict[str, tuple[str, ...]] = {}
+        for members in groups.values():
+            if len(members) > 1:
+                ordered = tuple(sorted(members, key=self._age))
+                found.update(dict.fromkeys(members, ordered))
+        return found
+
+    def _age(self, doc_id: str) -> tuple[str, str]:
+        return (self.records[doc_id].published or "9999", doc_id)
+
+    @cached_property
+    def chunks_by_doc(self) -> dict[str, list[TextNode]]:
+        by_doc: dict[str, list[TextNode]] = {}
+        for node in self.nodes:
+            by_doc.setdefault(str(node.metadata.get("doc_id")), []).append(node)
+        return by_doc
+
+    @cached_property
     def live_ids(self) -> frozenset[str]:
         return frozenset(node.node_id for node in self.nodes)
 

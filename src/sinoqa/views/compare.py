@@ -31,13 +31,27 @@ def values_by_name(answer: Answer, common: Callable[[str], bool]) -> dict[str, s
     return found
 
 
+def _carried(answer: Answer) -> set[str]:
+    """The texts an answer cites, each named by its earliest copy."""
+    return {c.earliest_doc_id or c.doc_id for c in answer.citations}
+
+
 def compare_answers(
     question: str, answers: Sequence[tuple[str, Answer]], common: Callable[[str], bool]
 ) -> Comparison:
     """Columns for (outlet, its answer) and the conflicts between them."""
+    carriers = {outlet: _carried(a) for outlet, a in answers}
     columns = [
         OutletColumn(
-            publisher=outlet, answer=a.answer, refused=a.refused, citations=list(a.citations)
+            publisher=outlet,
+            answer=a.answer,
+            refused=a.refused,
+            citations=list(a.citations),
+            same_text_as=[
+                other
+                for other, texts in carriers.items()
+                if other != outlet and texts & carriers[outlet]
+            ],
         )
         for outlet, a in answers
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from sinoqa.answer.extractive import candidate_quotes
 from sinoqa.dates import period_of, published_bounds
-from sinoqa.schema import CoveragePeriod, Timeline, TimelineEntry
+from sinoqa.retrieve.hybrid import COPIES_KEY
+from sinoqa.schema import Copy, CoveragePeriod, Timeline, TimelineEntry
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore
@@ -56,6 +58,7 @@ def build_timeline(
                 url=meta.get("url") or None,
                 chunk_id=passages[quote.passage_index].node.node_id,
                 quote=quote.text,
+                copies=[Copy(**c) for c in json.loads(meta.get(COPIES_KEY, "[]"))],
             )
         )
     entries.sort(key=_chronological)
