@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from sinoqa import pipeline
+from sinoqa.settings import Settings
 from tests.conftest import run_sinoqa
 from tests.ingestion.test_web import site  # noqa: F401 - the local news site fixture
 
@@ -138,3 +140,23 @@ def test_adding_a_page_to_a_full_disk_leaves_no_half_written_file(
     assert [p.suffix for p in (corpus / "web").iterdir() if not p.name.startswith("feeds")] == [
         ".md"
     ]
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_a_new_watch_in_one_line_and_loses_none(
+    settings: Settings, small_disk: Path
+) -> None:
+    from tests.test_watch import QUESTION
+
+    pipeline.ingest(settings)
+    place = ["--corpus", settings.corpus.dir, "--index", settings.index.dir]
+    env = {"SINOQA_WATCH__PATH": str(small_disk / "watches.sqlite3")}
+    kept = run_sinoqa("watch", "add", QUESTION, "--name", "kept", *place, env=env)
+    assert kept.returncode == 0, kept.stderr
+    filler = _fill(small_disk, leave=0)
+    full = run_sinoqa("watch", "add", "What did Yang Jiechi demand?", *place, env=env)
+    assert full.returncode != 0 and "no space left" in full.stderr
+    assert "Traceback" not in full.stderr and len(full.stderr.strip().splitlines()) <= 2
+    filler.unlink()
+    listed = run_sinoqa("watch", "list", "--json", *place, env=env)
+    assert [w["name"] for w in json.loads(listed.stdout)] == ["kept"]

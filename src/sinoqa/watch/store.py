@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,9 @@ import numpy as np
 from sinoqa.errors import InvalidWatch, WatchStoreUnavailable
 from sinoqa.schema import Answer, Filters, Watch, WatchChange
 from sinoqa.settings import Settings
+
+#: Free bytes below which a failed write is put down to a full disk.
+_ROOM = 1 << 20
 
 #: A watch's name: what the CLI, URLs and feed entries call it.
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -114,12 +118,19 @@ class WatchStore:
 
     def _unavailable(self, exc: Exception) -> WatchStoreUnavailable:
         reason = str(exc)
-        if "full" in reason or "No space" in reason:
+        # SQLite reports a full disk as "disk is full" or, writing its log, "disk I/O error".
+        if "full" in reason or "No space" in reason or self._disk_full():
             reason = "no space left on the disk"
         return WatchStoreUnavailable(
             f"the watches file {self.path} cannot be used: {reason}",
             hint="the watches kept before are unchanged; free space or set SINOQA_WATCH__PATH",
         )
+
+    def _disk_full(self) -> bool:
+        try:
+            return shutil.disk_usage(self.path.parent).free < _ROOM
+        except OSError:
+            return False
 
     def check_name(self, name: str, taken: Sequence[str] | None = None) -> None:
         """:class:`InvalidWatch` unless ``name`` is well-formed and free."""
