@@ -52,11 +52,12 @@ def signature(shingle_set: Iterable[str]) -> str:
     return base64.b64encode(minhash.hashvalues.astype("<u4").tobytes()).decode("ascii")
 
 
-def _minhash(stored: str):  # type: ignore[no-untyped-def]  # a datasketch MinHash
-    from datasketch import MinHash
+def _minhash(stored: str):  # type: ignore[no-untyped-def]  # a datasketch LeanMinHash
+    from datasketch import LeanMinHash
 
+    # Lean: no permutations drawn (a tenth of the time), which stored values do not need.
     values = np.frombuffer(base64.b64decode(stored), dtype="<u4").astype(np.uint64)
-    return MinHash(num_perm=NUM_PERM, seed=1, hashvalues=values, scheme="affine32")
+    return LeanMinHash(seed=1, hashvalues=values, scheme="affine32")
 
 
 @dataclass
